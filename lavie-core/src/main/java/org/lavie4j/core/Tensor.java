@@ -1,0 +1,128 @@
+package org.lavie4j.core;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.Arrays;
+
+/**
+ * An ND4J array plus, while gradients are being recorded, the tape node of the op that produced it.
+ *
+ * <p>Three kinds of tensor exist:
+ * <ul>
+ *   <li>constants ({@link #of}): wrap caller-owned data, never need a gradient;</li>
+ *   <li>leaves ({@link #leaf}, and every {@link Parameter}): caller-owned data whose gradient accumulates in
+ *       {@link #grad()} when a {@link Tape} runs backward;</li>
+ *   <li>results of {@link Ops}: own their data. Outside a recording scope they carry no node and can be
+ *       {@link #release() released} as soon as they are dead, which frees native memory at once.</li>
+ * </ul>
+ * Tensors are not thread-safe objects to mutate, but a constant or parameter may be read by many threads.
+ */
+public final class Tensor {
+    private INDArray data;
+    private final boolean requiresGrad;
+    private final boolean owned;
+    final Node node;
+    private INDArray grad;
+
+    private Tensor(INDArray data, boolean requiresGrad, boolean owned, Node node) {
+        if (data == null) throw new IllegalArgumentException("tensor data is null");
+        this.data = data;
+        this.requiresGrad = requiresGrad;
+        this.owned = owned;
+        this.node = node;
+    }
+
+    /** A constant over caller-owned data (no gradient, never closed by the library). */
+    public static Tensor of(INDArray data) { return new Tensor(data, false, false, null); }
+
+    /** A leaf over caller-owned data; when {@code requiresGrad}, backward accumulates into {@link #grad()}. */
+    public static Tensor leaf(INDArray data, boolean requiresGrad) { return new Tensor(data, requiresGrad, false, null); }
+
+    /** An op result that owns its data, not recorded. */
+    static Tensor result(INDArray data) { return new Tensor(data, false, true, null); }
+
+    /** An op result recorded on the tape. */
+    static Tensor recorded(INDArray data, Node node) { return new Tensor(data, true, true, node); }
+
+    /** The values. Do not mutate an array that a recorded op has captured. */
+    public INDArray data() {
+        if (data == null) throw new IllegalStateException("tensor was released");
+        return data;
+    }
+
+    public long[] shape() { return data().shape(); }
+
+    public long size(int dim) { return data().size(dim < 0 ? dim + data.rank() : dim); }
+
+    public int rank() { return data().rank(); }
+
+    public DataType dtype() { return data().dataType(); }
+
+    public long numel() { return data().length(); }
+
+    /** True for leaves that want a gradient and for recorded results. */
+    public boolean requiresGrad() { return requiresGrad; }
+
+    /** True when this is a leaf (not produced by a recorded op). */
+    public boolean isLeaf() { return node == null; }
+
+    /** The accumulated gradient of a leaf (null before any backward reached it). */
+    public INDArray grad() { return grad; }
+
+    /** Clears the accumulated gradient (closing its buffer). */
+    public void zeroGrad() {
+        if (grad != null) {
+            grad.close();
+            grad = null;
+        }
+    }
+
+    void accumulateGrad(INDArray g, boolean gOwned) {
+        if (grad == null) {
+            grad = gOwned ? g : g.dup();
+        } else {
+            grad.addi(g);
+            if (gOwned) g.close();
+        }
+    }
+
+    /**
+     * Frees the native memory of an op result that is no longer needed, when that is safe: not while a tape is
+     * recording (recorded ops may have captured it), and never for constants, leaves or parameters.
+     */
+    public void release() {
+        if (owned && node == null && data != null && !Grad.isRecording()) {
+            INDArray d = data;
+            data = null;
+            if (!d.wasClosed()) d.close();
+        }
+    }
+
+    /** Releases every tensor given (see {@link #release()}). */
+    public static void release(Tensor... tensors) {
+        for (Tensor t : tensors) if (t != null) t.release();
+    }
+
+    /** A detached constant sharing this tensor's values. */
+    public Tensor detach() { return of(data()); }
+
+    /** Scalar value of a one-element tensor. */
+    public double item() {
+        if (data().length() != 1) throw new IllegalStateException("item() needs one element, shape " + Arrays.toString(shape()));
+        return data.getDouble(0);
+    }
+
+    /** A copy in another dtype (differentiable; gradient flows back in the source dtype). */
+    public Tensor to(DataType type) { return Ops.cast(this, type); }
+
+    @Override
+    public String toString() {
+        if (data == null) return "Tensor(released)";
+        return "Tensor" + Arrays.toString(data.shape()) + " " + data.dataType() + (requiresGrad ? " requiresGrad" : "");
+    }
+
+    /** Convenience: a constant of zeros. */
+    public static Tensor zeros(DataType type, long... shape) { return result(Nd4j.zeros(type, shape)); }
+}

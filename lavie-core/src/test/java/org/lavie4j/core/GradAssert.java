@@ -1,0 +1,31 @@
+package org.lavie4j.core;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.function.Function;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Test helper: runs {@link GradCheck} and asserts the floored relative error is below a threshold; logs the figure. */
+public final class GradAssert {
+    /** Threshold for double-precision central differences with ε = 1e-6. */
+    public static final double THRESHOLD = 1e-5;
+
+    private GradAssert() {}
+
+    public static GradCheck.Result assertGradients(String name, Function<Tensor[], Tensor> f, INDArray... inputs) {
+        GradCheck.Result r = GradCheck.check(f, inputs);
+        System.out.printf("gradcheck %-28s %s%n", name, r);
+        assertTrue(r.checked() > 0, name + ": nothing checked");
+        assertTrue(r.maxError() < THRESHOLD, name + ": " + r);
+        return r;
+    }
+
+    /** Uniform random doubles in [-1, 1). */
+    public static INDArray rand(long seed, long... shape) {
+        Nd4j.getRandom().setSeed(seed);
+        return Nd4j.rand(DataType.DOUBLE, shape).muli(2).subi(1);
+    }
+}

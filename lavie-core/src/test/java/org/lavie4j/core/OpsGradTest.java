@@ -1,0 +1,131 @@
+package org.lavie4j.core;
+
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import static org.lavie4j.core.GradAssert.assertGradients;
+import static org.lavie4j.core.GradAssert.rand;
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Finite-difference gradient checks (double precision) of every op in {@link Ops}. */
+class OpsGradTest {
+    @Test void broadcastArithmetic() {
+        INDArray a = rand(1, 2, 3, 4), b = rand(2, 3, 1), c = rand(3, 4).addi(3);
+        assertGradients("add(broadcast)", t -> Ops.add(t[0], t[1]), a, b);
+        assertGradients("sub(broadcast)", t -> Ops.sub(t[0], t[1]), a, b);
+        assertGradients("mul(broadcast)", t -> Ops.mul(t[0], t[1]), a, b);
+        assertGradients("div(broadcast)", t -> Ops.div(t[0], t[1]), a, c);
+        assertGradients("scale/addScalar/neg", t -> Ops.neg(Ops.addScalar(Ops.scale(t[0], 0.7), 2.0)), a);
+    }
+
+    @Test void elementwise() {
+        INDArray x = rand(3, 4, 5), pos = rand(4, 4, 5).addi(2);
+        assertGradients("exp", t -> Ops.exp(t[0]), x);
+        assertGradients("sin", t -> Ops.sin(t[0]), x);
+        assertGradients("cos", t -> Ops.cos(t[0]), x);
+        assertGradients("sqrt", t -> Ops.sqrt(t[0]), pos);
+        assertGradients("rsqrt", t -> Ops.rsqrt(t[0]), pos);
+        assertGradients("pow", t -> Ops.pow(t[0], 2.5), pos);
+        assertGradients("square", t -> Ops.square(t[0]), x);
+        assertGradients("sigmoid", t -> Ops.sigmoid(t[0]), x);
+        assertGradients("tanh", t -> Ops.tanh(t[0]), x);
+        assertGradients("silu", t -> Ops.silu(t[0]), x.mul(3));
+        assertGradients("gelu", t -> Ops.gelu(t[0]), x.mul(3));
+        assertGradients("quickGelu", t -> Ops.quickGelu(t[0]), x.mul(3));
+        assertGradients("clamp", t -> Ops.clamp(t[0], -0.5, 0.5), x);
+    }
+
+    @Test void castSendsGradientBackInSourceType() {
+        Tensor x = Tensor.leaf(rand(3, 4, 5), true);
+        try (Tape tape = Grad.record()) {
+            Tensor y = Ops.cast(x, DataType.FLOAT);
+            assertEquals(DataType.FLOAT, y.dtype());
+            tape.backward(Ops.sum(Ops.scale(y, 2), false));
+        }
+        assertEquals(DataType.DOUBLE, x.grad().dataType());
+        assertEquals(2.0 * 20, x.grad().sumNumber().doubleValue(), 1e-12);
+    }
+
+    @Test void reductions() {
+        INDArray x = rand(5, 2, 3, 4);
+        assertGradients("sum(all)", t -> Ops.sum(t[0], false), x);
+        assertGradients("sum(1,keep)", t -> Ops.sum(t[0], true, 1), x);
+        assertGradients("mean(-1)", t -> Ops.mean(t[0], false, -1), x);
+        assertGradients("mean(0,2,keep)", t -> Ops.mean(t[0], true, 0, 2), x);
+        assertGradients("mseLoss", t -> Ops.mseLoss(t[0], t[1]), x, rand(6, 2, 3, 4));
+    }
+
+    @Test void linearAlgebra() {
+        assertGradients("matmul", t -> Ops.matmul(t[0], t[1]), rand(7, 2, 3, 4), rand(8, 2, 4, 5));
+        assertGradients("matmul(A^T B)", t -> Ops.matmul(t[0], t[1], true, false), rand(9, 2, 4, 3), rand(10, 2, 4, 5));
+        assertGradients("matmul(A B^T)", t -> Ops.matmul(t[0], t[1], false, true), rand(11, 3, 4), rand(12, 5, 4));
+        assertGradients("matmul(A^T B^T)", t -> Ops.matmul(t[0], t[1], true, true), rand(13, 2, 4, 3), rand(14, 2, 5, 4));
+        assertGradients("linear", t -> Ops.linear(t[0], t[1], t[2]), rand(15, 2, 3, 4), rand(16, 5, 4), rand(17, 5));
+        assertGradients("linear(no bias)", t -> Ops.linear(t[0], t[1], null), rand(18, 6, 4), rand(19, 5, 4));
+    }
+
+    @Test void softmaxAndEmbedding() {
+        assertGradients("softmax(-1)", t -> Ops.softmax(t[0], -1), rand(20, 2, 3, 5).muli(3));
+        assertGradients("softmax(1)", t -> Ops.softmax(t[0], 1), rand(21, 2, 3, 5).muli(3));
+        INDArray ids = Nd4j.createFromArray(new long[][]{{0, 3, 3}, {1, 2, 0}});
+        assertGradients("embedding", t -> Ops.embedding(t[0], ids), rand(22, 4, 6));
+    }
+
+    @Test void shapeOps() {
+        INDArray x = rand(23, 2, 3, 4);
+        assertGradients("reshape", t -> Ops.mul(Ops.reshape(t[0], 6, 4), Tensor.of(rand(24, 6, 4))), x);
+        assertGradients("permute", t -> Ops.permute(t[0], 2, 0, 1), x);
+        assertGradients("transpose+contiguous", t -> Ops.contiguous(Ops.transpose(t[0], 0, -1)), x);
+        assertGradients("slice", t -> Ops.slice(t[0], 1, 1, 3), x);
+        assertGradients("split", t -> { Tensor[] p = Ops.split(t[0], 2, 1, 3); return Ops.add(Ops.scale(p[0], 2), Ops.sum(p[1], true, 2)); }, x);
+        assertGradients("chunk", t -> { Tensor[] p = Ops.chunk(t[0], 2, -1); return Ops.mul(p[0], p[1]); }, x);
+        assertGradients("concat", t -> Ops.concat(1, t[0], t[1]), x, rand(25, 2, 2, 4));
+        assertGradients("repeat", t -> Ops.repeat(t[0], 2, 1, 3), x);
+    }
+
+    @Test void valuesMatchDefinitions() {
+        INDArray x = Nd4j.createFromArray(-2.0, -0.5, 0.0, 0.5, 2.0);
+        INDArray gelu = Ops.gelu(Tensor.of(x)).data();
+        // exact GELU reference values 0.5·x·(1 + erf(x/√2))
+        double[] expected = {-0.04550026389635842, -0.15426876942063492, 0.0, 0.3457312305793651, 1.9544997361036416};
+        for (int i = 0; i < expected.length; i++) assertEquals(expected[i], gelu.getDouble(i), 1e-9); // ND4J's erf is accurate to ~1e-10
+        INDArray s = Ops.softmax(Tensor.of(Nd4j.createFromArray(new double[][]{{1, 2, 3}})), -1).data();
+        assertEquals(Math.exp(1) / (Math.exp(1) + Math.exp(2) + Math.exp(3)), s.getDouble(0, 0), 1e-12);
+    }
+
+    @Test void nothingRecordedOutsideScope() {
+        Tensor w = Tensor.leaf(rand(26, 3, 3), true);
+        Tensor y = Ops.mul(w, w);
+        assertTrue(y.isLeaf());
+        assertFalse(y.requiresGrad());
+        try (Tape tape = Grad.record()) {
+            Tensor z = Ops.mul(w, w);
+            assertTrue(z.requiresGrad());
+            try (Tape off = Grad.disabled()) {
+                assertFalse(Ops.mul(w, w).requiresGrad());
+            }
+            assertEquals(1, tape.size());
+        }
+    }
+
+    @Test void gradientsAccumulateAcrossBackwards() {
+        Tensor w = Tensor.leaf(rand(27, 4), true);
+        for (int i = 0; i < 2; i++) {
+            try (Tape tape = Grad.record()) {
+                tape.backward(Ops.sum(Ops.scale(w, 3), false));
+            }
+        }
+        assertEquals(6.0, w.grad().getDouble(0), 1e-12);
+        w.zeroGrad();
+        assertNull(w.grad());
+    }
+
+    @Test void shapeErrorsNameShapes() {
+        var e = assertThrows(IllegalArgumentException.class, () -> Ops.add(Tensor.of(rand(1, 2, 3)), Tensor.of(rand(1, 4))));
+        assertTrue(e.getMessage().contains("[2, 3]") && e.getMessage().contains("[4]"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Ops.linear(Tensor.of(rand(1, 2, 3)), Tensor.of(rand(1, 4, 5)), null));
+        assertTrue(e.getMessage().contains("[4, 5]"), e.getMessage());
+    }
+}
