@@ -21,19 +21,31 @@ public final class Ops {
 
     // ------------------------------------------------------------------ recording
 
-    /** Wraps an op result: records it when a tape is active and any input needs a gradient. */
+    /**
+     * Wraps an op result: records it when a tape is active and any input needs a gradient. {@code out} must be a
+     * fresh array that the op owns (not a view of an input: use the view variant for those).
+     */
     public static Tensor record(String op, INDArray out, Backward backward, Tensor... inputs) {
+        return record(op, out, out, backward, inputs);
+    }
+
+    /**
+     * As {@link #record(String, INDArray, Backward, Tensor...)} where {@code out} may be a view (e.g. a reshape) of
+     * the fresh array {@code owner}, which is what gets freed.
+     */
+    public static Tensor record(String op, INDArray out, INDArray owner, Backward backward, Tensor... inputs) {
         Tape tape = Grad.current();
         if (tape != null) {
             for (Tensor t : inputs) {
                 if (t != null && t.requiresGrad()) {
                     Node node = new Node(op, inputs, backward);
                     tape.add(node);
+                    tape.own(owner);
                     return Tensor.recorded(out, node);
                 }
             }
         }
-        return Tensor.result(out);
+        return Tensor.result(out, owner);
     }
 
     /** Like {@link #record} for results that are views of an input (never closed by {@link Tensor#release()}). */
@@ -165,12 +177,12 @@ public final class Ops {
 
     public static Tensor sigmoid(Tensor x) {
         INDArray y = Transforms.sigmoid(x.data(), true);
-        return record("sigmoid", y, g -> new INDArray[]{g.mul(y).muli(y.rsub(1.0))}, x);
+        return record("sigmoid", y, g -> new INDArray[]{y.rsub(1.0).muli(y).muli(g)}, x);
     }
 
     public static Tensor tanh(Tensor x) {
         INDArray y = Transforms.tanh(x.data(), true);
-        return record("tanh", y, g -> new INDArray[]{g.mul(y.mul(y).rsubi(1.0))}, x);
+        return record("tanh", y, g -> new INDArray[]{y.mul(y).rsubi(1.0).muli(g)}, x);
     }
 
     /** SiLU / swish: x·σ(x). */
@@ -178,19 +190,35 @@ public final class Ops {
         INDArray in = x.data();
         INDArray s = Transforms.sigmoid(in, true);
         INDArray y = in.mul(s);
+        if (!Grad.isRecording() || !x.requiresGrad()) {
+            s.close();
+            return Tensor.result(y);
+        }
         // d/dx = s·(1 + x·(1 − s))
-        return record("silu", y, g -> new INDArray[]{g.mul(s.mul(in.mul(s.rsub(1.0)).addi(1.0)))}, x);
+        return record("silu", y, g -> {
+            INDArray d = s.rsub(1.0).muli(in).addi(1.0).muli(s).muli(g);
+            s.close();
+            return new INDArray[]{d};
+        }, x);
     }
 
     /** Exact GELU 0.5·x·(1 + erf(x/√2)), as torch's default (ND4J's own GELU op is the sigmoid approximation). */
     public static Tensor gelu(Tensor x) {
         INDArray in = x.data();
-        INDArray cdf = erf(in.mul(1.0 / Math.sqrt(2.0))).addi(1.0).muli(0.5); // Φ(x)
+        INDArray scaled = in.mul(1.0 / Math.sqrt(2.0));
+        INDArray cdf = erf(scaled).addi(1.0).muli(0.5); // Φ(x)
+        scaled.close();
         INDArray y = in.mul(cdf);
+        if (!Grad.isRecording() || !x.requiresGrad()) {
+            cdf.close();
+            return Tensor.result(y);
+        }
         return record("gelu", y, g -> {
             // Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π)
-            INDArray pdf = Transforms.exp(in.mul(in).muli(-0.5), false).muli(1.0 / Math.sqrt(2 * Math.PI));
-            return new INDArray[]{g.mul(pdf.muli(in).addi(cdf))};
+            INDArray d = Transforms.exp(in.mul(in).muli(-0.5), false).muli(1.0 / Math.sqrt(2 * Math.PI));
+            d.muli(in).addi(cdf).muli(g);
+            cdf.close();
+            return new INDArray[]{d};
         }, x);
     }
 
@@ -199,7 +227,15 @@ public final class Ops {
         INDArray in = x.data();
         INDArray s = Transforms.sigmoid(in.mul(1.702), false);
         INDArray y = in.mul(s);
-        return record("quickGelu", y, g -> new INDArray[]{g.mul(s.mul(in.mul(s.rsub(1.0)).muli(1.702).addi(1.0)))}, x);
+        if (!Grad.isRecording() || !x.requiresGrad()) {
+            s.close();
+            return Tensor.result(y);
+        }
+        return record("quickGelu", y, g -> {
+            INDArray d = s.rsub(1.0).muli(in).muli(1.702).addi(1.0).muli(s).muli(g);
+            s.close();
+            return new INDArray[]{d};
+        }, x);
     }
 
     static INDArray erf(INDArray x) {
@@ -325,7 +361,7 @@ public final class Ops {
         ys[ys.length - 1] = out;
         INDArray result = y.reshape('c', ys);
         Tensor[] inputs = bias == null ? new Tensor[]{x, weight} : new Tensor[]{x, weight, bias};
-        return record("linear", result, g -> {
+        return record("linear", result, y, g -> {
             INDArray g2 = g.reshape('c', rows, out);
             INDArray gx = x.requiresGrad() ? Nd4j.matmul(g2, w, false, false, false).reshape('c', xs) : null;
             INDArray gw = weight.requiresGrad() ? Nd4j.matmul(g2, x2, true, false, false) : null;
@@ -347,7 +383,11 @@ public final class Ops {
             // dx = y ⊙ (g − Σ g⊙y)
             INDArray gy = g.mul(y);
             INDArray s = gy.sum(true, d);
-            return new INDArray[]{gy.subi(y.mul(s))};
+            INDArray ys = y.mul(s);
+            gy.subi(ys);
+            ys.close();
+            s.close();
+            return new INDArray[]{gy};
         }, x);
     }
 
@@ -365,7 +405,7 @@ public final class Ops {
         INDArray out = Nd4j.pullRows(w, 1, rows);
         long[] shape = Arrays.copyOf(ids.shape(), ids.rank() + 1);
         shape[ids.rank()] = dim;
-        return record("embedding", out.reshape('c', shape), g -> {
+        return record("embedding", out.reshape('c', shape), out, g -> {
             INDArray g2 = g.reshape('c', rows.length, dim);
             INDArray gw = Nd4j.zeros(w.dataType(), vocab, dim);
             for (int i = 0; i < rows.length; i++) gw.getRow(rows[i]).addi(g2.getRow(i));

@@ -4,21 +4,28 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.IdentityHashMap;
 import java.util.List;
 
 /**
  * A reverse-mode tape: the ops recorded in one {@link Grad#record()} scope, in execution order. {@link #backward}
  * walks them in reverse, frees each node's saved activations as soon as it has been used, and accumulates
- * gradients into leaf tensors ({@link Tensor#grad()}).
+ * gradients into leaf tensors ({@link Tensor#grad()}). After backward, the outputs of the recorded ops (other than the
+ * one backward started from) are freed: reading them afterwards is an error. Keep values you need (e.g. predictions to
+ * log) by copying them before calling backward.
  */
 public final class Tape implements AutoCloseable {
     final boolean recording;
     private final List<Node> nodes = new ArrayList<>();
+    private final List<INDArray> outputs = new ArrayList<>();
     private boolean closed;
 
     Tape(boolean recording) { this.recording = recording; }
 
     void add(Node node) { nodes.add(node); }
+
+    /** An op output owned by the tape: freed once backward has consumed it (views are never registered). */
+    void own(INDArray output) { outputs.add(output); }
 
     /** Number of recorded ops still held. */
     public int size() { return nodes.size(); }
@@ -53,6 +60,13 @@ public final class Tape implements AutoCloseable {
             if (node.grad != null && node.backward != null) {
                 INDArray[] grads = node.backward.apply(node.grad);
                 Tensor[] inputs = node.inputs;
+                IdentityHashMap<INDArray, Boolean> seen = new IdentityHashMap<>();
+                // Gradients that alias this node's own gradient (identity rules such as add or reshape) must outlive
+                // it: a single identical alias takes over ownership, several aliases leave the buffer to the GC.
+                int aliases = 0;
+                for (INDArray g : grads) if (g != null && !independent(g, node.grad)) aliases++;
+                boolean transfer = node.gradOwned && aliases == 1;
+                if (aliases > 0) node.gradOwned = false;
                 if (grads.length != inputs.length)
                     throw new IllegalStateException("op " + node.op + " returned " + grads.length + " gradients for " + inputs.length + " inputs");
                 for (int k = 0; k < inputs.length; k++) {
@@ -62,14 +76,25 @@ public final class Tape implements AutoCloseable {
                     if (!Arrays.equals(g.shape(), in.shape()))
                         throw new IllegalStateException("op " + node.op + ": gradient shape " + Arrays.toString(g.shape())
                                 + " for input " + k + " of shape " + Arrays.toString(in.shape()));
-                    if (in.node != null) in.node.accumulate(g, false);
-                    else in.accumulateGrad(g, false);
+                    // a fresh array (not a view of the incoming gradient, not returned twice) can be freed by the tape
+                    boolean first = seen.put(g, Boolean.TRUE) == null;
+                    boolean owned = first && (independent(g, node.grad) || (transfer && g == node.grad));
+                    if (in.node != null) in.node.accumulate(g, owned);
+                    else in.accumulateGrad(g, owned);
                 }
             }
             node.free();
             nodes.set(i, null);
         }
         nodes.clear();
+        INDArray keep = output.data();
+        for (INDArray a : outputs) if (a != keep && a.closeable() && !a.wasClosed()) a.close();
+        outputs.clear();
+    }
+
+    private static boolean independent(INDArray g, INDArray of) {
+        if (!g.closeable() || g.wasClosed()) return false;
+        return g.data().addressPointer().address() != of.data().addressPointer().address();
     }
 
     @Override
@@ -78,6 +103,7 @@ public final class Tape implements AutoCloseable {
         closed = true;
         for (Node n : nodes) if (n != null) n.free();
         nodes.clear();
+        outputs.clear();
         Grad.pop(this);
     }
 }

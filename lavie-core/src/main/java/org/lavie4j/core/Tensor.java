@@ -23,32 +23,38 @@ public final class Tensor {
     private INDArray data;
     private final boolean requiresGrad;
     private final boolean owned;
+    private final INDArray owner;
     final Node node;
     private INDArray grad;
 
-    private Tensor(INDArray data, boolean requiresGrad, boolean owned, Node node) {
+    private Tensor(INDArray data, INDArray owner, boolean requiresGrad, boolean owned, Node node) {
         if (data == null) throw new IllegalArgumentException("tensor data is null");
         this.data = data;
+        this.owner = owner;
         this.requiresGrad = requiresGrad;
         this.owned = owned;
         this.node = node;
     }
 
     /** A constant over caller-owned data (no gradient, never closed by the library). */
-    public static Tensor of(INDArray data) { return new Tensor(data, false, false, null); }
+    public static Tensor of(INDArray data) { return new Tensor(data, data, false, false, null); }
 
     /** A leaf over caller-owned data; when {@code requiresGrad}, backward accumulates into {@link #grad()}. */
-    public static Tensor leaf(INDArray data, boolean requiresGrad) { return new Tensor(data, requiresGrad, false, null); }
+    public static Tensor leaf(INDArray data, boolean requiresGrad) { return new Tensor(data, data, requiresGrad, false, null); }
 
     /** An op result that owns its data, not recorded. */
-    static Tensor result(INDArray data) { return new Tensor(data, false, true, null); }
+    static Tensor result(INDArray data) { return new Tensor(data, data, false, true, null); }
+
+    /** An op result whose data may be a view of the fresh array {@code owner} (which release() frees). */
+    static Tensor result(INDArray data, INDArray owner) { return new Tensor(data, owner, false, true, null); }
 
     /** An op result recorded on the tape. */
-    static Tensor recorded(INDArray data, Node node) { return new Tensor(data, true, true, node); }
+    static Tensor recorded(INDArray data, Node node) { return new Tensor(data, data, true, true, node); }
 
     /** The values. Do not mutate an array that a recorded op has captured. */
     public INDArray data() {
         if (data == null) throw new IllegalStateException("tensor was released");
+        if (data.wasClosed()) throw new IllegalStateException("tensor memory was freed (op outputs are freed after backward; copy values you need before it)");
         return data;
     }
 
@@ -94,9 +100,9 @@ public final class Tensor {
      */
     public void release() {
         if (owned && node == null && data != null && !Grad.isRecording()) {
-            INDArray d = data;
+            INDArray d = owner;
             data = null;
-            if (!d.wasClosed()) d.close();
+            if (d.closeable() && !d.wasClosed()) d.close();
         }
     }
 

@@ -1,0 +1,178 @@
+package org.lavie4j.core;
+
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.util.function.Function;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static org.lavie4j.core.GradAssert.assertGradients;
+import static org.lavie4j.core.GradAssert.rand;
+
+/** Chunked attention against its naive twin ({@link Attention#naive}) and plain loops; gradient checks. */
+class AttentionTest {
+    static final int B = 2, H = 3, LQ = 7, LK = 5, D = 4, DV = 6;
+    static final double SCALE = 1 / Math.sqrt(D);
+
+    /** Budget giving {@code rows} query rows per chunk for (B, H, ·, LK) scores of the given item size. */
+    static long budget(int rows, int itemSize) { return (long) B * H * LK * itemSize * rows; }
+
+    static INDArray q() { return rand(1, B, H, LQ, D).muli(2); }
+    static INDArray k() { return rand(2, B, H, LK, D).muli(2); }
+    static INDArray v() { return rand(3, B, H, LK, DV); }
+
+    /** softmax(scale·QKᵀ + bias)·V with bias (H, LQ, LK) by index loops, in double. */
+    static double[][][][] loops(INDArray q, INDArray k, INDArray v, INDArray bias) {
+        double[][][][] out = new double[B][H][LQ][DV];
+        for (int b = 0; b < B; b++) for (int h = 0; h < H; h++) for (int i = 0; i < LQ; i++) {
+            double[] s = new double[LK];
+            double max = Double.NEGATIVE_INFINITY, sum = 0;
+            for (int j = 0; j < LK; j++) {
+                for (int c = 0; c < D; c++) s[j] += q.getDouble(b, h, i, c) * k.getDouble(b, h, j, c);
+                s[j] = s[j] * SCALE + bias.getDouble(h, i, j);
+                max = Math.max(max, s[j]);
+            }
+            for (int j = 0; j < LK; j++) sum += s[j] = Math.exp(s[j] - max);
+            for (int j = 0; j < LK; j++) for (int c = 0; c < DV; c++) out[b][h][i][c] += s[j] / sum * v.getDouble(b, h, j, c);
+        }
+        return out;
+    }
+
+    @Test void naiveTwinMatchesLoops() {
+        INDArray q = q(), k = k(), v = v(), bias = rand(4, H, LQ, LK);
+        double[][][][] expected = loops(q, k, v, bias);
+        INDArray naive = Attention.naive(Tensor.of(q), Tensor.of(k), Tensor.of(v), Tensor.of(bias), SCALE).data();
+        INDArray chunked = Attention.scaledDotProduct(Tensor.of(q), Tensor.of(k), Tensor.of(v), Tensor.of(bias), SCALE, budget(3, 8)).data();
+        double worstNaive = 0, worstChunked = 0;
+        for (int b = 0; b < B; b++) for (int h = 0; h < H; h++) for (int i = 0; i < LQ; i++) for (int c = 0; c < DV; c++) {
+            worstNaive = Math.max(worstNaive, Math.abs(naive.getDouble(b, h, i, c) - expected[b][h][i][c]));
+            worstChunked = Math.max(worstChunked, Math.abs(chunked.getDouble(b, h, i, c) - expected[b][h][i][c]));
+        }
+        System.out.printf("attention vs loops: naive %.3e, chunked %.3e%n", worstNaive, worstChunked);
+        assertTrue(worstNaive < 1e-12 && worstChunked < 1e-12, worstNaive + " " + worstChunked);
+    }
+
+    @Test void chunkedEqualsNaiveForward() {
+        long[][] biasShapes = {null, {1, H, LQ, LK}, {LQ, LK}, {B, 1, 1, LK}, {H, LQ, 1}};
+        int[] rowsPerChunk = {LQ, 100, 4, 3, 1, 0}; // 1 chunk, 1 chunk (budget above need), 4+3, 3+3+1, 7x1, below one row
+        for (DataType type : new DataType[]{DataType.DOUBLE, DataType.FLOAT}) {
+            double tol = type == DataType.DOUBLE ? 1e-12 : 1e-5;
+            INDArray q = q().castTo(type), k = k().castTo(type), v = v().castTo(type);
+            for (long[] bs : biasShapes) {
+                Tensor bias = bs == null ? null : Tensor.of(rand(5, bs).muli(2).castTo(type));
+                INDArray expected = Attention.naive(Tensor.of(q), Tensor.of(k), Tensor.of(v), bias, SCALE).data();
+                for (int rows : rowsPerChunk) {
+                    long budget = Math.max(1, budget(rows, type.width()));
+                    INDArray got = Attention.scaledDotProduct(Tensor.of(q), Tensor.of(k), Tensor.of(v), bias, SCALE, budget).data();
+                    double diff = got.sub(expected).amaxNumber().doubleValue();
+                    System.out.printf("chunked vs naive %s bias %s rows/chunk %d: %.3e%n", type,
+                            bs == null ? "none" : java.util.Arrays.toString(bs), rows, diff);
+                    assertTrue(diff < tol, type + " rows " + rows + ": " + diff);
+                }
+            }
+        }
+    }
+
+    static Function<Tensor[], Tensor> chunked(int rows) {
+        long budget = budget(rows, 8);
+        return t -> Attention.scaledDotProduct(t[0], t[1], t[2], t.length > 3 ? t[3] : null, SCALE, budget);
+    }
+
+    @Test void gradientsWithoutBias() {
+        assertGradients("sdpa(1 chunk)", chunked(LQ), q(), k(), v());
+        assertGradients("sdpa(4+3 chunks)", chunked(4), q(), k(), v());
+        assertGradients("sdpa(3+3+1 chunks)", chunked(3), q(), k(), v());
+    }
+
+    @Test void gradientsWithBias() {
+        assertGradients("sdpa bias(1,H,Lq,Lk) 4+3", chunked(4), q(), k(), v(), rand(6, 1, H, LQ, LK));
+        assertGradients("sdpa bias(Lq,Lk) 3+3+1", chunked(3), q(), k(), v(), rand(7, LQ, LK));
+        assertGradients("sdpa bias(B,H,Lq,Lk) 2x", chunked(2), q(), k(), v(), rand(8, B, H, LQ, LK));
+        assertGradients("sdpa bias(B,1,1,Lk) 3+3+1", chunked(3), q(), k(), v(), rand(9, B, 1, 1, LK));
+        assertGradients("sdpa bias(H,Lq,1) 1 chunk", chunked(LQ), q(), k(), v(), rand(10, H, LQ, 1));
+    }
+
+    @Test void gradientsOfSomeInputsOnly() {
+        INDArray q = q(), k = k(), v = v(), bias = rand(11, H, LQ, LK);
+        long budget = budget(3, 8);
+        assertGradients("sdpa d/dq only", t -> Attention.scaledDotProduct(t[0], Tensor.of(k), Tensor.of(v), Tensor.of(bias), SCALE, budget), q);
+        assertGradients("sdpa d/dv only", t -> Attention.scaledDotProduct(Tensor.of(q), Tensor.of(k), t[0], null, SCALE, budget), v);
+        assertGradients("sdpa d/dbias only", t -> Attention.scaledDotProduct(Tensor.of(q), Tensor.of(k), Tensor.of(v), t[0], SCALE, budget), bias);
+    }
+
+    @Test void chunkedGradientsEqualNaiveGradients() {
+        INDArray g = rand(12, B, H, LQ, DV);
+        INDArray[] inputs = {q(), k(), v(), rand(13, 1, H, LQ, LK)};
+        INDArray[] naive = grads(t -> Attention.naive(t[0], t[1], t[2], t[3], SCALE), g, inputs);
+        INDArray[] chunked = grads(chunked(3), g, inputs);
+        for (int i = 0; i < inputs.length; i++) {
+            double diff = chunked[i].sub(naive[i]).amaxNumber().doubleValue();
+            System.out.printf("chunked vs naive gradient of input %d: %.3e%n", i, diff);
+            assertTrue(diff < 1e-12, "input " + i + ": " + diff);
+        }
+    }
+
+    static INDArray[] grads(Function<Tensor[], Tensor> f, INDArray g, INDArray... inputs) {
+        Tensor[] leaves = new Tensor[inputs.length];
+        for (int i = 0; i < inputs.length; i++) leaves[i] = Tensor.leaf(inputs[i].dup(), true);
+        try (Tape tape = Grad.record()) {
+            tape.backward(f.apply(leaves), g);
+        }
+        INDArray[] out = new INDArray[inputs.length];
+        for (int i = 0; i < inputs.length; i++) out[i] = leaves[i].grad();
+        return out;
+    }
+
+    @Test void oneTapeNodeAndNothingRecordedOutsideAScope() {
+        Tensor q = Tensor.leaf(q(), true), k = Tensor.leaf(k(), true), v = Tensor.leaf(v(), true);
+        assertFalse(Attention.scaledDotProduct(q, k, v, null, SCALE, budget(2, 8)).requiresGrad());
+        try (Tape tape = Grad.record()) {
+            Tensor out = Attention.scaledDotProduct(q, k, v, null, SCALE, budget(2, 8));
+            assertTrue(out.requiresGrad());
+            assertEquals(1, tape.size());
+        }
+    }
+
+    @Test void temporalAttentionLayout() {
+        // LaVie's attn_temp: (n, f, c) tokens, heads split, bias (H, F, F) shared over n, pre-scaled q and scale 1
+        int n = 6, f = 4, heads = 2, d = 3;
+        INDArray x = rand(14, n, f, heads * d), bias = rand(15, heads, f, f);
+        Function<Tensor[], Tensor> attn = t -> {
+            Tensor qh = Attention.splitHeads(t[0], heads);
+            Tensor o = Attention.scaledDotProduct(Ops.scale(qh, 1 / Math.sqrt(d)), qh, qh, t[1], 1.0, (long) n * heads * f * 8);
+            return Attention.mergeHeads(o);
+        };
+        assertGradients("temporal self-attention", attn, x, bias);
+        INDArray expected = Attention.mergeHeads(Attention.naive(
+                Ops.scale(Attention.splitHeads(Tensor.of(x), heads), 1 / Math.sqrt(d)),
+                Attention.splitHeads(Tensor.of(x), heads), Attention.splitHeads(Tensor.of(x), heads), Tensor.of(bias), 1.0)).data();
+        assertArrayEquals(new long[]{n, f, heads * d}, expected.shape());
+        assertTrue(attn.apply(new Tensor[]{Tensor.of(x), Tensor.of(bias)}).data().sub(expected).amaxNumber().doubleValue() < 1e-12);
+    }
+
+    @Test void splitHeadsMatchesDiffusersOrder() {
+        int b = 2, l = 3, heads = 4, d = 5;
+        INDArray x = rand(16, b, l, heads * d);
+        INDArray split = Attention.splitHeads(Tensor.of(x), heads).data();
+        assertArrayEquals(new long[]{b, heads, l, d}, split.shape());
+        // reshape_heads_to_batch_dim: (b*heads, l, d) with batch index b*heads + h
+        INDArray batched = split.reshape('c', b * heads, l, d);
+        for (int i = 0; i < b; i++) for (int h = 0; h < heads; h++) for (int t = 0; t < l; t++) for (int c = 0; c < d; c++) {
+            assertEquals(x.getDouble(i, t, h * d + c), split.getDouble(i, h, t, c), 0.0);
+            assertEquals(x.getDouble(i, t, h * d + c), batched.getDouble(i * heads + h, t, c), 0.0);
+        }
+        assertEquals(x, Attention.mergeHeads(Tensor.of(split)).data());
+        assertGradients("splitHeads", t -> Attention.splitHeads(t[0], heads), x);
+        assertGradients("mergeHeads", t -> Attention.mergeHeads(t[0]), split.dup());
+    }
+
+    @Test void badShapesAreNamed() {
+        var e = assertThrows(IllegalArgumentException.class, () -> Attention.scaledDotProduct(Tensor.of(q()), Tensor.of(rand(1, B, H, LK, D + 1)), Tensor.of(v()), null, SCALE));
+        assertTrue(e.getMessage().contains("[2, 3, 5, 5]"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Attention.scaledDotProduct(Tensor.of(q()), Tensor.of(k()), Tensor.of(v()), Tensor.of(rand(1, LK, LQ)), SCALE));
+        assertTrue(e.getMessage().contains("[5, 7]"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Attention.splitHeads(Tensor.of(rand(1, 2, 3, 10)), 4));
+        assertTrue(e.getMessage().contains("[2, 3, 10]"), e.getMessage());
+    }
+}
