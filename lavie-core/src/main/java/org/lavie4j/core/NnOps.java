@@ -3,7 +3,6 @@ package org.lavie4j.core;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.DynamicCustomOp;
-import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastTo;
 import org.nd4j.linalg.api.shape.Shape;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.INDArrayIndex;
@@ -103,25 +102,27 @@ public final class NnOps {
             throw new IllegalArgumentException("upsampleNearest2x: expected (N, C, H, W) or (N, C, F, H, W), got " + Arrays.toString(xs));
         long h = xs[xs.length - 2], w = xs[xs.length - 1], lead = x.numel() / (h * w);
         INDArray in = contiguous(x.data());
-        INDArray big = Nd4j.createUninitialized(in.dataType(), lead, h, 2, w, 2);   // (lead, h, 2, w, 2)
-        Nd4j.exec(new BroadcastTo(in.reshape('c', lead, h, 1, w, 1), big.shape(), big));
+        INDArray big = Nd4j.createUninitialized(in.dataType(), lead, 1, 2 * h, 2 * w);
+        exec("upsampling2d", new INDArray[]{in.reshape('c', lead, 1, h, w)}, new INDArray[]{big}, new int[]{2, 2, 1}); // 1: NCHW
         if (in != x.data()) in.close();
         long[] ys = xs.clone();
         ys[ys.length - 2] = 2 * h;
         ys[ys.length - 1] = 2 * w;
         return Ops.record("upsampleNearest2x", big.reshape('c', ys),
-                g -> new INDArray[]{g.reshape('c', lead, h, 2, w, 2).sum(false, 2, 4).reshape('c', xs)}, x);
+                g -> new INDArray[]{g.reshape('c', lead, h, 2, w, 2).sum(false, 2, 4).reshape('c', xs)}, x);   // sum each 2×2 block
     }
 
     /**
-     * {@code F.interpolate(x, size=(outH, outW), mode="nearest")} for x (N, C, H, W): source index
-     * {@code min(⌊dst·(in/out)⌋, in − 1)} with the scale in float, as torch computes it.
+     * {@code F.interpolate(x, size=(outH, outW), mode="nearest")} for x (N, C, H, W), and {@code size=(F, outH, outW)}
+     * for (N, C, F, H, W) (frames untouched): source index {@code min(⌊dst·(in/out)⌋, in − 1)} with the scale in
+     * float, as torch's nearest_idx computes it.
      */
     public static Tensor interpolateNearest(Tensor x, int outH, int outW) {
-        checkResize("interpolateNearest", x, outH, outW);
+        checkResize("interpolateNearest", x, outH, outW, 5);
         long[] xs = x.shape();
         DataType t = x.dtype();
-        return separableResize("interpolateNearest", x, nearestMatrix((int) xs[2], outH, t), nearestMatrix((int) xs[3], outW, t));
+        int r = xs.length;
+        return separableResize("interpolateNearest", x, nearestMatrix((int) xs[r - 2], outH, t), nearestMatrix((int) xs[r - 1], outW, t));
     }
 
     /**
@@ -131,7 +132,7 @@ public final class NnOps {
      * computed in float for float inputs and in double for double inputs, as torch's opmath does.
      */
     public static Tensor resizeBilinear(Tensor x, int outH, int outW, boolean alignCorners) {
-        checkResize("resizeBilinear", x, outH, outW);
+        checkResize("resizeBilinear", x, outH, outW, 4);
         long[] xs = x.shape();
         DataType t = x.dtype();
         return separableResize("resizeBilinear", x, bilinearMatrix((int) xs[2], outH, alignCorners, t),
@@ -173,26 +174,83 @@ public final class NnOps {
     public static Tensor groupNorm(Tensor x, int groups, Tensor weight, Tensor bias, double eps) {
         long[] xs = x.shape();
         if (xs.length < 3) throw new IllegalArgumentException("groupNorm: input " + Arrays.toString(xs) + " must be (N, C, *) of rank >= 3");
-        long n = xs[0], c = xs[1], s = x.numel() / (n * c);
         checkGroups("groupNorm", xs, groups, weight, bias);
         checkDtypes("groupNorm", x, weight, bias);
-        // (n, g, c/g·s): one row of statistics per (sample, group)
-        return normalize("groupNorm", x, new long[]{n, groups, c / groups * s}, new int[]{2}, n, c, s, weight, bias, eps);
+        // rows (n, g, c/g), each of length prod(*); a group is c/g consecutive rows
+        return groupRows("groupNorm", x, new long[]{xs[0], groups, xs[1] / groups}, new int[]{0}, weight, bias, eps);
     }
 
     /**
      * GroupNorm applied to every frame of a video independently (LaVie's Transformer3DModel entrance): equal to
-     * folding (N, C, F, H, W) -> (N·F, C, H, W), {@link #groupNorm}, and unfolding, but computed in place on the 5-D
-     * layout (statistics per (sample, group, frame) over C/G × H × W) without the two transposing copies.
+     * folding (N, C, F, H, W) -> (N·F, C, H, W), {@link #groupNorm}, and unfolding, but computed on the 5-D layout
+     * (statistics per (sample, group, frame) over C/G × H × W) without the two transposing copies.
      */
     public static Tensor groupNormPerFrame(Tensor x, int groups, Tensor weight, Tensor bias, double eps) {
         long[] xs = x.shape();
         if (xs.length != 5) throw new IllegalArgumentException("groupNormPerFrame: input " + Arrays.toString(xs) + " must be (N, C, F, H, W)");
         checkGroups("groupNormPerFrame", xs, groups, weight, bias);
         checkDtypes("groupNormPerFrame", x, weight, bias);
-        long n = xs[0], c = xs[1], f = xs[2], hw = xs[3] * xs[4];
-        // (n, g, c/g, f, h*w): statistics over dims 2 and 4
-        return normalize("groupNormPerFrame", x, new long[]{n, groups, c / groups, f, hw}, new int[]{2, 4}, n, c, f * hw, weight, bias, eps);
+        // rows (n, g, c/g, f), each of length h·w; a group gathers the c/g rows of one (n, g, f)
+        return groupRows("groupNormPerFrame", x, new long[]{xs[0], groups, xs[1] / groups, xs[2]}, new int[]{0, 3}, weight, bias, eps);
+    }
+
+    /**
+     * Group normalisation over rows: x viewed as (R, L) with R = prod(rowShape), rowShape = (n, g, c/g, [f]); the
+     * statistics of a group sum over rowShape's dim 2 (channels of the group) and the row length; γ and β are indexed
+     * by (g, c/g); {@code otherDims} are the rowShape dims that are neither (used to sum parameter gradients).
+     * Everything large is done with per-row (column-vector) broadcasts, which ND4J runs fast; the small per-row
+     * vectors (length R) carry the group statistics and parameters.
+     */
+    private static Tensor groupRows(String op, Tensor x, long[] rowShape, int[] otherDims, Tensor weight, Tensor bias, double eps) {
+        long[] xs = x.shape();
+        long rows = Arrays.stream(rowShape).reduce(1, (p, q) -> p * q), len = x.numel() / rows;
+        double invM = 1.0 / (rowShape[2] * len);                                         // 1 / elements per group
+        long[] paramShape = new long[rowShape.length];
+        Arrays.fill(paramShape, 1);
+        paramShape[1] = rowShape[1];
+        paramShape[2] = rowShape[2];
+        INDArray src = x.data(), in = contiguous(src);
+        boolean copied = in != src;
+        INDArray x2 = in.reshape('c', rows, len);                                         // (R, L)
+        INDArray mean = perRow(groupSum(x2.sum(true, 1), rowShape).muli(invM), rowShape);
+        INDArray xhat = copied ? x2.subiColumnVector(mean) : x2.subColumnVector(mean);  // centred; x̂ below
+        mean.close();
+        INDArray sq = xhat.norm2(true, 1);
+        sq.muli(sq);                                                                      // Σ(x − μ)² per row
+        INDArray rstd = perRow(rsqrt(groupSum(sq, rowShape).muli(invM).addi(eps)), rowShape);
+        sq.close();
+        xhat.muliColumnVector(rstd);
+        INDArray gammaRow = weight == null ? null : perRow(weight.data().reshape('c', paramShape), rowShape);
+        INDArray betaRow = bias == null ? null : perRow(bias.data().reshape('c', paramShape), rowShape);
+        INDArray y = affine(xhat, gammaRow, betaRow, recording(x, weight, bias), true);
+        Tensor result = Ops.record(op, y.reshape('c', xs), g -> {
+            INDArray gc = contiguous(g);
+            INDArray g2 = gc.reshape('c', rows, len);
+            INDArray gs = g2.sum(true, 1);                                                // Σ g per row
+            INDArray tmp = g2.mul(xhat);
+            INDArray gxs = tmp.sum(true, 1);                                              // Σ g·x̂ per row
+            INDArray gb = bias != null && bias.requiresGrad() ? paramSum(gs, rowShape, otherDims) : null;
+            INDArray gw = weight != null && weight.requiresGrad() ? paramSum(gxs, rowShape, otherDims) : null;
+            INDArray gx = null;
+            if (x.requiresGrad()) {
+                // dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)), ĝ = γ·g, means over the group
+                if (gammaRow != null) {
+                    gs.muli(gammaRow);
+                    gxs.muli(gammaRow);
+                }
+                INDArray a = perRow(groupSum(gs, rowShape).muli(invM), rowShape).muli(rstd).negi();   // −rstd·mean(ĝ)
+                INDArray b = perRow(groupSum(gxs, rowShape).muli(invM), rowShape).muli(rstd).negi();  // −rstd·mean(ĝ·x̂)
+                INDArray scale = gammaRow == null ? rstd : rstd.mul(gammaRow);
+                // (ND4J's BroadcastMulOp into a separate output takes a slow generic path: assign, then multiply in place)
+                tmp.assign(xhat).muliColumnVector(b).addiColumnVector(a);
+                gx = g2.mulColumnVector(scale).addi(tmp).reshape('c', xs);
+            }
+            tmp.close();
+            if (gc != g) gc.close();
+            return new INDArray[]{gx, gw, gb};
+        }, x, weight, bias);
+        if (result.isLeaf()) rstd.close();
+        return result;
     }
 
     /**
@@ -201,77 +259,84 @@ public final class NnOps {
      */
     public static Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, double eps) {
         long[] xs = x.shape();
-        long d = xs[xs.length - 1];
+        long d = xs[xs.length - 1], rows = x.numel() / d;
         for (Tensor p : new Tensor[]{weight, bias})
             if (p != null && (p.rank() != 1 || p.size(0) != d))
                 throw new IllegalArgumentException("layerNorm: affine parameter " + Arrays.toString(p.shape()) + " for input " + Arrays.toString(xs));
         checkDtypes("layerNorm", x, weight, bias);
-        long rows = x.numel() / d;
-        // statistics per row of (rows, d); the affine part sees the same rows as (1·rows, d, 1)-free layout (rows, d)
-        return normalize("layerNorm", x, new long[]{rows, d}, new int[]{1}, -1, d, 1, weight, bias, eps);
-    }
-
-    /**
-     * Shared normalisation: views x as {@code statShape}, standardises over {@code statDims} with eps, then applies the
-     * per-channel affine in the layout (n, c, s) ({@code n == -1}: layer norm, layout (rows, c)).
-     */
-    private static Tensor normalize(String op, Tensor x, long[] statShape, int[] statDims, long n, long c, long s,
-                                    Tensor weight, Tensor bias, double eps) {
-        long[] xs = x.shape();
-        long m = 1;
-        for (int d : statDims) m *= statShape[d];
-        double invM = 1.0 / m;
-        INDArray in = contiguous(x.data());
-        INDArray xr = in.reshape('c', statShape);
-        INDArray mean = xr.mean(true, statDims);
-        INDArray xhat = xr.sub(mean);                                                   // centred; becomes x̂ below
-        if (in != x.data()) in.close();
-        INDArray rstd = xhat.norm2(true, statDims);                                     // √(Σ(x−μ)²)
-        rstd.muli(rstd).muli(invM).addi(eps);                                           // σ² + eps
-        Transforms.sqrt(rstd, false).rdivi(1.0);                                         // 1/√(σ² + eps)
-        xhat.muli(rstd);
+        INDArray src = x.data(), in = contiguous(src);
+        boolean copied = in != src;
+        INDArray x2 = in.reshape('c', rows, d);                                           // (rows, d)
+        INDArray mean = x2.mean(true, 1);
+        INDArray xhat = copied ? x2.subiColumnVector(mean) : x2.subColumnVector(mean);
         mean.close();
-        long[] affine = n < 0 ? new long[]{x.numel() / c, c} : new long[]{n, c, s};
-        long[] param = n < 0 ? new long[]{1, c} : new long[]{1, c, 1};
-        INDArray xa = xhat.reshape('c', affine);
-        INDArray gamma = weight == null ? null : weight.data().reshape('c', param);
-        INDArray beta = bias == null ? null : bias.data().reshape('c', param);
-        boolean recording = Grad.isRecording() && (x.requiresGrad() || (weight != null && weight.requiresGrad())
-                || (bias != null && bias.requiresGrad()));
-        INDArray y;
-        if (gamma == null && beta == null) y = xa;
-        else {
-            // in place when x̂ need not survive for a backward pass
-            y = recording ? (gamma != null ? xa.mul(gamma) : xa.add(beta)) : (gamma != null ? xa.muli(gamma) : xa.addi(beta));
-            if (gamma != null && beta != null) y.addi(beta);
-        }
-        INDArray out = y.reshape('c', xs);
-        int[] paramSumDims = n < 0 ? new int[]{0} : new int[]{0, 2};
-        Tensor result = Ops.record(op, out, g -> {
-            INDArray ga = g.reshape('c', affine);
-            INDArray gw = null, gb = null;
-            if (bias != null && bias.requiresGrad()) gb = ga.sum(false, paramSumDims);
-            INDArray gxa = ga.mul(xa);                                                  // g·x̂
-            if (weight != null && weight.requiresGrad()) gw = gxa.sum(false, paramSumDims);
+        INDArray rstd = xhat.norm2(true, 1);
+        rsqrt(rstd.muli(rstd).muli(1.0 / d).addi(eps));
+        xhat.muliColumnVector(rstd);
+        INDArray gamma = weight == null ? null : weight.data().reshape('c', 1, d);
+        INDArray beta = bias == null ? null : bias.data().reshape('c', 1, d);
+        INDArray y = affine(xhat, gamma, beta, recording(x, weight, bias), false);
+        Tensor result = Ops.record("layerNorm", y.reshape('c', xs), g -> {
+            INDArray gc = contiguous(g);
+            INDArray g2 = gc.reshape('c', rows, d);
+            INDArray tmp = g2.mul(xhat);                                                  // g·x̂
+            INDArray gb = bias != null && bias.requiresGrad() ? g2.sum(false, 0) : null;
+            INDArray gw = weight != null && weight.requiresGrad() ? tmp.sum(false, 0) : null;
             INDArray gx = null;
             if (x.requiresGrad()) {
-                // dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)), ĝ = g·γ, means over the statistics dims
-                if (gamma != null) gxa.muli(gamma);
-                INDArray b = gxa.reshape('c', statShape).mean(true, statDims);
-                INDArray gh = gamma != null ? ga.mul(gamma) : ga.dup('c');
-                INDArray ghr = gh.reshape('c', statShape);
-                INDArray a = ghr.mean(true, statDims);
-                gxa.assign(xa).reshape('c', statShape).muli(b);                         // reuse buffer: x̂·mean(ĝ·x̂)
-                ghr.subi(a).subi(gxa.reshape('c', statShape)).muli(rstd);
-                gx = ghr.reshape('c', xs);
-                a.close();
-                b.close();
+                // dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)), ĝ = γ·g, means over the row
+                INDArray gh = gamma == null ? g2.dup('c') : g2.mulRowVector(gamma);
+                if (gamma != null) tmp.muliRowVector(gamma);
+                INDArray b = tmp.mean(true, 1), a = gh.mean(true, 1);
+                tmp.assign(xhat).muliColumnVector(b);
+                gx = gh.subi(tmp).subiColumnVector(a).muliColumnVector(rstd).reshape('c', xs);
             }
-            gxa.close();
+            tmp.close();
+            if (gc != g) gc.close();
             return new INDArray[]{gx, gw, gb};
         }, x, weight, bias);
         if (result.isLeaf()) rstd.close();
         return result;
+    }
+
+    /** True when the op's result will be recorded (so x̂ must survive for the backward pass). */
+    private static boolean recording(Tensor x, Tensor weight, Tensor bias) {
+        return Grad.isRecording() && (x.requiresGrad() || (weight != null && weight.requiresGrad()) || (bias != null && bias.requiresGrad()));
+    }
+
+    /** x̂·γ + β with per-row ({@code columns}) or per-column γ, β; in place on x̂ unless x̂ must be kept. */
+    private static INDArray affine(INDArray xhat, INDArray gamma, INDArray beta, boolean keepXhat, boolean columns) {
+        if (gamma == null && beta == null) return xhat;
+        INDArray y;
+        if (gamma != null) y = columns ? (keepXhat ? xhat.mulColumnVector(gamma) : xhat.muliColumnVector(gamma))
+                : (keepXhat ? xhat.mulRowVector(gamma) : xhat.muliRowVector(gamma));
+        else y = keepXhat ? xhat.dup('c') : xhat;
+        if (beta != null) {
+            if (columns) y.addiColumnVector(beta);
+            else y.addiRowVector(beta);
+        }
+        return y;
+    }
+
+    /** Per-row values (R, 1) -> per-group sums, shape rowShape with dim 2 set to 1. */
+    private static INDArray groupSum(INDArray perRow, long[] rowShape) {
+        return perRow.reshape('c', rowShape).sum(true, 2);
+    }
+
+    /** Broadcasts a small array (broadcastable to rowShape) to one value per row, shape (R, 1). */
+    private static INDArray perRow(INDArray small, long[] rowShape) {
+        INDArray out = Nd4j.zeros(small.dataType(), rowShape).addi(small);
+        return out.reshape('c', out.length(), 1);
+    }
+
+    /** Per-row values (R, 1) summed to one value per channel (g·c/g). */
+    private static INDArray paramSum(INDArray perRow, long[] rowShape, int[] otherDims) {
+        return perRow.reshape('c', rowShape).sum(false, otherDims).reshape('c', new long[]{rowShape[1] * rowShape[2]});
+    }
+
+    /** In place 1/√v. */
+    private static INDArray rsqrt(INDArray v) {
+        return Transforms.sqrt(v, false).rdivi(1.0);
     }
 
     // ------------------------------------------------------------------ helpers
@@ -292,30 +357,33 @@ public final class NnOps {
                         + " vs " + t.dtype() + " " + Arrays.toString(t.shape()) + ")");
     }
 
-    private static void checkResize(String op, Tensor x, int outH, int outW) {
-        if (x.rank() != 4) throw new IllegalArgumentException(op + ": expected (N, C, H, W), got " + Arrays.toString(x.shape()));
+    private static void checkResize(String op, Tensor x, int outH, int outW, int maxRank) {
+        if (x.rank() != 4 && x.rank() != maxRank)
+            throw new IllegalArgumentException(op + ": expected (N, C, H, W)" + (maxRank == 5 ? " or (N, C, F, H, W)" : "") + ", got " + Arrays.toString(x.shape()));
         if (outH < 1 || outW < 1) throw new IllegalArgumentException(op + ": output size (" + outH + ", " + outW + ") for input " + Arrays.toString(x.shape()));
     }
 
-    /** y[n, c] = ah · x[n, c] · awᵀ with ah (outH, H), aw (outW, W); backward uses the transposed matrices. */
+    /** y[.., :, :] = ah · x[.., :, :] · awᵀ over the last two dims, ah (outH, H), aw (outW, W); backward uses the transposes. */
     private static Tensor separableResize(String op, Tensor x, INDArray ah, INDArray aw) {
         INDArray y = separable(x.data(), ah, aw);
         INDArray ahT = ah.transpose().dup('c'), awT = aw.transpose().dup('c');
         return Ops.record(op, y, g -> new INDArray[]{separable(g, ahT, awT)}, x);
     }
 
-    private static INDArray separable(INDArray x4, INDArray ah, INDArray aw) {
-        long n = x4.size(0), c = x4.size(1), h = x4.size(2), w = x4.size(3), oH = ah.size(0), oW = aw.size(0);
-        long b = n * c;
-        INDArray in = contiguous(x4);
+    private static INDArray separable(INDArray x, INDArray ah, INDArray aw) {
+        int r = x.rank();
+        long h = x.size(r - 2), w = x.size(r - 1), oH = ah.size(0), oW = aw.size(0), b = x.length() / (h * w);
+        INDArray in = contiguous(x);
         INDArray t = Nd4j.matmul(in.reshape('c', b * h, w), aw, false, true, false);   // (b*h, oW)
-        if (in != x4) in.close();
-        INDArray ahb = Nd4j.createUninitialized(ah.dataType(), b, oH, h);
-        Nd4j.exec(new BroadcastTo(ah.reshape('c', 1, oH, h), ahb.shape(), ahb));      // matmul does not broadcast batch dims
+        if (in != x) in.close();
+        INDArray ahb = Nd4j.zeros(ah.dataType(), b, oH, h).addi(ah.reshape('c', 1, oH, h)); // matmul does not broadcast batch dims
         INDArray y = Nd4j.matmul(ahb, t.reshape('c', b, h, oW));                        // (b, oH, oW)
         ahb.close();
         t.close();
-        return y.reshape('c', n, c, oH, oW);
+        long[] ys = x.shape().clone();                                                  // shape() is the live array
+        ys[r - 2] = oH;
+        ys[r - 1] = oW;
+        return y.reshape('c', ys);
     }
 
     private static INDArray nearestMatrix(int in, int out, DataType type) {

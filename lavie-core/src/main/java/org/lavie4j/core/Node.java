@@ -22,10 +22,10 @@ final class Node {
             gradOwned = owned;
         } else if (gradOwned) {
             grad.addi(g);
-            if (owned) g.close();
+            if (owned) Memory.free(g);
         } else {
             INDArray sum = grad.add(g);
-            if (owned) g.close();
+            if (owned) Memory.free(g);
             grad = sum;
             gradOwned = true;
         }
@@ -33,7 +33,7 @@ final class Node {
 
     /** Drops everything the node holds so that its saved activations can be freed. */
     void free() {
-        if (grad != null && gradOwned && !grad.wasClosed()) grad.close();
+        if (grad != null && gradOwned && !grad.wasClosed()) Memory.free(grad);
         grad = null;
         inputs = null;
         backward = null;

@@ -191,13 +191,13 @@ public final class Ops {
         INDArray s = Transforms.sigmoid(in, true);
         INDArray y = in.mul(s);
         if (!Grad.isRecording() || !x.requiresGrad()) {
-            s.close();
+            Memory.free(s);
             return Tensor.result(y);
         }
         // d/dx = s·(1 + x·(1 − s))
         return record("silu", y, g -> {
             INDArray d = s.rsub(1.0).muli(in).addi(1.0).muli(s).muli(g);
-            s.close();
+            Memory.free(s);
             return new INDArray[]{d};
         }, x);
     }
@@ -207,17 +207,17 @@ public final class Ops {
         INDArray in = x.data();
         INDArray scaled = in.mul(1.0 / Math.sqrt(2.0));
         INDArray cdf = erf(scaled).addi(1.0).muli(0.5); // Φ(x)
-        scaled.close();
+        Memory.free(scaled);
         INDArray y = in.mul(cdf);
         if (!Grad.isRecording() || !x.requiresGrad()) {
-            cdf.close();
+            Memory.free(cdf);
             return Tensor.result(y);
         }
         return record("gelu", y, g -> {
             // Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π)
             INDArray d = Transforms.exp(in.mul(in).muli(-0.5), false).muli(1.0 / Math.sqrt(2 * Math.PI));
             d.muli(in).addi(cdf).muli(g);
-            cdf.close();
+            Memory.free(cdf);
             return new INDArray[]{d};
         }, x);
     }
@@ -228,12 +228,12 @@ public final class Ops {
         INDArray s = Transforms.sigmoid(in.mul(1.702), false);
         INDArray y = in.mul(s);
         if (!Grad.isRecording() || !x.requiresGrad()) {
-            s.close();
+            Memory.free(s);
             return Tensor.result(y);
         }
         return record("quickGelu", y, g -> {
             INDArray d = s.rsub(1.0).muli(in).muli(1.702).addi(1.0).muli(s).muli(g);
-            s.close();
+            Memory.free(s);
             return new INDArray[]{d};
         }, x);
     }
@@ -385,8 +385,8 @@ public final class Ops {
             INDArray s = gy.sum(true, d);
             INDArray ys = y.mul(s);
             gy.subi(ys);
-            ys.close();
-            s.close();
+            Memory.free(ys);
+            Memory.free(s);
             return new INDArray[]{gy};
         }, x);
     }
@@ -421,7 +421,10 @@ public final class Ops {
         INDArray in = x.data();
         INDArray out = in.reshape('c', shape);
         if (out.length() != in.length()) throw new IllegalArgumentException("reshape " + Arrays.toString(from) + " -> " + Arrays.toString(shape));
-        return recordView("reshape", out, g -> new INDArray[]{g.reshape('c', from)}, x);
+        Backward back = g -> new INDArray[]{g.reshape('c', from)};
+        // a reshape of a non-contiguous view copies: then the result owns its buffer
+        boolean copied = out.data().addressPointer().address() != in.data().addressPointer().address();
+        return copied ? record("reshape", out, back, x) : recordView("reshape", out, back, x);
     }
 
     /** Permutes dims (a view). */

@@ -88,7 +88,7 @@ public final class Tape implements AutoCloseable {
         }
         nodes.clear();
         INDArray keep = output.data();
-        for (INDArray a : outputs) if (a != keep && a.closeable() && !a.wasClosed()) a.close();
+        for (INDArray a : outputs) if (a != keep && a.closeable() && !a.wasClosed()) Memory.free(a);
         outputs.clear();
     }
 

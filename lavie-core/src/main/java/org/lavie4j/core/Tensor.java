@@ -80,7 +80,7 @@ public final class Tensor {
     /** Clears the accumulated gradient (closing its buffer). */
     public void zeroGrad() {
         if (grad != null) {
-            grad.close();
+            Memory.free(grad);
             grad = null;
         }
     }
@@ -90,7 +90,7 @@ public final class Tensor {
             grad = gOwned ? g : g.dup();
         } else {
             grad.addi(g);
-            if (gOwned) g.close();
+            if (gOwned) Memory.free(g);
         }
     }
 
@@ -102,7 +102,7 @@ public final class Tensor {
         if (owned && node == null && data != null && !Grad.isRecording()) {
             INDArray d = owner;
             data = null;
-            if (d.closeable() && !d.wasClosed()) d.close();
+            if (d.closeable() && !d.wasClosed()) Memory.free(d);
         }
     }
 

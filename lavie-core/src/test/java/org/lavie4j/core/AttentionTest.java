@@ -167,6 +167,26 @@ class AttentionTest {
         assertGradients("mergeHeads", t -> Attention.mergeHeads(t[0]), split.dup());
     }
 
+    @Test void largeLogitsStayFinite() {
+        // scores around ±2000 overflow exp() in double without the row-max subtraction
+        INDArray q = q().muli(500), k = k(), v = v(), bias = rand(4, H, LQ, LK);
+        double[][][][] expected = loops(q, k, v, bias);
+        INDArray got = Attention.scaledDotProduct(Tensor.of(q), Tensor.of(k), Tensor.of(v), Tensor.of(bias), SCALE, budget(3, 8)).data();
+        double worst = 0;
+        for (int b = 0; b < B; b++) for (int h = 0; h < H; h++) for (int i = 0; i < LQ; i++) for (int c = 0; c < DV; c++)
+            worst = Math.max(worst, Math.abs(got.getDouble(b, h, i, c) - expected[b][h][i][c]));
+        assertTrue(worst < 1e-12, "max error " + worst);
+    }
+
+    @Test void chunkRowsFollowTheBudget() {
+        // LaVie spatial self-attention at 320x512 with guidance: (2*16 frames * 8 heads, 2,560 tokens) in float32
+        long rowBytes = 256L * 2560 * 4;
+        assertEquals(Attention.DEFAULT_MAX_SCORE_BYTES / rowBytes, Attention.chunkRows(256, 2560, 2560, DataType.FLOAT, Attention.DEFAULT_MAX_SCORE_BYTES));
+        assertEquals(2560, Attention.chunkRows(256, 2560, 2560, DataType.FLOAT, Long.MAX_VALUE));
+        assertEquals(1, Attention.chunkRows(256, 2560, 2560, DataType.FLOAT, 1));
+        assertEquals(3, Attention.chunkRows(B * H, LQ, LK, DataType.DOUBLE, budget(3, 8) + 7));
+    }
+
     @Test void badShapesAreNamed() {
         var e = assertThrows(IllegalArgumentException.class, () -> Attention.scaledDotProduct(Tensor.of(q()), Tensor.of(rand(1, B, H, LK, D + 1)), Tensor.of(v()), null, SCALE));
         assertTrue(e.getMessage().contains("[2, 3, 5, 5]"), e.getMessage());

@@ -41,6 +41,7 @@ class NnOpsTest {
         assertGradients("upsampleNearest2x(5d)", t -> NnOps.upsampleNearest2x(t[0]), rand(10, 1, 2, 3, 2, 3));
         assertGradients("interpolateNearest(3x4->7x5)", t -> NnOps.interpolateNearest(t[0], 7, 5), rand(11, 2, 2, 3, 4));
         assertGradients("interpolateNearest(5x6->3x2)", t -> NnOps.interpolateNearest(t[0], 3, 2), rand(12, 1, 2, 5, 6));
+        assertGradients("interpolateNearest(5d)", t -> NnOps.interpolateNearest(t[0], 5, 3), rand(29, 1, 2, 3, 2, 4));
         assertGradients("resizeBilinear(up)", t -> NnOps.resizeBilinear(t[0], 7, 9, false), rand(13, 2, 2, 3, 4));
         assertGradients("resizeBilinear(down)", t -> NnOps.resizeBilinear(t[0], 3, 2, false), rand(14, 1, 2, 6, 5));
         assertGradients("resizeBilinear(alignCorners)", t -> NnOps.resizeBilinear(t[0], 5, 7, true), rand(15, 1, 2, 3, 4));
@@ -99,9 +100,13 @@ class NnOpsTest {
             assertClose("upsample(permuted) " + t, upsampleNearest2x(x4.permute(0, 1, 3, 2).dup('c')),
                     NnOps.upsampleNearest2x(Tensor.of(x4.castTo(t).permute(0, 1, 3, 2))).data(), t);
             int[][] sizes = {{7, 5}, {3, 2}, {6, 8}, {3, 4}, {11, 13}};
-            for (int[] s : sizes)
+            for (int[] s : sizes) {
                 assertClose("interpolateNearest " + Arrays.toString(s) + " " + t, interpolateNearest(x4, s[0], s[1]),
                         NnOps.interpolateNearest(Tensor.of(x4.castTo(t)), s[0], s[1]).data(), t);
+                // 5-D: frames untouched, i.e. the 4-D rule on (N, C·F, H, W)
+                assertClose("interpolateNearest(5d) " + Arrays.toString(s) + " " + t, interpolateNearest(x5.reshape(1, 6, 2, 3), s[0], s[1]).reshape(1, 2, 3, s[0], s[1]),
+                        NnOps.interpolateNearest(Tensor.of(x5.castTo(t)), s[0], s[1]).data(), t);
+            }
         }
         // torch.nn.functional.interpolate(arange(3), size=7, mode="nearest") -> [0, 0, 0, 1, 1, 2, 2]; 5 -> 3: [0, 1, 3]
         INDArray row3 = Nd4j.createFromArray(0.0, 1.0, 2.0).reshape(1, 1, 1, 3);

@@ -19,6 +19,8 @@ import java.util.Properties;
         subcommands = {
                 GoldenCheckCommand.class,
                 // --- subcommands: add new ones here (InspectCommand.class, ConvertCommand.class, ...) ---
+                InspectCommand.class,
+                ConvertCommand.class,
                 CommandLine.HelpCommand.class,
         })
 public final class LavieCli implements Runnable {

@@ -179,9 +179,9 @@ public final class DiffusersFolder {
             for (Iterator<Map.Entry<String, JsonNode>> it = weightMap.fields(); it.hasNext(); ) {
                 Map.Entry<String, JsonNode> e = it.next();
                 String shardName = e.getValue().asText();
-                Path shardPath = indexFile.resolveSibling(shardName);
-                if (!shardPath.normalize().startsWith(indexFile.toAbsolutePath().getParent().normalize())
-                        && !shardPath.toAbsolutePath().normalize().startsWith(indexFile.toAbsolutePath().getParent().normalize())) {
+                Path base = indexFile.toAbsolutePath().getParent().normalize();
+                Path shardPath = base.resolve(shardName).normalize();
+                if (!shardPath.startsWith(base)) {
                     throw new IOException(indexFile + ": shard '" + shardName + "' lies outside the folder");
                 }
                 TensorFile shard = shards.get(shardName);

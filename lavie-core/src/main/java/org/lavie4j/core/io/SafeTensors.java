@@ -48,6 +48,11 @@ public final class SafeTensors {
 
     /** Opens a safetensors file; tensors load lazily from the memory-mapped file. */
     public static TensorFile read(Path path) throws IOException {
+        return read(path, Integer.MAX_VALUE);
+    }
+
+    /** As {@link #read(Path)}; files larger than {@code mapLimit} bytes are mapped per tensor (tests use a small limit). */
+    static TensorFile read(Path path, long mapLimit) throws IOException {
         FileChannel ch = FileChannel.open(path, StandardOpenOption.READ);
         try {
             long size = ch.size();
@@ -78,7 +83,7 @@ public final class SafeTensors {
             List<Entry> entries = parseHeader(path, header, dataLen, metadata);
 
             Backing backing;
-            if (size <= Integer.MAX_VALUE) {
+            if (size <= mapLimit) {
                 MappedByteBuffer map = ch.map(FileChannel.MapMode.READ_ONLY, 0, size);
                 map.order(ByteOrder.LITTLE_ENDIAN);
                 ch.close();

@@ -34,6 +34,24 @@ final class IoTestData {
         return p;
     }
 
+    static byte[] le2(int... v) {
+        ByteBuffer b = ByteBuffer.allocate(2 * v.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (int x : v) b.putShort((short) x);
+        return b.array();
+    }
+
+    static byte[] le4(int... v) {
+        ByteBuffer b = ByteBuffer.allocate(4 * v.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (int x : v) b.putInt(x);
+        return b.array();
+    }
+
+    static byte[] le8(long... v) {
+        ByteBuffer b = ByteBuffer.allocate(8 * v.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (long x : v) b.putLong(x);
+        return b.array();
+    }
+
     static byte[] bytes(INDArray a) {
         ByteBuffer b = NdBytes.toBytes(a);
         byte[] out = new byte[b.remaining()];

@@ -1,0 +1,29 @@
+package org.lavie4j.nn.layers;
+
+import org.lavie4j.core.Rearrange;
+import org.lavie4j.core.Tensor;
+
+import java.util.Arrays;
+
+/**
+ * LaVie's {@code InflatedConv3d} (base/models/resnet.py): a 2-D convolution applied to every frame of a video.
+ * It subclasses Conv2d in the original, so its keys are {@code weight} and {@code bias} directly, shaped like the
+ * Stable Diffusion Conv2d it was inflated from.
+ */
+public final class InflatedConv3d extends Conv2d {
+    public InflatedConv3d(int inChannels, int outChannels, int kernel, int stride, int padding) {
+        super(inChannels, outChannels, kernel, stride, padding, true);
+    }
+
+    /** x: (B, C_in, F, H, W) -> (B, C_out, F, H', W'). */
+    @Override
+    public Tensor forward(Tensor x) {
+        if (x.rank() != 5)
+            throw new IllegalArgumentException("InflatedConv3d expects a video (B, C, F, H, W), got " + Arrays.toString(x.shape()));
+        long frames = x.size(2);
+        Tensor folded = Rearrange.framesToBatch(x);           // (b f) c h w
+        Tensor y = conv(folded);                               // (b f) c' h' w'
+        folded.release();
+        return Rearrange.batchToFrames(y, frames);             // b c' f h' w' (a view of y)
+    }
+}
