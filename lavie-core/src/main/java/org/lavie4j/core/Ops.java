@@ -14,7 +14,7 @@ import java.util.Arrays;
 /**
  * Differentiable tensor ops: each computes with ND4J and, only while a {@link Tape} records and an input needs a
  * gradient, records a backward rule. Broadcasting follows NumPy/PyTorch rules. Layer-level ops (convolution,
- * normalisation, attention) live in {@link NnOps}; named rearranges in {@link Rearrange}.
+ * normalisation) live in {@link NnOps}, attention in {@link Attention}, named rearranges in {@link Rearrange}.
  */
 public final class Ops {
     private Ops() {}
