@@ -63,10 +63,10 @@ public final class NnOps {
             } else {
                 INDArray gb = Nd4j.createUninitialized(b.dataType(), b.shape());
                 exec("conv2d_bp", new INDArray[]{in, w, b, go}, new INDArray[]{gx, gw, gb}, iArgs);
-                if (go != g) go.close();
+                if (go != g) Memory.free(go);
                 return new INDArray[]{keepIf(x, gx), keepIf(weight, gw), keepIf(bias, gb)};
             }
-            if (go != g) go.close();
+            if (go != g) Memory.free(go);
             return new INDArray[]{keepIf(x, gx), keepIf(weight, gw), null};
         }, x, weight, bias);
         if (result.isLeaf()) closeCopies(x, in, weight, w, bias, b);
@@ -104,7 +104,7 @@ public final class NnOps {
         INDArray in = contiguous(x.data());
         INDArray big = Nd4j.createUninitialized(in.dataType(), lead, 1, 2 * h, 2 * w);
         exec("upsampling2d", new INDArray[]{in.reshape('c', lead, 1, h, w)}, new INDArray[]{big}, new int[]{2, 2, 1}); // 1: NCHW
-        if (in != x.data()) in.close();
+        if (in != x.data()) Memory.free(in);
         long[] ys = xs.clone();
         ys[ys.length - 2] = 2 * h;
         ys[ys.length - 1] = 2 * w;
@@ -214,11 +214,11 @@ public final class NnOps {
         INDArray x2 = in.reshape('c', rows, len);                                         // (R, L)
         INDArray mean = perRow(groupSum(x2.sum(true, 1), rowShape).muli(invM), rowShape);
         INDArray xhat = copied ? x2.subiColumnVector(mean) : x2.subColumnVector(mean);  // centred; x̂ below
-        mean.close();
+        Memory.free(mean);
         INDArray sq = xhat.norm2(true, 1);
         sq.muli(sq);                                                                      // Σ(x − μ)² per row
         INDArray rstd = perRow(rsqrt(groupSum(sq, rowShape).muli(invM).addi(eps)), rowShape);
-        sq.close();
+        Memory.free(sq);
         xhat.muliColumnVector(rstd);
         INDArray gammaRow = weight == null ? null : perRow(weight.data().reshape('c', paramShape), rowShape);
         INDArray betaRow = bias == null ? null : perRow(bias.data().reshape('c', paramShape), rowShape);
@@ -245,11 +245,11 @@ public final class NnOps {
                 tmp.assign(xhat).muliColumnVector(b).addiColumnVector(a);
                 gx = g2.mulColumnVector(scale).addi(tmp).reshape('c', xs);
             }
-            tmp.close();
-            if (gc != g) gc.close();
+            Memory.free(tmp);
+            if (gc != g) Memory.free(gc);
             return new INDArray[]{gx, gw, gb};
         }, x, weight, bias);
-        if (result.isLeaf()) rstd.close();
+        if (result.isLeaf()) Memory.free(rstd);
         return result;
     }
 
@@ -269,7 +269,7 @@ public final class NnOps {
         INDArray x2 = in.reshape('c', rows, d);                                           // (rows, d)
         INDArray mean = x2.mean(true, 1);
         INDArray xhat = copied ? x2.subiColumnVector(mean) : x2.subColumnVector(mean);
-        mean.close();
+        Memory.free(mean);
         INDArray rstd = xhat.norm2(true, 1);
         rsqrt(rstd.muli(rstd).muli(1.0 / d).addi(eps));
         xhat.muliColumnVector(rstd);
@@ -291,11 +291,11 @@ public final class NnOps {
                 tmp.assign(xhat).muliColumnVector(b);
                 gx = gh.subi(tmp).subiColumnVector(a).muliColumnVector(rstd).reshape('c', xs);
             }
-            tmp.close();
-            if (gc != g) gc.close();
+            Memory.free(tmp);
+            if (gc != g) Memory.free(gc);
             return new INDArray[]{gx, gw, gb};
         }, x, weight, bias);
-        if (result.isLeaf()) rstd.close();
+        if (result.isLeaf()) Memory.free(rstd);
         return result;
     }
 
@@ -375,11 +375,11 @@ public final class NnOps {
         long h = x.size(r - 2), w = x.size(r - 1), oH = ah.size(0), oW = aw.size(0), b = x.length() / (h * w);
         INDArray in = contiguous(x);
         INDArray t = Nd4j.matmul(in.reshape('c', b * h, w), aw, false, true, false);   // (b*h, oW)
-        if (in != x) in.close();
+        if (in != x) Memory.free(in);
         INDArray ahb = Nd4j.zeros(ah.dataType(), b, oH, h).addi(ah.reshape('c', 1, oH, h)); // matmul does not broadcast batch dims
         INDArray y = Nd4j.matmul(ahb, t.reshape('c', b, h, oW));                        // (b, oH, oW)
-        ahb.close();
-        t.close();
+        Memory.free(ahb);
+        Memory.free(t);
         long[] ys = x.shape().clone();                                                  // shape() is the live array
         ys[r - 2] = oH;
         ys[r - 1] = oW;
@@ -441,14 +441,14 @@ public final class NnOps {
 
     private static INDArray keepIf(Tensor t, INDArray grad) {
         if (t != null && t.requiresGrad()) return grad;
-        grad.close();
+        Memory.free(grad);
         return null;
     }
 
     private static void closeCopies(Tensor x, INDArray in, Tensor w, INDArray wc, Tensor b, INDArray bc) {
-        if (in != x.data()) in.close();
-        if (wc != w.data()) wc.close();
-        if (b != null && bc != b.data()) bc.close();
+        if (in != x.data()) Memory.free(in);
+        if (wc != w.data()) Memory.free(wc);
+        if (b != null && bc != b.data()) Memory.free(bc);
     }
 
     private static void exec(String name, INDArray[] inputs, INDArray[] outputs, int[] iArgs) {

@@ -88,12 +88,13 @@ public final class Tape implements AutoCloseable {
         }
         nodes.clear();
         INDArray keep = output.data();
-        for (INDArray a : outputs) if (a != keep && a.closeable() && !a.wasClosed()) Memory.free(a);
+        long kept = keep.data().addressPointer().address();
+        for (INDArray a : outputs) if (!a.wasClosed() && a.data().addressPointer().address() != kept) Memory.free(a);
         outputs.clear();
     }
 
     private static boolean independent(INDArray g, INDArray of) {
-        if (!g.closeable() || g.wasClosed()) return false;
+        if (g.wasClosed()) return false;
         return g.data().addressPointer().address() != of.data().addressPointer().address();
     }
 

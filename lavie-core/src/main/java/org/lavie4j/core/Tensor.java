@@ -102,7 +102,7 @@ public final class Tensor {
         if (owned && node == null && data != null && !Grad.isRecording()) {
             INDArray d = owner;
             data = null;
-            if (d.closeable() && !d.wasClosed()) Memory.free(d);
+            Memory.free(d);
         }
     }
 

@@ -1,5 +1,6 @@
 package org.lavie4j.core.io;
 
+import org.lavie4j.core.Memory;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -81,7 +82,7 @@ final class NdBytes {
             src.position(0).limit((int) n);
             out.put(src);
         } finally {
-            if (c != a) c.close();
+            if (c != a) Memory.free(c);
         }
         if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) swap(out.array(), dtype.bytes());
         out.flip();

@@ -1,5 +1,6 @@
 package org.lavie4j.core.io;
 
+import org.lavie4j.core.Memory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
@@ -241,7 +242,7 @@ public final class SafeTensors {
     }
 
     /** A lazily loaded tensor of a mapped file. */
-    private static final class Source implements TensorSource, FileBacked {
+    private static final class Source implements FileBacked {
         private final Entry e;
         private final Backing backing;
 
@@ -257,15 +258,6 @@ public final class SafeTensors {
         @Override
         public INDArray load() {
             return NdBytes.toArray(e.dtype, e.shape, backing.slice(e.key, e.begin, e.end));
-        }
-
-        @Override
-        public INDArray load(DataType type) {
-            INDArray a = load();
-            if (a.dataType() == type) return a;
-            INDArray c = a.castTo(type);
-            a.close();
-            return c;
         }
 
         @Override
@@ -342,8 +334,8 @@ public final class SafeTensors {
                     }
                     AtomicFiles.writeFully(out, bytes);
                 } finally {
-                    if (conv != raw) conv.close();
-                    if (p.src instanceof FileBacked) raw.close();
+                    if (conv != raw) Memory.free(conv);
+                    if (p.src instanceof FileBacked) Memory.free(raw);
                 }
             }
         });

@@ -16,7 +16,7 @@ import java.util.zip.ZipFile;
  * zip entry {@code <archive>/data/<key>}. Nothing is read until {@link #load()}, which reads the span of the storage
  * the view covers and gathers the elements in row-major order (several tensors may share one storage).
  */
-final class TorchTensor implements TensorSource, FileBacked {
+final class TorchTensor implements FileBacked {
 
     /** The open zip archive a checkpoint's storages live in. */
     static final class Archive implements AutoCloseable {
@@ -206,15 +206,6 @@ final class TorchTensor implements TensorSource, FileBacked {
             }
         }
         return NdBytes.toArray(dtype, shape, out);
-    }
-
-    @Override
-    public INDArray load(DataType type) {
-        INDArray a = load();
-        if (a.dataType() == type) return a;
-        INDArray c = a.castTo(type);
-        a.close();
-        return c;
     }
 
     @Override
