@@ -247,6 +247,7 @@ public final class NnOps {
             }
             Memory.free(tmp);
             if (gc != g) Memory.free(gc);
+            freeSaved(xhat, y, rstd);          // the tape calls backward once: the saved statistics die here
             return new INDArray[]{gx, gw, gb};
         }, x, weight, bias);
         if (result.isLeaf()) Memory.free(rstd);
@@ -293,10 +294,17 @@ public final class NnOps {
             }
             Memory.free(tmp);
             if (gc != g) Memory.free(gc);
+            freeSaved(xhat, y, rstd);          // the tape calls backward once: the saved statistics die here
             return new INDArray[]{gx, gw, gb};
         }, x, weight, bias);
         if (result.isLeaf()) Memory.free(rstd);
         return result;
+    }
+
+    /** Frees x̂ (unless it is the output itself) and the per-row 1/σ saved for a norm's backward pass. */
+    private static void freeSaved(INDArray xhat, INDArray y, INDArray rstd) {
+        if (xhat != y) Memory.free(xhat);
+        Memory.free(rstd);
     }
 
     /** True when the op's result will be recorded (so x̂ must survive for the backward pass). */

@@ -5,13 +5,9 @@ import org.junit.jupiter.api.io.TempDir;
 import org.lavie4j.core.io.DType;
 import org.lavie4j.core.io.TensorFile;
 import org.lavie4j.core.io.TensorSource;
-import org.lavie4j.core.testing.TestData;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import picocli.CommandLine;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -24,21 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-class ConvertCommandTest {
-    private final StringWriter out = new StringWriter();
-    private final StringWriter err = new StringWriter();
-
-    private int run(String... args) {
-        CommandLine cli = LavieCli.commandLine();
-        cli.setOut(new PrintWriter(out, true));
-        cli.setErr(new PrintWriter(err, true));
-        return cli.execute(args);
-    }
-
-    private static Path golden(String file) {
-        return TestData.goldenCase("unet_base").resolve(file);
-    }
-
+class ConvertCommandTest extends CliTestBase {
     /** The values as exact doubles (every stored dtype fits), c order. */
     private static double[] values(INDArray a) {
         return a.dup('c').castTo(DataType.DOUBLE).data().asDouble();

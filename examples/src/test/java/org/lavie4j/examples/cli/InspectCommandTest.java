@@ -4,11 +4,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.lavie4j.core.io.TensorFile;
 import org.lavie4j.core.io.TorchCheckpoint;
-import org.lavie4j.core.testing.TestData;
-import picocli.CommandLine;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -17,21 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-class InspectCommandTest {
-    private final StringWriter out = new StringWriter();
-    private final StringWriter err = new StringWriter();
-
-    private int run(String... args) {
-        CommandLine cli = LavieCli.commandLine();
-        cli.setOut(new PrintWriter(out, true));
-        cli.setErr(new PrintWriter(err, true));
-        return cli.execute(args);
-    }
-
-    private static Path golden(String file) {
-        return TestData.goldenCase("unet_base").resolve(file);
-    }
-
+class InspectCommandTest extends CliTestBase {
     /** The lines listing a tensor: those starting with a key of {@code tf}. */
     private static long tensorLines(String text, TensorFile tf) {
         return text.lines().filter(l -> {
