@@ -1,25 +1,49 @@
 package org.lavie4j.nn.golden;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.lavie4j.core.golden.CaseResult;
 import org.lavie4j.core.golden.Comparison;
+import org.lavie4j.core.golden.GoldenCase;
 import org.lavie4j.core.golden.GoldenRunner;
 import org.lavie4j.core.testing.TestData;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Every shipped golden case of every kind lavie-nn implements must pass within its tolerance. */
 class GoldenCasesTest {
-    private final GoldenRunner runner = GoldenRunner.discover();
+    private static final GoldenRunner RUNNER = GoldenRunner.discover();
 
-    @Test void runnersAreRegistered() {
-        assertTrue(runner.implementedKinds().contains("layer_inflated_conv"), runner.implementedKinds().toString());
+    /** The shipped case directories whose kind has a runner. */
+    static List<Path> implementedCases() throws IOException {
+        try (Stream<Path> dirs = Files.list(TestData.golden())) {
+            return dirs.filter(GoldenCase::isCaseDir).filter(d -> {
+                try (GoldenCase c = GoldenCase.open(d)) {
+                    return RUNNER.implementedKinds().contains(c.kind());
+                } catch (Exception e) {
+                    throw new IllegalStateException(d + ": " + e.getMessage(), e);
+                }
+            }).sorted().toList();
+        }
     }
 
-    @Test void layerInflatedConv() throws Exception {
-        CaseResult r = runner.run(TestData.goldenCase("layer_inflated_conv"));
-        r.outputs().forEach(c -> System.out.println("golden " + c));
+    @Test void runnersAreRegistered() {
+        assertTrue(RUNNER.implementedKinds().contains("layer_inflated_conv"), RUNNER.implementedKinds().toString());
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("implementedCases")
+    void passes(Path dir) throws Exception {
+        CaseResult r = RUNNER.run(dir);
+        r.outputs().forEach(c -> System.out.println("golden " + r.caseName() + " " + c));
         assertEquals(Comparison.Status.PASS, r.status(), r.toString());
     }
 }

@@ -1,0 +1,51 @@
+package org.lavie4j.nn.layers;
+
+import org.lavie4j.core.Module;
+import org.lavie4j.core.NnOps;
+import org.lavie4j.core.Parameter;
+import org.lavie4j.core.Tensor;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * torch.nn.GroupNorm(groups, channels, eps, affine=True). On a 5-D video (B, C, F, H, W) the statistics span
+ * {@code C/G × F × H × W}, i.e. all frames, exactly as PyTorch does when LaVie applies it to the 5-D tensor;
+ * {@link #forwardPerFrame} normalises each frame separately (Transformer3DModel's entrance).
+ */
+public final class GroupNorm extends Module {
+    private final Parameter weight, bias;
+    private final int groups, channels;
+    private final double eps;
+
+    public GroupNorm(int groups, int channels, double eps) {
+        if (groups <= 0 || channels % groups != 0)
+            throw new IllegalArgumentException("GroupNorm: " + channels + " channels not divisible into " + groups + " groups");
+        this.groups = groups;
+        this.channels = channels;
+        this.eps = eps;
+        this.weight = parameter("weight", Nd4j.ones(DataType.FLOAT, channels));
+        this.bias = parameter("bias", Nd4j.zeros(DataType.FLOAT, channels));
+    }
+
+    /** x: (N, C, ...) with statistics over each group's channels and all remaining dims. */
+    public Tensor forward(Tensor x) {
+        checkChannels(x);
+        return NnOps.groupNorm(x, groups, weight.tensor(), bias.tensor(), eps);
+    }
+
+    /** x: (B, C, F, H, W) normalised frame by frame (statistics over C/G × H × W). */
+    public Tensor forwardPerFrame(Tensor x) {
+        checkChannels(x);
+        return NnOps.groupNormPerFrame(x, groups, weight.tensor(), bias.tensor(), eps);
+    }
+
+    private void checkChannels(Tensor x) {
+        if (x.rank() < 3 || x.size(1) != channels)
+            throw new IllegalArgumentException("GroupNorm(" + groups + ", " + channels + "): input " + java.util.Arrays.toString(x.shape())
+                    + " does not have " + channels + " channels in dim 1");
+    }
+
+    public int groups() { return groups; }
+
+    public double eps() { return eps; }
+}
