@@ -1,0 +1,197 @@
+package org.lavie4j.nn.unet;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * Configuration of LaVie's {@code UNet3DConditionModel} (base and interpolation variants), the fields of a diffusers
+ * {@code unet/config.json} that change the computation. {@code attentionHeadDim} is, as in Stable Diffusion, a head
+ * <em>count</em> per resolution level (SD's {@code attention_head_dim: 8} means 8 heads).
+ */
+public record UNetConfig(
+        int inChannels,
+        int outChannels,
+        List<Integer> blockOutChannels,
+        List<DownBlockType> downBlockTypes,
+        List<UpBlockType> upBlockTypes,
+        int layersPerBlock,
+        int crossAttentionDim,
+        List<Integer> attentionHeadDim,
+        int normNumGroups,
+        double normEps,
+        boolean flipSinToCos,
+        int freqShift,
+        int downsamplePadding,
+        double midBlockScaleFactor,
+        boolean centerInputSample,
+        boolean useFirstFrame) {
+
+    private static final Logger LOG = LoggerFactory.getLogger(UNetConfig.class);
+
+    /** Down block kinds, with their diffusers names. */
+    public enum DownBlockType {
+        CROSS_ATTN_DOWN_BLOCK_3D("CrossAttnDownBlock3D"), DOWN_BLOCK_3D("DownBlock3D");
+        final String json;
+
+        DownBlockType(String json) { this.json = json; }
+
+        public boolean hasAttention() { return this == CROSS_ATTN_DOWN_BLOCK_3D; }
+
+        static DownBlockType parse(String s) {
+            for (DownBlockType t : values()) if (t.json.equals(s)) return t;
+            throw new IllegalArgumentException("unsupported down block type '" + s + "' (supported: CrossAttnDownBlock3D, DownBlock3D)");
+        }
+    }
+
+    /** Up block kinds, with their diffusers names. */
+    public enum UpBlockType {
+        CROSS_ATTN_UP_BLOCK_3D("CrossAttnUpBlock3D"), UP_BLOCK_3D("UpBlock3D");
+        final String json;
+
+        UpBlockType(String json) { this.json = json; }
+
+        public boolean hasAttention() { return this == CROSS_ATTN_UP_BLOCK_3D; }
+
+        static UpBlockType parse(String s) {
+            for (UpBlockType t : values()) if (t.json.equals(s)) return t;
+            throw new IllegalArgumentException("unsupported up block type '" + s + "' (supported: CrossAttnUpBlock3D, UpBlock3D)");
+        }
+    }
+
+    public UNetConfig {
+        blockOutChannels = List.copyOf(blockOutChannels);
+        downBlockTypes = List.copyOf(downBlockTypes);
+        upBlockTypes = List.copyOf(upBlockTypes);
+        attentionHeadDim = List.copyOf(attentionHeadDim);
+        int levels = blockOutChannels.size();
+        if (levels == 0) throw new IllegalArgumentException("block_out_channels is empty");
+        if (downBlockTypes.size() != levels || upBlockTypes.size() != levels)
+            throw new IllegalArgumentException("down_block_types (" + downBlockTypes.size() + ") and up_block_types (" + upBlockTypes.size()
+                    + ") must both have one entry per block_out_channels entry (" + levels + ")");
+        if (attentionHeadDim.size() != levels)
+            throw new IllegalArgumentException("attention_head_dim has " + attentionHeadDim.size() + " entries for " + levels + " levels");
+        if (inChannels <= 0 || outChannels <= 0 || layersPerBlock <= 0 || crossAttentionDim <= 0 || normNumGroups <= 0)
+            throw new IllegalArgumentException("in_channels, out_channels, layers_per_block, cross_attention_dim and norm_num_groups must be positive");
+        for (int i = 0; i < levels; i++) {
+            int c = blockOutChannels.get(i), heads = attentionHeadDim.get(i);
+            if (c % normNumGroups != 0)
+                throw new IllegalArgumentException("block_out_channels[" + i + "] = " + c + " not divisible by norm_num_groups " + normNumGroups);
+            if (heads <= 0 || c % heads != 0)
+                throw new IllegalArgumentException("block_out_channels[" + i + "] = " + c + " not divisible into " + heads + " heads");
+        }
+        if (!(normEps > 0)) throw new IllegalArgumentException("norm_eps must be positive, got " + normEps);
+    }
+
+    /** The real LaVie base model (Stable Diffusion 1.4's UNet with 3-D blocks). */
+    public static UNetConfig lavieBase() {
+        return new UNetConfig(4, 4, List.of(320, 640, 1280, 1280),
+                List.of(DownBlockType.CROSS_ATTN_DOWN_BLOCK_3D, DownBlockType.CROSS_ATTN_DOWN_BLOCK_3D, DownBlockType.CROSS_ATTN_DOWN_BLOCK_3D, DownBlockType.DOWN_BLOCK_3D),
+                List.of(UpBlockType.UP_BLOCK_3D, UpBlockType.CROSS_ATTN_UP_BLOCK_3D, UpBlockType.CROSS_ATTN_UP_BLOCK_3D, UpBlockType.CROSS_ATTN_UP_BLOCK_3D),
+                2, 768, List.of(8, 8, 8, 8), 32, 1e-5, true, 0, 1, 1.0, false, false);
+    }
+
+    /** A tiny model for tests (the shape of the {@code unet_base} golden case). */
+    public static UNetConfig tiny() {
+        return new UNetConfig(4, 4, List.of(32, 64),
+                List.of(DownBlockType.CROSS_ATTN_DOWN_BLOCK_3D, DownBlockType.DOWN_BLOCK_3D),
+                List.of(UpBlockType.UP_BLOCK_3D, UpBlockType.CROSS_ATTN_UP_BLOCK_3D),
+                1, 32, List.of(1, 2), 8, 1e-5, true, 0, 1, 1.0, false, false);
+    }
+
+    /** Width of the time embedding: 4 × the first block's channels (1280 for LaVie). */
+    public int timeEmbedDim() { return 4 * blockOutChannels.get(0); }
+
+    /** A parsed config and the keys of the JSON that do not change the computation (listed, never silently dropped). */
+    public record Parsed(UNetConfig config, List<String> ignoredKeys) {}
+
+    /** Keys read by {@link #fromJson}. */
+    private static final Set<String> USED = Set.of("in_channels", "out_channels", "block_out_channels", "down_block_types",
+            "up_block_types", "layers_per_block", "cross_attention_dim", "attention_head_dim", "norm_num_groups", "norm_eps",
+            "flip_sin_to_cos", "freq_shift", "downsample_padding", "mid_block_scale_factor", "center_input_sample",
+            "use_first_frame", "act_fn");
+
+    /** Options the port cannot honour, with the only value it accepts (absent or null is always accepted). */
+    private static final Map<String, Object> REQUIRED = Map.of(
+            "use_linear_projection", false, "only_cross_attention", false, "dual_cross_attention", false,
+            "upcast_attention", false, "resnet_time_scale_shift", "default", "use_deformable_conv", false,
+            "class_embed_type", "null", "num_class_embeds", "null");
+
+    /**
+     * Reads a diffusers {@code config.json}. Values the port cannot honour (e.g. {@code use_deformable_conv: true},
+     * {@code act_fn} other than silu) are errors; keys that do not change the computation ({@code _class_name},
+     * {@code sample_size}, {@code use_relative_position}, ...) are returned in {@link Parsed#ignoredKeys()} and logged.
+     */
+    public static Parsed fromJson(JsonNode json) {
+        if (json == null || !json.isObject()) throw new IllegalArgumentException("UNet config must be a JSON object");
+        UNetConfig base = lavieBase();
+        List<String> ignored = new ArrayList<>();
+        Set<String> keys = new TreeSet<>();
+        json.fieldNames().forEachRemaining(keys::add);
+        for (String k : keys) {
+            JsonNode v = json.get(k);
+            if (USED.contains(k)) continue;
+            if (REQUIRED.containsKey(k)) {
+                Object want = REQUIRED.get(k);
+                boolean ok = v.isNull() || (want instanceof Boolean b ? v.isBoolean() && v.asBoolean() == b
+                        : want.equals("null") ? v.isNull() : v.asText().equals(want));
+                if (!ok) throw new IllegalArgumentException("UNet config: " + k + " = " + v + " is not supported (only " + want + ")");
+                ignored.add(k);
+                continue;
+            }
+            ignored.add(k);
+        }
+        String act = json.path("act_fn").asText("silu");
+        if (!act.equals("silu")) throw new IllegalArgumentException("UNet config: act_fn = \"" + act + "\" is not supported (only \"silu\")");
+        List<Integer> channels = ints(json, "block_out_channels", base.blockOutChannels());
+        int levels = channels.size();
+        List<DownBlockType> down = new ArrayList<>();
+        for (String s : strings(json, "down_block_types", base.downBlockTypes().stream().map(t -> t.json).toList())) down.add(DownBlockType.parse(s));
+        List<UpBlockType> up = new ArrayList<>();
+        for (String s : strings(json, "up_block_types", base.upBlockTypes().stream().map(t -> t.json).toList())) up.add(UpBlockType.parse(s));
+        JsonNode heads = json.get("attention_head_dim");
+        List<Integer> headList;
+        if (heads == null || heads.isNull()) headList = java.util.Collections.nCopies(levels, 8);
+        else if (heads.isInt()) headList = java.util.Collections.nCopies(levels, heads.asInt());
+        else headList = ints(json, "attention_head_dim", List.of());
+        UNetConfig config = new UNetConfig(
+                json.path("in_channels").asInt(base.inChannels()), json.path("out_channels").asInt(base.outChannels()),
+                channels, down, up, json.path("layers_per_block").asInt(base.layersPerBlock()),
+                json.path("cross_attention_dim").asInt(base.crossAttentionDim()), headList,
+                json.path("norm_num_groups").asInt(base.normNumGroups()), json.path("norm_eps").asDouble(base.normEps()),
+                json.path("flip_sin_to_cos").asBoolean(true), json.path("freq_shift").asInt(0),
+                json.path("downsample_padding").asInt(1), json.path("mid_block_scale_factor").asDouble(1.0),
+                json.path("center_input_sample").asBoolean(false), json.path("use_first_frame").asBoolean(false));
+        if (!ignored.isEmpty()) LOG.warn("UNet config: keys that do not change the computation, ignored: {}", ignored);
+        return new Parsed(config, List.copyOf(ignored));
+    }
+
+    private static List<Integer> ints(JsonNode json, String key, List<Integer> fallback) {
+        JsonNode v = json.get(key);
+        if (v == null || v.isNull()) return fallback;
+        if (!v.isArray()) throw new IllegalArgumentException("UNet config: " + key + " must be a list, got " + v);
+        List<Integer> out = new ArrayList<>();
+        for (Iterator<JsonNode> it = v.elements(); it.hasNext(); ) {
+            JsonNode e = it.next();
+            if (!e.canConvertToInt()) throw new IllegalArgumentException("UNet config: " + key + " has a non-integer entry " + e);
+            out.add(e.asInt());
+        }
+        return out;
+    }
+
+    private static List<String> strings(JsonNode json, String key, List<String> fallback) {
+        JsonNode v = json.get(key);
+        if (v == null || v.isNull()) return fallback;
+        if (!v.isArray()) throw new IllegalArgumentException("UNet config: " + key + " must be a list, got " + v);
+        List<String> out = new ArrayList<>();
+        v.elements().forEachRemaining(e -> out.add(e.asText()));
+        return out;
+    }
+}
