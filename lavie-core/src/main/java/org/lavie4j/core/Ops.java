@@ -59,8 +59,6 @@ public final class Ops {
         return Tensor.of(view);
     }
 
-    static boolean needs(Tensor t) { return t.requiresGrad() && Grad.isRecording(); }
-
     /** Sums a broadcast gradient back to {@code shape} (the inverse of broadcasting). */
     public static INDArray sumToShape(INDArray g, long[] shape) {
         if (Arrays.equals(g.shape(), shape)) return g;
@@ -102,7 +100,7 @@ public final class Ops {
         checkBroadcast("sub", a, b);
         INDArray out = a.data().sub(b.data());
         long[] sa = a.shape(), sb = b.shape();
-        return record("sub", out, g -> new INDArray[]{sumToShape(g, sa), needs(b) || b.requiresGrad() ? sumToShape(g.neg(), sb) : null}, a, b);
+        return record("sub", out, g -> new INDArray[]{sumToShape(g, sa), b.requiresGrad() ? sumToShape(g.neg(), sb) : null}, a, b);
     }
 
     public static Tensor mul(Tensor a, Tensor b) {

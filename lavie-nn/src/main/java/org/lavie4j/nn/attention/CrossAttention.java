@@ -1,0 +1,99 @@
+package org.lavie4j.nn.attention;
+
+import org.lavie4j.core.Attention;
+import org.lavie4j.core.Module;
+import org.lavie4j.core.ModuleList;
+import org.lavie4j.core.Tensor;
+import org.lavie4j.nn.layers.Dropout;
+import org.lavie4j.nn.layers.Linear;
+
+import java.util.Arrays;
+
+/**
+ * Multi-head attention of LaVie base/models/attention.py {@code CrossAttention} (diffusers 0.10-0.16 style), used as
+ * spatial self-attention ({@code attn1}, no context) and text cross-attention ({@code attn2}). {@code to_q/to_k/to_v}
+ * have no bias in LaVie (configurable as the reference's {@code bias} flag), {@code to_out = [Linear(bias), Dropout]}.
+ * The scale {@code dim_head^-0.5} multiplies the product QKᵀ (baddbmm alpha, README behaviour 3); no mask, no upcast.
+ * Scores are computed in query chunks bounded by a byte budget ({@link Attention#scaledDotProduct}), which changes
+ * memory, never the result.
+ */
+public final class CrossAttention extends Module {
+    private final Linear toQ, toK, toV, toOut;
+    private final int queryDim, contextDim, heads, dimHead;
+    private final double scale;
+    private long maxScoreBytes = Attention.DEFAULT_MAX_SCORE_BYTES;
+
+    /**
+     * @param queryDim   channels of the input tokens
+     * @param contextDim channels of the context (text states) for cross-attention, or {@code queryDim} (also pass
+     *                   {@code null} context to forward) for self-attention
+     * @param qkvBias    the reference's {@code bias} flag (false in LaVie)
+     */
+    public CrossAttention(int queryDim, int contextDim, int heads, int dimHead, boolean qkvBias) {
+        if (queryDim <= 0 || contextDim <= 0 || heads <= 0 || dimHead <= 0)
+            throw new IllegalArgumentException("invalid CrossAttention(queryDim=" + queryDim + ", contextDim=" + contextDim
+                    + ", heads=" + heads + ", dimHead=" + dimHead + ")");
+        this.queryDim = queryDim;
+        this.contextDim = contextDim;
+        this.heads = heads;
+        this.dimHead = dimHead;
+        this.scale = Math.pow(dimHead, -0.5);
+        int inner = heads * dimHead;
+        toQ = child("to_q", new Linear(queryDim, inner, qkvBias));
+        toK = child("to_k", new Linear(contextDim, inner, qkvBias));
+        toV = child("to_v", new Linear(contextDim, inner, qkvBias));
+        toOut = child("to_out", new ModuleList<Module>(new Linear(inner, queryDim, true), new Dropout())).get(0, Linear.class);
+    }
+
+    /** LaVie's layout: no bias on q, k, v. */
+    public CrossAttention(int queryDim, int contextDim, int heads, int dimHead) {
+        this(queryDim, contextDim, heads, dimHead, false);
+    }
+
+    /** Self-attention (context = the input itself). */
+    public static CrossAttention selfAttention(int queryDim, int heads, int dimHead) {
+        return new CrossAttention(queryDim, queryDim, heads, dimHead, false);
+    }
+
+    /** Sets the byte budget of one score block (default {@link Attention#DEFAULT_MAX_SCORE_BYTES}); returns this. */
+    public CrossAttention maxScoreBytes(long bytes) {
+        if (bytes <= 0) throw new IllegalArgumentException("maxScoreBytes must be positive, got " + bytes);
+        this.maxScoreBytes = bytes;
+        return this;
+    }
+
+    public long maxScoreBytes() { return maxScoreBytes; }
+
+    /**
+     * x: (B·F, L, queryDim); context: (B·F, Lk, contextDim) or null for self-attention -> (B·F, L, queryDim).
+     */
+    public Tensor forward(Tensor x, Tensor context) {
+        if (x.rank() != 3 || x.size(2) != queryDim)
+            throw new IllegalArgumentException("CrossAttention: hidden_states must be (B*F, L, " + queryDim + "), got " + Arrays.toString(x.shape()));
+        Tensor s = context == null ? x : context;
+        if (s.rank() != 3 || s.size(0) != x.size(0) || s.size(2) != contextDim)
+            throw new IllegalArgumentException("CrossAttention: " + (context == null ? "self-attention input" : "encoder_hidden_states")
+                    + " must be (" + x.size(0) + ", Lk, " + contextDim + ") for hidden_states " + Arrays.toString(x.shape())
+                    + ", got " + Arrays.toString(s.shape()));
+        Tensor ql = toQ.forward(x), kl = toK.forward(s), vl = toV.forward(s);  // (b*f, l|lk, h*d)
+        Tensor q = Attention.splitHeads(ql, heads);                             // (b*f, h, l, d)
+        Tensor k = Attention.splitHeads(kl, heads);                             // (b*f, h, lk, d)
+        Tensor v = Attention.splitHeads(vl, heads);                             // (b*f, h, lk, d)
+        Tensor o = Attention.scaledDotProduct(q, k, v, null, scale, maxScoreBytes); // (b*f, h, l, d)
+        Tensor merged = Attention.mergeHeads(o);                                // (b*f, l, h*d)
+        Tensor y = toOut.forward(merged);                                       // (b*f, l, queryDim); to_out.1 is Dropout(0)
+        Tensor.release(ql, kl, vl, o, merged);                                  // no-op while recording
+        return y;
+    }
+
+    /** Self-attention: {@code forward(x, null)}. */
+    public Tensor forward(Tensor x) { return forward(x, null); }
+
+    public int heads() { return heads; }
+
+    public int dimHead() { return dimHead; }
+
+    public int queryDim() { return queryDim; }
+
+    public int contextDim() { return contextDim; }
+}

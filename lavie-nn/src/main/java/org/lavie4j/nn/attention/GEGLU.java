@@ -1,0 +1,40 @@
+package org.lavie4j.nn.attention;
+
+import org.lavie4j.core.Module;
+import org.lavie4j.core.Ops;
+import org.lavie4j.core.Tensor;
+import org.lavie4j.nn.layers.Linear;
+
+import java.util.Arrays;
+
+/**
+ * diffusers {@code GEGLU}: {@code [a | g] = proj(x)}, {@code a · gelu(g)}. The first half of the projection is the
+ * value, the second half the gate; GELU is exact (erf), README behaviour 15. Key: {@code proj.weight}
+ * [2·dimOut, dimIn], {@code proj.bias}.
+ */
+public final class GEGLU extends Module {
+    private final Linear proj;
+    private final int dimIn, dimOut;
+
+    public GEGLU(int dimIn, int dimOut) {
+        this.dimIn = dimIn;
+        this.dimOut = dimOut;
+        proj = child("proj", new Linear(dimIn, 2 * dimOut, true));
+    }
+
+    /** x: (..., dimIn) -> (..., dimOut). */
+    public Tensor forward(Tensor x) {
+        if (x.rank() < 1 || x.size(-1) != dimIn)
+            throw new IllegalArgumentException("GEGLU: input must be (..., " + dimIn + "), got " + Arrays.toString(x.shape()));
+        Tensor h = proj.forward(x);                     // (..., 2*dimOut)
+        Tensor[] parts = Ops.chunk(h, 2, -1);           // value (..., dimOut), gate (..., dimOut)
+        Tensor gate = Ops.gelu(parts[1]);
+        Tensor y = Ops.mul(parts[0], gate);
+        Tensor.release(gate, h);                        // no-op while recording
+        return y;
+    }
+
+    public int dimIn() { return dimIn; }
+
+    public int dimOut() { return dimOut; }
+}

@@ -1,0 +1,141 @@
+package org.lavie4j.nn.attention;
+
+import org.junit.jupiter.api.Test;
+import org.lavie4j.core.Parameter;
+import org.lavie4j.core.StateDict;
+import org.lavie4j.core.Tensor;
+import org.lavie4j.core.io.SafeTensors;
+import org.lavie4j.core.io.TensorFile;
+import org.lavie4j.core.testing.TestData;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.Map;
+import java.util.TreeSet;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class TemporalAttentionTest {
+    @Test void keysAreThoseOfTheGoldenCheckpoint() throws Exception {
+        TemporalAttention a = new TemporalAttention(80, 2, 40, new RotaryEmbedding(32));
+        try (TensorFile f = SafeTensors.read(TestData.goldenCase("layer_temporal_attention").resolve("weights.safetensors"))) {
+            assertEquals(new TreeSet<>(f.keys()), new TreeSet<>(a.stateDict().keys()));
+            for (String k : f.keys()) assertArrayEquals(f.get(k).shape(), a.namedEntries().get(k).shape(), k);
+        }
+        TemporalAttention plain = new TemporalAttention(64, 2, null);
+        assertFalse(plain.stateDict().keys().stream().anyMatch(k -> k.startsWith("rotary_emb")));
+        assertEquals(32, plain.dimHead());
+    }
+
+    /** Loop transcription of base-unet.md §8 in double: q scaled, then RoPE on q and k, + bias, max-subtracted softmax. */
+    static INDArray naive(TemporalAttention a, INDArray x) {
+        Map<String, Parameter> p = a.namedEntries();
+        INDArray q = CrossAttentionTest.linear(x, p.get("to_q.weight").data(), null);
+        INDArray k = CrossAttentionTest.linear(x, p.get("to_k.weight").data(), null);
+        INDArray v = CrossAttentionTest.linear(x, p.get("to_v.weight").data(), null);
+        long n = x.size(0), f = x.size(1);
+        int h = a.heads(), d = a.dimHead();
+        double scale = Math.pow(d, -0.5);
+        // (n, f, h*d) -> (n, h, f, d)
+        INDArray qh = q.reshape('c', n, f, h, d).permute(0, 2, 1, 3).dup('c').muli(scale);
+        INDArray kh = k.reshape('c', n, f, h, d).permute(0, 2, 1, 3).dup('c');
+        INDArray freqs = p.get("rotary_emb.freqs").data();
+        qh = RotaryEmbeddingTest.naiveRotate(qh, freqs);
+        kh = RotaryEmbeddingTest.naiveRotate(kh, freqs);
+        long[][] buckets = RelativePositionBias.bucketTable((int) f, 32, 32);
+        INDArray table = p.get("time_rel_pos_bias.relative_attention_bias.weight").data();
+        INDArray o = Nd4j.zeros(DataType.DOUBLE, n, f, (long) h * d);
+        for (int s = 0; s < n; s++)
+            for (int head = 0; head < h; head++)
+                for (int i = 0; i < f; i++) {
+                    double[] sc = new double[(int) f];
+                    double max = Double.NEGATIVE_INFINITY, sum = 0;
+                    for (int j = 0; j < f; j++) {
+                        double dot = 0;
+                        for (int c = 0; c < d; c++) dot += qh.getDouble(s, head, i, c) * kh.getDouble(s, head, j, c);
+                        sc[j] = dot + table.getDouble(buckets[i][j], head);
+                        max = Math.max(max, sc[j]);
+                    }
+                    for (int j = 0; j < f; j++) sum += (sc[j] = Math.exp(sc[j] - max));
+                    for (int c = 0; c < d; c++) {
+                        double acc = 0;
+                        for (int j = 0; j < f; j++) acc += sc[j] / sum * v.getDouble(s, j, head * d + c);
+                        o.putScalar(new long[]{s, i, head * d + c}, acc);
+                    }
+                }
+        return CrossAttentionTest.linear(o, p.get("to_out.0.weight").data(), p.get("to_out.0.bias").data());
+    }
+
+    @Test void matchesNaiveLoop() {
+        Nd4j.getRandom().setSeed(21);
+        TemporalAttention a = new TemporalAttention(80, 2, 40, new RotaryEmbedding(32));
+        INDArray x = ParamGradCheck.rand(22, 4, 6, 80);
+        INDArray got = a.forward(Tensor.of(x.castTo(DataType.FLOAT))).data();
+        assertArrayEquals(new long[]{4, 6, 80}, got.shape());
+        double err = got.castTo(DataType.DOUBLE).sub(naive(a, x)).amaxNumber().doubleValue();
+        a.to(DataType.DOUBLE);
+        double errD = a.forward(Tensor.of(x)).data().sub(naive(a, x)).amaxNumber().doubleValue();
+        System.out.printf("TemporalAttention vs naive loop: float %.3e, double %.3e%n", err, errD);
+        assertTrue(err < 1e-5, "float max error " + err);
+        assertTrue(errD < 1e-12, "double max error " + errD);
+    }
+
+    @Test void chunkedScoresGiveTheSameResult() {
+        Nd4j.getRandom().setSeed(23);
+        TemporalAttention a = new TemporalAttention(64, 2, new RotaryEmbedding(32)).maxScoreBytes(1);
+        INDArray x = ParamGradCheck.rand(24, 3, 5, 64).castTo(DataType.FLOAT);
+        INDArray chunked = a.forward(Tensor.of(x)).data().dup();
+        INDArray whole = a.maxScoreBytes(1L << 30).forward(Tensor.of(x)).data();
+        assertEquals(0.0, chunked.sub(whole).amaxNumber().doubleValue(), 1e-6);
+    }
+
+    @Test void gradientCheckInDouble() {
+        RotaryEmbedding rope = new RotaryEmbedding(32);
+        TemporalAttention a = new TemporalAttention(68, 2, 34, rope);
+        a.to(DataType.DOUBLE);
+        INDArray x = ParamGradCheck.rand(25, 3, 4, 68).muli(4);                // peaked attention: key gradients well above rounding
+        ParamGradCheck.inputs("TemporalAttention (x)", t -> a.forward(t[0]), x);
+        Map<String, Parameter> p = a.namedEntries();
+        for (String key : new String[]{"to_q.weight", "to_k.weight", "time_rel_pos_bias.relative_attention_bias.weight"})
+            ParamGradCheck.check("TemporalAttention (" + key + ")", () -> a.forward(Tensor.of(x)), p.get(key));
+        assertNull(p.get("rotary_emb.freqs").grad(), "freqs is a buffer");
+    }
+
+    @Test void goldenWeightsLoadStrictly() throws Exception {
+        try (TensorFile f = SafeTensors.read(TestData.goldenCase("layer_temporal_attention").resolve("weights.safetensors"))) {
+            TemporalAttention a = new TemporalAttention(80, 2, 40, new RotaryEmbedding(32));
+            a.load(StateDict.of("golden", f.asMap()));
+            assertEquals(f.get("rotary_emb.freqs").load().getFloat(15), a.rotaryEmb().freqs().data().getFloat(15), 0f);
+        }
+    }
+
+    /** The attn_temp of layer_transformer3d's trace: input norm_temp, output to_out.0, and the rel-pos bias itself. */
+    @Test void matchesTheTransformer3dTrace() throws Exception {
+        java.nio.file.Path dir = TestData.goldenCase("layer_transformer3d");
+        try (TensorFile w = SafeTensors.read(dir.resolve("weights.safetensors"));
+             TensorFile trace = SafeTensors.read(dir.resolve("trace.safetensors"))) {
+            TemporalAttention a = new TemporalAttention(80, 2, 40, new RotaryEmbedding(32));
+            a.load(StateDict.of("layer_transformer3d", w.asMap()).withoutPrefix("transformer_blocks.0.attn_temp."));
+            String at = "forward/transformer_blocks.0.attn_temp";
+            INDArray bias = trace.get(at + ".time_rel_pos_bias").load();
+            assertEquals(0.0, a.timeRelPosBias().forward(3).data().sub(bias).amaxNumber().doubleValue(), 0.0);
+            INDArray expected = trace.get(at + ".to_out.0").load();
+            INDArray got = a.forward(Tensor.of(trace.get("forward/transformer_blocks.0.norm_temp").load())).data();
+            double err = got.sub(expected).amaxNumber().doubleValue();
+            System.out.printf("TemporalAttention vs layer_transformer3d trace: %.3e (max |ref| %.3f)%n", err, expected.amaxNumber().doubleValue());
+            assertTrue(err <= 1e-5 + 1e-4 * expected.amaxNumber().doubleValue(), "max error " + err);
+        }
+    }
+
+    @Test void badInputsAreNamed() {
+        TemporalAttention a = new TemporalAttention(64, 2, 32, new RotaryEmbedding(32));
+        var e = assertThrows(IllegalArgumentException.class, () -> a.forward(Tensor.of(Nd4j.zeros(DataType.FLOAT, 4, 3, 60))));
+        assertTrue(e.getMessage().contains("[4, 3, 60]") && e.getMessage().contains("64"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> a.forward(Tensor.of(Nd4j.zeros(DataType.FLOAT, 1, 4, 3, 64))));
+        assertTrue(e.getMessage().contains("[1, 4, 3, 64]"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new TemporalAttention(48, 2, 24, new RotaryEmbedding(32)));
+        assertTrue(e.getMessage().contains("32") && e.getMessage().contains("24"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> new TemporalAttention(66, 4, null));
+    }
+}
