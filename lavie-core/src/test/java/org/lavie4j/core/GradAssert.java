@@ -5,6 +5,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.function.Function;
+import java.util.function.Supplier;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -17,6 +18,15 @@ public final class GradAssert {
 
     public static GradCheck.Result assertGradients(String name, Function<Tensor[], Tensor> f, INDArray... inputs) {
         GradCheck.Result r = GradCheck.check(f, inputs);
+        System.out.printf("gradcheck %-28s %s%n", name, r);
+        assertTrue(r.checked() > 0, name + ": nothing checked");
+        assertTrue(r.maxError() < THRESHOLD, name + ": " + r);
+        return r;
+    }
+
+    /** {@link GradCheck#checkParameters} with the same threshold and log line: gradients w.r.t. module parameters. */
+    public static GradCheck.Result assertParameterGradients(String name, Supplier<Tensor> f, Parameter... params) {
+        GradCheck.Result r = GradCheck.checkParameters(f, params);
         System.out.printf("gradcheck %-28s %s%n", name, r);
         assertTrue(r.checked() > 0, name + ": nothing checked");
         assertTrue(r.maxError() < THRESHOLD, name + ": " + r);

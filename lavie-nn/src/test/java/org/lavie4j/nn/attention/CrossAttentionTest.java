@@ -1,5 +1,6 @@
 package org.lavie4j.nn.attention;
 
+import org.lavie4j.core.GradAssert;
 import org.junit.jupiter.api.Test;
 import org.lavie4j.core.Parameter;
 import org.lavie4j.core.StateDict;
@@ -69,7 +70,7 @@ class CrossAttentionTest {
     @Test void matchesNaiveLoopCrossAndSelf() {
         Nd4j.getRandom().setSeed(11);
         CrossAttention cross = new CrossAttention(12, 6, 3, 4);
-        INDArray x = ParamGradCheck.rand(1, 2, 5, 12), ctx = ParamGradCheck.rand(2, 2, 7, 6);
+        INDArray x = GradAssert.rand(1, 2, 5, 12), ctx = GradAssert.rand(2, 2, 7, 6);
         INDArray got = cross.forward(Tensor.of(x.castTo(DataType.FLOAT)), Tensor.of(ctx.castTo(DataType.FLOAT))).data();
         assertArrayEquals(new long[]{2, 5, 12}, got.shape());
         double err = got.castTo(DataType.DOUBLE).sub(naive(cross, x, ctx)).amaxNumber().doubleValue();
@@ -85,7 +86,7 @@ class CrossAttentionTest {
     @Test void memoryBudgetChangesNothingButChunking() {
         Nd4j.getRandom().setSeed(12);
         CrossAttention a = new CrossAttention(8, 8, 2, 4).maxScoreBytes(1);            // one query row per chunk
-        INDArray x = ParamGradCheck.rand(3, 2, 9, 8).castTo(DataType.FLOAT);
+        INDArray x = GradAssert.rand(3, 2, 9, 8).castTo(DataType.FLOAT);
         INDArray chunked = a.forward(Tensor.of(x)).data().dup();
         INDArray whole = a.maxScoreBytes(1L << 30).forward(Tensor.of(x)).data();
         assertEquals(0.0, chunked.sub(whole).amaxNumber().doubleValue(), 1e-6);
@@ -95,13 +96,13 @@ class CrossAttentionTest {
     @Test void gradientCheckInDouble() {
         CrossAttention a = new CrossAttention(8, 6, 2, 4);
         a.to(DataType.DOUBLE);
-        INDArray x = ParamGradCheck.rand(4, 2, 5, 8), ctx = ParamGradCheck.rand(5, 2, 3, 6);
-        ParamGradCheck.inputs("CrossAttention (x, context)", t -> a.forward(t[0], t[1]), x, ctx);
+        INDArray x = GradAssert.rand(4, 2, 5, 8), ctx = GradAssert.rand(5, 2, 3, 6);
+        GradAssert.assertGradients("CrossAttention (x, context)", t -> a.forward(t[0], t[1]), x, ctx);
         Map<String, Parameter> p = a.namedEntries();
-        ParamGradCheck.check("CrossAttention (to_k.weight)", () -> a.forward(Tensor.of(x), Tensor.of(ctx)), p.get("to_k.weight"));
+        GradAssert.assertParameterGradients("CrossAttention (to_k.weight)", () -> a.forward(Tensor.of(x), Tensor.of(ctx)), p.get("to_k.weight"));
         CrossAttention self = CrossAttention.selfAttention(8, 2, 4).maxScoreBytes(16);  // chunked backward too
         self.to(DataType.DOUBLE);
-        ParamGradCheck.inputs("CrossAttention self, chunked (x)", t -> self.forward(t[0]), x);
+        GradAssert.assertGradients("CrossAttention self, chunked (x)", t -> self.forward(t[0]), x);
     }
 
     /** attn1 (self) and attn2 (text, context repeated per frame) of layer_transformer3d's trace. */

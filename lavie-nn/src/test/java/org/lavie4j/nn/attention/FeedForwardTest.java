@@ -1,5 +1,6 @@
 package org.lavie4j.nn.attention;
 
+import org.lavie4j.core.GradAssert;
 import org.junit.jupiter.api.Test;
 import org.lavie4j.core.Parameter;
 import org.lavie4j.core.StateDict;
@@ -55,7 +56,7 @@ class FeedForwardTest {
         Nd4j.getRandom().setSeed(31);
         GEGLU g = new GEGLU(5, 3);
         g.to(DataType.DOUBLE);
-        INDArray x = ParamGradCheck.rand(32, 2, 4, 5).muli(3);
+        INDArray x = GradAssert.rand(32, 2, 4, 5).muli(3);
         INDArray got = g.forward(Tensor.of(x)).data();
         Map<String, Parameter> p = g.namedEntries();
         INDArray h = CrossAttentionTest.linear(x, p.get("proj.weight").data(), p.get("proj.bias").data()); // (2, 4, 6)
@@ -74,11 +75,11 @@ class FeedForwardTest {
     @Test void gradientCheckInDouble() {
         FeedForward ff = new FeedForward(6, 5, 4);
         ff.to(DataType.DOUBLE);
-        INDArray x = ParamGradCheck.rand(33, 2, 3, 6);
-        ParamGradCheck.inputs("FeedForward (x)", t -> ff.forward(t[0]), x);
+        INDArray x = GradAssert.rand(33, 2, 3, 6);
+        GradAssert.assertGradients("FeedForward (x)", t -> ff.forward(t[0]), x);
         Map<String, Parameter> p = ff.namedEntries();
-        ParamGradCheck.check("FeedForward (net.0.proj.weight)", () -> ff.forward(Tensor.of(x)), p.get("net.0.proj.weight"));
-        ParamGradCheck.check("FeedForward (net.2.bias)", () -> ff.forward(Tensor.of(x)), p.get("net.2.bias"));
+        GradAssert.assertParameterGradients("FeedForward (net.0.proj.weight)", () -> ff.forward(Tensor.of(x)), p.get("net.0.proj.weight"));
+        GradAssert.assertParameterGradients("FeedForward (net.2.bias)", () -> ff.forward(Tensor.of(x)), p.get("net.2.bias"));
     }
 
     @Test void badInputsAreNamed() {

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.attention;
 
+import org.lavie4j.core.GradAssert;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -52,7 +53,7 @@ class RelativePositionBiasTest {
     @Test void gradientCheckOfTheTable() {
         RelativePositionBias rel = new RelativePositionBias(2);
         rel.to(DataType.DOUBLE);
-        ParamGradCheck.check("RelativePositionBias (weight)", () -> rel.forward(6), rel.weight());
+        GradAssert.assertParameterGradients("RelativePositionBias (weight)", () -> rel.forward(6), rel.weight());
     }
 
     @Test void badArgumentsAreNamed() {

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.attention;
 
+import org.lavie4j.core.GradAssert;
 import org.lavie4j.core.Module;
 import org.lavie4j.core.LoadReport;
 import org.lavie4j.core.StateDict;
@@ -54,7 +55,7 @@ class RotaryEmbeddingTest {
 
     @Test void matchesNaiveLoopFloatAndDouble() {
         RotaryEmbedding r = new RotaryEmbedding(32);
-        INDArray x = ParamGradCheck.rand(5, 3, 2, 7, 40);                       // (n, h, f, d), d = 40 > 32
+        INDArray x = GradAssert.rand(5, 3, 2, 7, 40);                       // (n, h, f, d), d = 40 > 32
         INDArray expected = naiveRotate(x, r.freqs().data());
         INDArray gotF = r.rotateQueriesOrKeys(Tensor.of(x.castTo(DataType.FLOAT))).data();
         assertArrayEquals(x.shape(), gotF.shape());
@@ -72,7 +73,7 @@ class RotaryEmbeddingTest {
 
     @Test void exactlyRotaryDimChannels() {
         RotaryEmbedding r = new RotaryEmbedding(32);
-        INDArray x = ParamGradCheck.rand(6, 4, 5, 32);
+        INDArray x = GradAssert.rand(6, 4, 5, 32);
         INDArray got = r.rotateQueriesOrKeys(Tensor.of(x)).data();
         assertTrue(got.sub(naiveRotate(x, r.freqs().data())).amaxNumber().doubleValue() < 1e-12);
     }
@@ -80,7 +81,7 @@ class RotaryEmbeddingTest {
     @Test void usesLoadedFreqs() {
         RotaryEmbedding r = new RotaryEmbedding(4);
         r.load(new StateDict("test").put("freqs", Nd4j.createFromArray(0.5f, 0.25f)));
-        INDArray x = ParamGradCheck.rand(7, 1, 3, 4);
+        INDArray x = GradAssert.rand(7, 1, 3, 4);
         INDArray got = r.rotateQueriesOrKeys(Tensor.of(x)).data();
         assertTrue(got.sub(naiveRotate(x, Nd4j.createFromArray(0.5f, 0.25f))).amaxNumber().doubleValue() < 1e-12);
     }
@@ -88,7 +89,7 @@ class RotaryEmbeddingTest {
     @Test void gradientCheckInDouble() {
         RotaryEmbedding r = new RotaryEmbedding(32);
         r.to(DataType.DOUBLE);
-        ParamGradCheck.inputs("RotaryEmbedding (input)", t -> r.rotateQueriesOrKeys(t[0]), ParamGradCheck.rand(8, 2, 2, 5, 36));
+        GradAssert.assertGradients("RotaryEmbedding (input)", t -> r.rotateQueriesOrKeys(t[0]), GradAssert.rand(8, 2, 2, 5, 36));
     }
 
     @Test void badInputsAreNamed() {

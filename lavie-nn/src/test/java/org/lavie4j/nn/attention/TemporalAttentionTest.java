@@ -1,5 +1,6 @@
 package org.lavie4j.nn.attention;
 
+import org.lavie4j.core.GradAssert;
 import org.junit.jupiter.api.Test;
 import org.lavie4j.core.Parameter;
 import org.lavie4j.core.StateDict;
@@ -70,7 +71,7 @@ class TemporalAttentionTest {
     @Test void matchesNaiveLoop() {
         Nd4j.getRandom().setSeed(21);
         TemporalAttention a = new TemporalAttention(80, 2, 40, new RotaryEmbedding(32));
-        INDArray x = ParamGradCheck.rand(22, 4, 6, 80);
+        INDArray x = GradAssert.rand(22, 4, 6, 80);
         INDArray got = a.forward(Tensor.of(x.castTo(DataType.FLOAT))).data();
         assertArrayEquals(new long[]{4, 6, 80}, got.shape());
         double err = got.castTo(DataType.DOUBLE).sub(naive(a, x)).amaxNumber().doubleValue();
@@ -84,7 +85,7 @@ class TemporalAttentionTest {
     @Test void chunkedScoresGiveTheSameResult() {
         Nd4j.getRandom().setSeed(23);
         TemporalAttention a = new TemporalAttention(64, 2, new RotaryEmbedding(32)).maxScoreBytes(1);
-        INDArray x = ParamGradCheck.rand(24, 3, 5, 64).castTo(DataType.FLOAT);
+        INDArray x = GradAssert.rand(24, 3, 5, 64).castTo(DataType.FLOAT);
         INDArray chunked = a.forward(Tensor.of(x)).data().dup();
         INDArray whole = a.maxScoreBytes(1L << 30).forward(Tensor.of(x)).data();
         assertEquals(0.0, chunked.sub(whole).amaxNumber().doubleValue(), 1e-6);
@@ -94,11 +95,11 @@ class TemporalAttentionTest {
         RotaryEmbedding rope = new RotaryEmbedding(32);
         TemporalAttention a = new TemporalAttention(68, 2, 34, rope);
         a.to(DataType.DOUBLE);
-        INDArray x = ParamGradCheck.rand(25, 3, 4, 68).muli(4);                // peaked attention: key gradients well above rounding
-        ParamGradCheck.inputs("TemporalAttention (x)", t -> a.forward(t[0]), x);
+        INDArray x = GradAssert.rand(25, 3, 4, 68).muli(4);                // peaked attention: key gradients well above rounding
+        GradAssert.assertGradients("TemporalAttention (x)", t -> a.forward(t[0]), x);
         Map<String, Parameter> p = a.namedEntries();
         for (String key : new String[]{"to_q.weight", "to_k.weight", "time_rel_pos_bias.relative_attention_bias.weight"})
-            ParamGradCheck.check("TemporalAttention (" + key + ")", () -> a.forward(Tensor.of(x)), p.get(key));
+            GradAssert.assertParameterGradients("TemporalAttention (" + key + ")", () -> a.forward(Tensor.of(x)), p.get(key));
         assertNull(p.get("rotary_emb.freqs").grad(), "freqs is a buffer");
     }
 

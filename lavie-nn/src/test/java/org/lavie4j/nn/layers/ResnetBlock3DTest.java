@@ -67,8 +67,7 @@ class ResnetBlock3DTest {
         ResnetBlock3D block = doubleBlock(ResnetBlock3D.TimeEmbeddingNorm.DEFAULT);
         Tensor x = Tensor.of(GradAssert.rand(5, 2, 4, 2, 3, 3)), temb = Tensor.of(GradAssert.rand(6, 2, 6));
         for (String key : List.of("norm1.weight", "conv1.weight", "time_emb_proj.weight", "norm2.bias", "conv_shortcut.weight")) {
-            GradCheck.Result r = checkParameter("ResnetBlock3D " + key, block.namedEntries().get(key), () -> block.forward(x, temb));
-            assertTrue(r.maxError() < GradAssert.THRESHOLD, key + ": " + r);
+            GradAssert.assertParameterGradients("ResnetBlock3D " + key, () -> block.forward(x, temb), block.namedEntries().get(key));
         }
     }
 
@@ -102,52 +101,4 @@ class ResnetBlock3DTest {
         return block;
     }
 
-    /**
-     * Finite-difference check of the gradient of {@code Σ f() ⊙ R} with respect to a module parameter (sampled
-     * entries), in the metric of {@link GradCheck}.
-     */
-    static GradCheck.Result checkParameter(String name, Parameter p, Supplier<Tensor> f) {
-        GradCheck.Settings s = GradCheck.Settings.defaults();
-        p.zeroGrad();
-        INDArray projection, analytic;
-        try (Tape tape = Grad.record()) {
-            Tensor out = f.get();
-            Nd4j.getRandom().setSeed(s.seed());
-            projection = Nd4j.rand(DataType.DOUBLE, out.shape()).subi(0.5);
-            tape.backward(out, projection);
-            analytic = p.grad().dup();
-        }
-        p.zeroGrad();
-        INDArray x = p.data();
-        Random random = new Random(s.seed());
-        long n = x.length();
-        int samples = (int) Math.min(n, s.samplesPerInput());
-        double worst = 0, worstAbs = 0;
-        String where = "-";
-        for (int i = 0; i < samples; i++) {
-            long idx = samples == n ? i : (long) (random.nextDouble() * n);
-            double orig = x.getDouble(idx);
-            x.putScalar(idx, orig + s.eps());
-            double plus = loss(f, projection);
-            x.putScalar(idx, orig - s.eps());
-            double minus = loss(f, projection);
-            x.putScalar(idx, orig);
-            double numeric = (plus - minus) / (2 * s.eps()), a = analytic.getDouble(idx), abs = Math.abs(a - numeric);
-            double rel = abs / Math.max(Math.abs(a) + Math.abs(numeric), s.floor());
-            if (rel > worst) {
-                worst = rel;
-                where = name + " flat index " + idx + " (analytic " + a + ", numeric " + numeric + ")";
-            }
-            worstAbs = Math.max(worstAbs, abs);
-        }
-        GradCheck.Result r = new GradCheck.Result(worst, worstAbs, where, samples);
-        System.out.printf("gradcheck %-28s %s%n", name, r);
-        return r;
-    }
-
-    private static double loss(Supplier<Tensor> f, INDArray projection) {
-        try (Tape off = Grad.disabled()) {
-            return f.get().data().mul(projection).sumNumber().doubleValue();
-        }
-    }
 }
