@@ -56,7 +56,7 @@ public final class Ops {
             tape.add(node);
             return Tensor.recorded(view, node);
         }
-        return Tensor.of(view);
+        return Tensor.viewOf(view, input);
     }
 
     /** Sums a broadcast gradient back to {@code shape} (the inverse of broadcasting). */

@@ -24,6 +24,10 @@ public final class Tensor {
     private final boolean requiresGrad;
     private final boolean owned;
     private final INDArray owner;
+    /** For an unrecorded view of an op result: the result that owns the buffer (its views are counted). */
+    private Tensor root;
+    private int liveViews;
+    private boolean releaseRequested;
     final Node node;
     private INDArray grad;
 
@@ -96,14 +100,42 @@ public final class Tensor {
 
     /**
      * Frees the native memory of an op result that is no longer needed, when that is safe: not while a tape is
-     * recording (recorded ops may have captured it), and never for constants, leaves or parameters.
+     * recording (recorded ops may have captured it), and never for constants, leaves or parameters. Views made by
+     * the view ops (reshape, permute, slice, ...) count against their owner: the buffer is freed when the owner and
+     * every such view have been released (views never released leave it to the garbage collector).
      */
     public void release() {
-        if (owned && node == null && data != null && !Grad.isRecording()) {
-            INDArray d = owner;
+        if (data == null || Grad.isRecording()) return;
+        if (root != null) {                       // a view: the buffer is freed once its owner and all views are released
+            Tensor r = root;
+            root = null;
             data = null;
-            Memory.free(d);
+            r.liveViews--;
+            if (r.releaseRequested && r.liveViews == 0) r.free();
+            return;
         }
+        if (!owned || node != null) return;
+        if (liveViews > 0) {
+            releaseRequested = true;              // views of this tensor are still in use: free when the last is released
+            return;
+        }
+        free();
+    }
+
+    private void free() {
+        INDArray d = owner;
+        data = null;
+        Memory.free(d);
+    }
+
+    /** An unrecorded view of {@code base}'s data: tied to base's owner so that releasing never frees a live view. */
+    static Tensor viewOf(INDArray view, Tensor base) {
+        Tensor r = base.root != null ? base.root : base;
+        if (!r.owned || r.node != null || r.data == null) return of(view);
+        Tensor t = new Tensor(view, view, false, false, null);
+        t.root = r;
+        r.liveViews++;
+        return t;
     }
 
     /** Releases every tensor given (see {@link #release()}). */

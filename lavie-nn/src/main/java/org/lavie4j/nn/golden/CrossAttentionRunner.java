@@ -29,66 +29,22 @@ public final class CrossAttentionRunner implements CaseRunner {
     @Override
     public Map<String, INDArray> run(GoldenCase c) throws Exception {
         JsonNode cfg = c.config();
-        int queryDim = requiredInt(c, cfg, "query_dim");
+        int queryDim = Calls.requiredInt(c, cfg, "query_dim");
         JsonNode cross = cfg.get("cross_attention_dim");
-        int contextDim = cross == null || cross.isNull() ? queryDim : requiredInt(c, cfg, "cross_attention_dim");
-        CrossAttention attn = new CrossAttention(queryDim, contextDim, requiredInt(c, cfg, "heads"),
-                requiredInt(c, cfg, "dim_head"), cfg.path("bias").asBoolean(false));
+        int contextDim = cross == null || cross.isNull() ? queryDim : Calls.requiredInt(c, cfg, "cross_attention_dim");
+        CrossAttention attn = new CrossAttention(queryDim, contextDim, Calls.requiredInt(c, cfg, "heads"),
+                Calls.requiredInt(c, cfg, "dim_head"), cfg.path("bias").asBoolean(false));
         attn.load(StateDict.of(c.file(GoldenCase.WEIGHTS_FILE).toString(), c.weights().asMap()));
         attn.eval();
         Map<String, INDArray> out = new HashMap<>();
         try (Tape off = Grad.disabled()) {
-            for (JsonNode call : calls(c, "forward")) {
-                Tensor x = Tensor.of(input(c, call, "hidden_states", true));
-                INDArray ctx = input(c, call, "encoder_hidden_states", false);
+            for (JsonNode call : Calls.of(c, "forward")) {
+                Tensor x = Tensor.of(Calls.input(c, call, "hidden_states", true));
+                INDArray ctx = Calls.input(c, call, "encoder_hidden_states", false);
                 Tensor y = attn.forward(x, ctx == null ? null : Tensor.of(ctx));
-                out.put(returnKey(c, call), y.data().castTo(DataType.FLOAT).dup('c'));
+                out.put(Calls.returnKey(c, call), y.data().castTo(DataType.FLOAT).dup('c'));
             }
         }
         return out;
-    }
-
-    // ---- reading the single-object calls of the attention layer cases (also used by TemporalAttentionRunner)
-
-    static int requiredInt(GoldenCase c, JsonNode cfg, String key) throws MalformedCaseException {
-        JsonNode v = cfg.get(key);
-        if (v == null || !v.canConvertToInt())
-            throw new MalformedCaseException(c.dir(), "case.json: config." + key + " missing or not an integer");
-        return v.asInt();
-    }
-
-    /** The case's calls, each of which must be {@code method}. */
-    static List<JsonNode> calls(GoldenCase c, String method) throws MalformedCaseException {
-        JsonNode calls = c.calls();
-        if (calls == null || !calls.isArray() || calls.isEmpty())
-            throw new MalformedCaseException(c.dir(), "case.json: no calls");
-        List<JsonNode> out = new ArrayList<>();
-        for (JsonNode call : calls) {
-            if (!method.equals(call.path("call").asText()))
-                throw new MalformedCaseException(c.dir(), "case.json: unsupported call '" + call.path("call").asText() + "' (expected " + method + ")");
-            out.add(call);
-        }
-        return out;
-    }
-
-    /** The float32 tensor an argument names ({@code "in.<name>"} or an earlier {@code "out.<name>"}); null if absent and optional. */
-    static INDArray input(GoldenCase c, JsonNode call, String argument, boolean required) throws MalformedCaseException {
-        JsonNode v = call.path("inputs").get(argument);
-        if (v == null || v.isNull()) {
-            if (required) throw new MalformedCaseException(c.dir(), "case.json: call " + call.path("call").asText() + " lacks input " + argument);
-            return null;
-        }
-        String ref = v.asText();
-        if (!ref.startsWith("in.") && !ref.startsWith("out."))
-            throw new MalformedCaseException(c.dir(), "case.json: input " + argument + " = '" + ref + "' is not a stored tensor");
-        return c.source(ref).load(DataType.FLOAT);
-    }
-
-    /** The {@code out.<name>} key the call's {@code return} is stored under. */
-    static String returnKey(GoldenCase c, JsonNode call) throws MalformedCaseException {
-        String key = call.path("outputs").path("return").asText("");
-        if (!key.startsWith("out."))
-            throw new MalformedCaseException(c.dir(), "case.json: call " + call.path("call").asText() + " has no outputs.return");
-        return key;
     }
 }

@@ -34,21 +34,21 @@ public final class TemporalAttentionRunner implements CaseRunner {
         JsonNode cross = cfg.get("cross_attention_dim");
         if (cross != null && !cross.isNull())
             throw new MalformedCaseException(c.dir(), "case.json: config.cross_attention_dim is not supported for temporal attention");
-        TemporalAttention attn = new TemporalAttention(CrossAttentionRunner.requiredInt(c, cfg, "query_dim"),
-                CrossAttentionRunner.requiredInt(c, cfg, "heads"), CrossAttentionRunner.requiredInt(c, cfg, "dim_head"), rotary(c, cfg));
+        TemporalAttention attn = new TemporalAttention(Calls.requiredInt(c, cfg, "query_dim"),
+                Calls.requiredInt(c, cfg, "heads"), Calls.requiredInt(c, cfg, "dim_head"), rotary(c, cfg));
         attn.load(StateDict.of(c.file(GoldenCase.WEIGHTS_FILE).toString(), c.weights().asMap()));
         attn.eval();
         Map<String, INDArray> out = new HashMap<>();
         try (Tape off = Grad.disabled()) {
-            for (JsonNode call : CrossAttentionRunner.calls(c, "forward")) {
-                Tensor y = attn.forward(Tensor.of(CrossAttentionRunner.input(c, call, "hidden_states", true)));
-                out.put(CrossAttentionRunner.returnKey(c, call), y.data().castTo(DataType.FLOAT).dup('c'));
+            for (JsonNode call : Calls.of(c, "forward")) {
+                Tensor y = attn.forward(Tensor.of(Calls.input(c, call, "hidden_states", true)));
+                out.put(Calls.returnKey(c, call), y.data().castTo(DataType.FLOAT).dup('c'));
             }
         }
         return out;
     }
 
-    private static RotaryEmbedding rotary(GoldenCase c, JsonNode cfg) throws MalformedCaseException {
+    static RotaryEmbedding rotary(GoldenCase c, JsonNode cfg) throws MalformedCaseException {
         JsonNode r = cfg.get("rotary_emb");
         if (r == null || r.isNull()) return null;
         String s = r.asText().replace(" ", "");

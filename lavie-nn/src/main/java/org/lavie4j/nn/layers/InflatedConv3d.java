@@ -24,6 +24,8 @@ public final class InflatedConv3d extends Conv2d {
         Tensor folded = Rearrange.framesToBatch(x);           // (b f) c h w
         Tensor y = conv(folded);                               // (b f) c' h' w'
         folded.release();
-        return Rearrange.batchToFrames(y, frames);             // b c' f h' w' (a view of y)
+        Tensor out = Rearrange.batchToFrames(y, frames);       // b c' f h' w' (a view of y)
+        y.release();                                           // the view now owns y's buffer: releasing it frees y
+        return out;
     }
 }

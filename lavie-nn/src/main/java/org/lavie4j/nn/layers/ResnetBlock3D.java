@@ -1,7 +1,5 @@
 package org.lavie4j.nn.layers;
 
-import org.lavie4j.core.Grad;
-import org.lavie4j.core.Memory;
 import org.lavie4j.core.Module;
 import org.lavie4j.core.Ops;
 import org.lavie4j.core.Tensor;
@@ -137,7 +135,7 @@ public final class ResnetBlock3D extends Module {
 
         Tensor n2 = norm2.forward(h);                            // (b, c_out, f, h, w)
         if (h != c1) h.release();
-        freeConvOutput(c1);
+        c1.release();
         if (t != null && config.timeEmbeddingNorm() == TimeEmbeddingNorm.SCALE_SHIFT) {
             Tensor[] scaleShift = Ops.chunk(t, 2, 1);           // 2 × (b, c_out, 1, 1, 1)
             Tensor onePlus = Ops.addScalar(scaleShift[0], 1.0);
@@ -154,8 +152,8 @@ public final class ResnetBlock3D extends Module {
 
         Tensor shortcut = convShortcut == null ? x : convShortcut.forward(x);   // (b, c_out, f, h, w)
         Tensor out = Ops.add(shortcut, c2);
-        freeConvOutput(c2);
-        if (shortcut != x) freeConvOutput(shortcut);
+        c2.release();
+        if (shortcut != x) shortcut.release();
         if (config.outputScaleFactor() != 1.0) {
             // the reference divides; x·(1/s) differs from x/s by at most one rounding for s != 1
             Tensor scaled = Ops.scale(out, 1.0 / config.outputScaleFactor());
@@ -163,13 +161,5 @@ public final class ResnetBlock3D extends Module {
             out = scaled;
         }
         return out;
-    }
-
-    /**
-     * Frees a dead InflatedConv3d output. It is a view (batchToFrames) over the convolution's fresh array, which
-     * {@link Tensor#release()} does not free, so the buffer is freed directly, and only when nothing records.
-     */
-    private static void freeConvOutput(Tensor t) {
-        if (!Grad.isRecording() && t.isLeaf() && !t.requiresGrad()) Memory.free(t.data());
     }
 }
