@@ -24,10 +24,6 @@ public final class Tensor {
     private final boolean requiresGrad;
     private final boolean owned;
     private final INDArray owner;
-    /** For an unrecorded view of an op result: the result that owns the buffer (its views are counted). */
-    private Tensor root;
-    private int liveViews;
-    private boolean releaseRequested;
     final Node node;
     private INDArray grad;
 
@@ -100,42 +96,28 @@ public final class Tensor {
 
     /**
      * Frees the native memory of an op result that is no longer needed, when that is safe: not while a tape is
-     * recording (recorded ops may have captured it), and never for constants, leaves or parameters. Views made by
-     * the view ops (reshape, permute, slice, ...) count against their owner: the buffer is freed when the owner and
-     * every such view have been released (views never released leave it to the garbage collector).
+     * recording (recorded ops may have captured it), and never for constants, leaves or parameters. A view made by
+     * the view ops (reshape, permute, slice, ...) shares its owner's buffer: releasing the view frees it too.
      */
     public void release() {
-        if (data == null || Grad.isRecording()) return;
-        if (root != null) {                       // a view: the buffer is freed once its owner and all views are released
-            Tensor r = root;
-            root = null;
+        if (owned && node == null && data != null && !Grad.isRecording()) {
             data = null;
-            r.liveViews--;
-            if (r.releaseRequested && r.liveViews == 0) r.free();
-            return;
+            Memory.free(owner);
         }
-        if (!owned || node != null) return;
-        if (liveViews > 0) {
-            releaseRequested = true;              // views of this tensor are still in use: free when the last is released
-            return;
-        }
-        free();
     }
 
-    private void free() {
-        INDArray d = owner;
-        data = null;
-        Memory.free(d);
-    }
-
-    /** An unrecorded view of {@code base}'s data: tied to base's owner so that releasing never frees a live view. */
+    /**
+     * An unrecorded view of {@code base}'s data. A view of an op result shares its owner: releasing either frees the
+     * buffer, so release only when neither is needed any more.
+     */
     static Tensor viewOf(INDArray view, Tensor base) {
-        Tensor r = base.root != null ? base.root : base;
-        if (!r.owned || r.node != null || r.data == null) return of(view);
-        Tensor t = new Tensor(view, view, false, false, null);
-        t.root = r;
-        r.liveViews++;
-        return t;
+        if (!base.owned || base.node != null || base.data == null) return of(view);
+        return new Tensor(view, base.owner, false, true, null);
+    }
+
+    /** True when both tensors read the same native buffer (one is a view of the other, or both of a third). */
+    public boolean sharesMemoryWith(Tensor other) {
+        return data().data().addressPointer().address() == other.data().data().addressPointer().address();
     }
 
     /** Releases every tensor given (see {@link #release()}). */

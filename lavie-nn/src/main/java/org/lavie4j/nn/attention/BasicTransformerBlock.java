@@ -42,6 +42,9 @@ public final class BasicTransformerBlock extends Module {
         attn2 = child("attn2", new CrossAttention(dim, contextDim, heads, dimHead));
         norm2 = child("norm2", new LayerNorm(dim));
         attnTemp = child("attn_temp", new TemporalAttention(dim, heads, dimHead, rotary));
+        // as the reference (attention.py, BasicTransformerBlock.__init__): a new temporal branch starts with a zero
+        // output weight, so a fresh block adds only the output bias to what the spatial layers compute
+        attnTemp.namedEntries().get("to_out.0.weight").data().assign(0);
         normTemp = child("norm_temp", new LayerNorm(dim));
         ff = child("ff", new FeedForward(dim));
         norm3 = child("norm3", new LayerNorm(dim));
@@ -92,7 +95,8 @@ public final class BasicTransformerBlock extends Module {
         Tensor a = attnTemp.forward(h);
         h.release();
         Tensor y = Ops.add(a, tokens);                                          // (b*n, fv, c)
-        Tensor.release(a, tokens);
+        a.release();
+        if (!tokens.sharesMemoryWith(x)) tokens.release();                     // usually a copy; a view of x when nothing moved
         Tensor back = Ops.permute(Ops.reshape(y, batch, n, video, c), 0, 2, 1, 3); // (b, fv, n, c)
         if (layout.imageCount() > 0)
             back = Ops.concat(1, back, Ops.slice(x4, 1, video, frames));          // (b, f, n, c): images untouched

@@ -83,14 +83,15 @@ public final class TemporalAttention extends Module {
         Tensor q = Ops.scale(Attention.splitHeads(ql, heads), scale);           // (b*h*w, h, f, d), scaled before RoPE
         Tensor k = Attention.splitHeads(kl, heads);                             // (b*h*w, h, f, d)
         Tensor v = Attention.splitHeads(vl, heads);                             // (b*h*w, h, f, d)
+        Tensor qr = q, kr = k;
         if (rotaryEmb != null) {
-            q = rotaryEmb.rotateQueriesOrKeys(q);                               // positions along frames (axis -2)
-            k = rotaryEmb.rotateQueriesOrKeys(k);
+            qr = rotaryEmb.rotateQueriesOrKeys(q);                              // positions along frames (axis -2)
+            kr = rotaryEmb.rotateQueriesOrKeys(k);
         }
-        Tensor o = Attention.scaledDotProduct(q, k, v, bias, 1.0, maxScoreBytes); // (b*h*w, h, f, d); q is pre-scaled
+        Tensor o = Attention.scaledDotProduct(qr, kr, v, bias, 1.0, maxScoreBytes); // (b*h*w, h, f, d); q is pre-scaled
         Tensor merged = Attention.mergeHeads(o);                                // (b*h*w, f, h*d)
         Tensor y = toOut.forward(merged);                                       // (b*h*w, f, C); to_out.1 is Dropout(0)
-        Tensor.release(ql, kl, vl, q, k, o, merged, bias);                      // no-op while recording
+        Tensor.release(ql, kl, vl, q, qr, kr, o, merged, bias);                 // no-op while recording
         return y;
     }
 

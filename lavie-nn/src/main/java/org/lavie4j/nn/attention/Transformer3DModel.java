@@ -48,17 +48,15 @@ public final class Transformer3DModel extends Module {
         Tensor perFrame = framesContext(context, b, layout);                       // (b*f, l, d)
 
         Tensor n = norm.forwardPerFrame(x);                                       // (b, c, f, h, w), statistics per frame
-        Tensor frames = Rearrange.framesToBatch(n);                               // (b*f, c, h, w)
-        n.release();
+        Tensor frames = Rearrange.framesToBatch(n);                               // (b*f, c, h, w), a copy or a view of n
         Tensor p = projIn.forward(frames);                                        // (b*f, inner, h, w)
-        frames.release();
+        Tensor.release(frames, n);
         Tensor tokens = Rearrange.toSpatialTokens(p);                             // (b*f, h*w, inner)
         Tensor t = transformerBlocks.get(0).forward(tokens, perFrame, layout);    // (b*f, h*w, inner)
         Tensor.release(tokens, p, perFrame);
-        Tensor img = Rearrange.fromSpatialTokens(t, h, w);                        // (b*f, inner, h, w)
-        t.release();
+        Tensor img = Rearrange.fromSpatialTokens(t, h, w);                        // (b*f, inner, h, w), a copy or a view of t
         Tensor o = projOut.forward(img);                                          // (b*f, c, h, w)
-        img.release();
+        Tensor.release(img, t);
         Tensor video = Rearrange.batchToFrames(o, f);                             // (b, c, f, h, w), a view of o
         Tensor out = Ops.add(video, x);
         Tensor.release(video, o);

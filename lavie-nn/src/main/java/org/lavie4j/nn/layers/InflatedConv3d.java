@@ -23,9 +23,7 @@ public final class InflatedConv3d extends Conv2d {
         long frames = x.size(2);
         Tensor folded = Rearrange.framesToBatch(x);           // (b f) c h w
         Tensor y = conv(folded);                               // (b f) c' h' w'
-        folded.release();
-        Tensor out = Rearrange.batchToFrames(y, frames);       // b c' f h' w' (a view of y)
-        y.release();                                           // the view now owns y's buffer: releasing it frees y
-        return out;
+        if (!folded.sharesMemoryWith(x)) folded.release();    // a copy (a view when the fold needs no move)
+        return Rearrange.batchToFrames(y, frames);             // b c' f h' w': a view of y, releasing it frees y
     }
 }
