@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.MissingNode;
 import org.lavie4j.core.io.DType;
+import org.lavie4j.core.StateDict;
 import org.lavie4j.core.io.TensorFile;
 import org.lavie4j.core.io.TensorSource;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -278,6 +279,11 @@ public final class GoldenCase implements AutoCloseable {
             weights = TensorFile.open(p);
         }
         return weights;
+    }
+
+    /** The module weights as a state dict (keys relative to the module, as {@code weights_prefix ""} cases store them). */
+    public StateDict weightsStateDict() throws IOException {
+        return StateDict.of(dir.resolve(WEIGHTS_FILE).toString(), weights().asMap());
     }
 
     /** A file of the case directory ({@code weights.pt}, {@code trace.safetensors}, ...). */

@@ -7,11 +7,21 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
+import java.util.Set;
 
 /** Reading the calls of single-object golden cases: config integers, the calls, their tensor inputs and output keys. */
 final class Calls {
     private Calls() {}
+
+    /** Rejects config keys that are not arguments of {@code what} (every key is honoured or rejected, never dropped). */
+    static void checkKeys(GoldenCase c, JsonNode cfg, Set<String> known, String what) throws MalformedCaseException {
+        for (Iterator<String> it = cfg.fieldNames(); it.hasNext(); ) {
+            String k = it.next();
+            if (!known.contains(k)) throw new MalformedCaseException(c.dir(), "case.json: config." + k + " is not a " + what + " argument");
+        }
+    }
 
     static int requiredInt(GoldenCase c, JsonNode cfg, String key) throws MalformedCaseException {
         JsonNode v = cfg.get(key);

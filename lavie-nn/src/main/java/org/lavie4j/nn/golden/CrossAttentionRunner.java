@@ -2,19 +2,15 @@ package org.lavie4j.nn.golden;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import org.lavie4j.core.Grad;
-import org.lavie4j.core.StateDict;
 import org.lavie4j.core.Tape;
 import org.lavie4j.core.Tensor;
 import org.lavie4j.core.golden.CaseRunner;
 import org.lavie4j.core.golden.GoldenCase;
-import org.lavie4j.core.golden.MalformedCaseException;
 import org.lavie4j.nn.attention.CrossAttention;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
-import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -34,7 +30,7 @@ public final class CrossAttentionRunner implements CaseRunner {
         int contextDim = cross == null || cross.isNull() ? queryDim : Calls.requiredInt(c, cfg, "cross_attention_dim");
         CrossAttention attn = new CrossAttention(queryDim, contextDim, Calls.requiredInt(c, cfg, "heads"),
                 Calls.requiredInt(c, cfg, "dim_head"), cfg.path("bias").asBoolean(false));
-        attn.load(StateDict.of(c.file(GoldenCase.WEIGHTS_FILE).toString(), c.weights().asMap()));
+        attn.load(c.weightsStateDict());
         attn.eval();
         Map<String, INDArray> out = new HashMap<>();
         try (Tape off = Grad.disabled()) {

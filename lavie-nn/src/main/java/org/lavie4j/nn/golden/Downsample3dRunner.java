@@ -2,17 +2,14 @@ package org.lavie4j.nn.golden;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import org.lavie4j.core.Grad;
-import org.lavie4j.core.StateDict;
 import org.lavie4j.core.Tape;
 import org.lavie4j.core.Tensor;
 import org.lavie4j.core.golden.CaseRunner;
 import org.lavie4j.core.golden.GoldenCase;
 import org.lavie4j.core.golden.MalformedCaseException;
 import org.lavie4j.nn.layers.Downsample3D;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
-import java.util.Iterator;
 import java.util.Map;
 import java.util.Set;
 
@@ -29,28 +26,20 @@ public final class Downsample3dRunner implements CaseRunner {
     @Override
     public Map<String, INDArray> run(GoldenCase c) throws Exception {
         JsonNode cfg = c.config();
-        for (Iterator<String> it = cfg.fieldNames(); it.hasNext(); ) {
-            String k = it.next();
-            if (!KEYS.contains(k)) throw new MalformedCaseException(c.dir(), "case.json: config." + k + " is not a Downsample3D argument");
-        }
-        JsonNode ch = cfg.get("channels");
-        if (ch == null || !ch.canConvertToInt()) throw new MalformedCaseException(c.dir(), "case.json: config.channels missing or not an integer");
-        int channels = ch.asInt();
+        Calls.checkKeys(c, cfg, KEYS, "Downsample3D");
+        int channels = Calls.requiredInt(c, cfg, "channels");
         if (!cfg.path("use_conv").asBoolean(false))
             throw new MalformedCaseException(c.dir(), "config.use_conv false is not supported (the reference raises NotImplementedError)");
         int out = cfg.path("out_channels").isNumber() ? cfg.get("out_channels").asInt() : channels;
         // name "conv" (default): the conv is registered as both Conv2d_0 and conv; any other name: conv only
         boolean alias = cfg.path("name").asText("conv").equals("conv");
         Downsample3D down = new Downsample3D(channels, out, cfg.path("padding").asInt(1), alias);
-        down.load(StateDict.of(c.file(GoldenCase.WEIGHTS_FILE).toString(), c.weights().asMap()));
+        down.load(c.weightsStateDict());
         down.eval();
-        JsonNode call = c.calls().path(0);
-        String x = call.path("inputs").path("hidden_states").asText("");
-        String y = call.path("outputs").path("return").asText("");
-        if (!x.startsWith("in.") || !y.startsWith("out."))
-            throw new MalformedCaseException(c.dir(), "case.json: calls[0] must map hidden_states to in.<name> and return to out.<name>");
+        JsonNode call = Calls.of(c, "forward").get(0);
+        String y = Calls.returnKey(c, call);
         try (Tape off = Grad.disabled()) {
-            Tensor result = down.forward(Tensor.of(c.tensor(x).castTo(DataType.FLOAT)));
+            Tensor result = down.forward(Tensor.of(Calls.input(c, call, "hidden_states", true)));
             return Map.of(y, result.data().dup('c'));
         }
     }

@@ -2,7 +2,6 @@ package org.lavie4j.nn.golden;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import org.lavie4j.core.Grad;
-import org.lavie4j.core.StateDict;
 import org.lavie4j.core.Tape;
 import org.lavie4j.core.Tensor;
 import org.lavie4j.core.golden.CaseRunner;
@@ -25,7 +24,7 @@ public final class InflatedConvRunner implements CaseRunner {
         InflatedConv3d conv = new InflatedConv3d(
                 required(c, cfg, "in_channels"), required(c, cfg, "out_channels"), required(c, cfg, "kernel_size"),
                 cfg.path("stride").asInt(1), cfg.path("padding").asInt(0));
-        conv.load(StateDict.of(c.file(GoldenCase.WEIGHTS_FILE).toString(), c.weights().asMap()));
+        conv.load(c.weightsStateDict());
         conv.eval();
         try (Tape off = Grad.disabled()) {
             Tensor y = conv.forward(Tensor.of(c.input("x", DataType.FLOAT)));

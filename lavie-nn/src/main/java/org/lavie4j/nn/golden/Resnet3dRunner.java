@@ -2,17 +2,15 @@ package org.lavie4j.nn.golden;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import org.lavie4j.core.Grad;
-import org.lavie4j.core.StateDict;
 import org.lavie4j.core.Tape;
 import org.lavie4j.core.Tensor;
 import org.lavie4j.core.golden.CaseRunner;
 import org.lavie4j.core.golden.GoldenCase;
 import org.lavie4j.core.golden.MalformedCaseException;
 import org.lavie4j.nn.layers.ResnetBlock3D;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
-import java.util.Iterator;
+import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
 
@@ -30,26 +28,24 @@ public final class Resnet3dRunner implements CaseRunner {
     @Override
     public Map<String, INDArray> run(GoldenCase c) throws Exception {
         ResnetBlock3D block = new ResnetBlock3D(config(c, c.config()));
-        block.load(StateDict.of(c.file(GoldenCase.WEIGHTS_FILE).toString(), c.weights().asMap()));
+        block.load(c.weightsStateDict());
         block.eval();
-        JsonNode call = c.calls().path(0);
-        JsonNode args = call.path("inputs");
+        Map<String, INDArray> out = new HashMap<>();
         try (Tape off = Grad.disabled()) {
-            Tensor x = Tensor.of(c.tensor(ioKey(c, args, "input_tensor")).castTo(DataType.FLOAT));
-            JsonNode tembArg = args.path("temb");
-            Tensor temb = tembArg.isNull() || tembArg.isMissingNode() ? null : Tensor.of(c.tensor(ioKey(c, args, "temb")).castTo(DataType.FLOAT));
-            Tensor y = block.forward(x, temb);
-            return Map.of(outKey(c, call), y.data().dup('c'));
+            for (JsonNode call : Calls.of(c, "forward")) {
+                Tensor x = Tensor.of(Calls.input(c, call, "input_tensor", true));
+                INDArray temb = Calls.input(c, call, "temb", false);
+                Tensor y = block.forward(x, temb == null ? null : Tensor.of(temb));
+                out.put(Calls.returnKey(c, call), y.data().dup('c'));
+            }
         }
+        return out;
     }
 
     /** Maps the reference's keyword arguments (diffusers defaults for absent keys) to the block's config. */
     static ResnetBlock3D.Config config(GoldenCase c, JsonNode cfg) throws MalformedCaseException {
-        for (Iterator<String> it = cfg.fieldNames(); it.hasNext(); ) {
-            String k = it.next();
-            if (!KEYS.contains(k)) throw new MalformedCaseException(c.dir(), "case.json: config." + k + " is not a ResnetBlock3D argument");
-        }
-        int in = requiredInt(c, cfg, "in_channels");
+        Calls.checkKeys(c, cfg, KEYS, "ResnetBlock3D");
+        int in = Calls.requiredInt(c, cfg, "in_channels");
         int out = cfg.path("out_channels").isNumber() ? cfg.get("out_channels").asInt() : in;
         int temb = cfg.has("temb_channels") ? (cfg.get("temb_channels").isNull() ? 0 : cfg.get("temb_channels").asInt()) : 512;
         int groups = cfg.path("groups").asInt(32);
@@ -65,27 +61,5 @@ public final class Resnet3dRunner implements CaseRunner {
         double scale = cfg.path("output_scale_factor").asDouble(1.0);
         boolean shortcut = cfg.path("use_in_shortcut").isBoolean() ? cfg.get("use_in_shortcut").asBoolean() : in != out;
         return new ResnetBlock3D.Config(in, out, temb, groups, groupsOut, eps, norm, scale, shortcut);
-    }
-
-    private static int requiredInt(GoldenCase c, JsonNode cfg, String key) throws MalformedCaseException {
-        JsonNode v = cfg.get(key);
-        if (v == null || !v.canConvertToInt())
-            throw new MalformedCaseException(c.dir(), "case.json: config." + key + " missing or not an integer");
-        return v.asInt();
-    }
-
-    /** The io key ("in.x") a call argument names. */
-    private static String ioKey(GoldenCase c, JsonNode args, String name) throws MalformedCaseException {
-        JsonNode v = args.get(name);
-        if (v == null || !v.isTextual() || !v.asText().startsWith("in."))
-            throw new MalformedCaseException(c.dir(), "case.json: calls[0].inputs." + name + " must name an input tensor (in.<name>)");
-        return v.asText();
-    }
-
-    private static String outKey(GoldenCase c, JsonNode call) throws MalformedCaseException {
-        JsonNode v = call.path("outputs").get("return");
-        if (v == null || !v.isTextual() || !v.asText().startsWith("out."))
-            throw new MalformedCaseException(c.dir(), "case.json: calls[0].outputs.return must name an output (out.<name>)");
-        return v.asText();
     }
 }

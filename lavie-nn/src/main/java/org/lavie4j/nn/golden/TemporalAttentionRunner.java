@@ -2,7 +2,6 @@ package org.lavie4j.nn.golden;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import org.lavie4j.core.Grad;
-import org.lavie4j.core.StateDict;
 import org.lavie4j.core.Tape;
 import org.lavie4j.core.Tensor;
 import org.lavie4j.core.golden.CaseRunner;
@@ -36,7 +35,7 @@ public final class TemporalAttentionRunner implements CaseRunner {
             throw new MalformedCaseException(c.dir(), "case.json: config.cross_attention_dim is not supported for temporal attention");
         TemporalAttention attn = new TemporalAttention(Calls.requiredInt(c, cfg, "query_dim"),
                 Calls.requiredInt(c, cfg, "heads"), Calls.requiredInt(c, cfg, "dim_head"), rotary(c, cfg));
-        attn.load(StateDict.of(c.file(GoldenCase.WEIGHTS_FILE).toString(), c.weights().asMap()));
+        attn.load(c.weightsStateDict());
         attn.eval();
         Map<String, INDArray> out = new HashMap<>();
         try (Tape off = Grad.disabled()) {

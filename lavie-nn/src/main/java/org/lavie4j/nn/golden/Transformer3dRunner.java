@@ -2,7 +2,6 @@ package org.lavie4j.nn.golden;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import org.lavie4j.core.Grad;
-import org.lavie4j.core.StateDict;
 import org.lavie4j.core.Tape;
 import org.lavie4j.core.Tensor;
 import org.lavie4j.core.golden.CaseRunner;
@@ -37,7 +36,7 @@ public final class Transformer3dRunner implements CaseRunner {
         int channels = in == null || in.isNull() ? heads * dimHead : Calls.requiredInt(c, cfg, "in_channels");
         Transformer3DModel model = new Transformer3DModel(heads, dimHead, channels, cfg.path("norm_num_groups").asInt(32),
                 Calls.requiredInt(c, cfg, "cross_attention_dim"), TemporalAttentionRunner.rotary(c, cfg));
-        model.load(StateDict.of(c.file(GoldenCase.WEIGHTS_FILE).toString(), c.weights().asMap()));
+        model.load(c.weightsStateDict());
         model.eval();
         Map<String, INDArray> out = new HashMap<>();
         try (Tape off = Grad.disabled()) {

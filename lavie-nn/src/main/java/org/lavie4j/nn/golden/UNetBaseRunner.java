@@ -2,7 +2,6 @@ package org.lavie4j.nn.golden;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import org.lavie4j.core.Grad;
-import org.lavie4j.core.StateDict;
 import org.lavie4j.core.Tape;
 import org.lavie4j.core.Tensor;
 import org.lavie4j.core.golden.CaseRunner;
@@ -33,7 +32,7 @@ public final class UNetBaseRunner implements CaseRunner {
             throw new MalformedCaseException(c.dir(), "case.json: config: " + e.getMessage());
         }
         UNet3DConditionModel unet = new UNet3DConditionModel(config);
-        unet.load(StateDict.of(c.file(GoldenCase.WEIGHTS_FILE).toString(), c.weights().asMap()));
+        unet.load(c.weightsStateDict());
         unet.eval();
         Map<String, INDArray> out = new HashMap<>();
         try (Tape off = Grad.disabled()) {

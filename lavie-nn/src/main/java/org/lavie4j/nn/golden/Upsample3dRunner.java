@@ -2,17 +2,14 @@ package org.lavie4j.nn.golden;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import org.lavie4j.core.Grad;
-import org.lavie4j.core.StateDict;
 import org.lavie4j.core.Tape;
 import org.lavie4j.core.Tensor;
 import org.lavie4j.core.golden.CaseRunner;
 import org.lavie4j.core.golden.GoldenCase;
 import org.lavie4j.core.golden.MalformedCaseException;
 import org.lavie4j.nn.layers.Upsample3D;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
-import java.util.Iterator;
 import java.util.Map;
 import java.util.Set;
 
@@ -30,13 +27,8 @@ public final class Upsample3dRunner implements CaseRunner {
     @Override
     public Map<String, INDArray> run(GoldenCase c) throws Exception {
         JsonNode cfg = c.config();
-        for (Iterator<String> it = cfg.fieldNames(); it.hasNext(); ) {
-            String k = it.next();
-            if (!KEYS.contains(k)) throw new MalformedCaseException(c.dir(), "case.json: config." + k + " is not an Upsample3D argument");
-        }
-        JsonNode ch = cfg.get("channels");
-        if (ch == null || !ch.canConvertToInt()) throw new MalformedCaseException(c.dir(), "case.json: config.channels missing or not an integer");
-        int channels = ch.asInt();
+        Calls.checkKeys(c, cfg, KEYS, "Upsample3D");
+        int channels = Calls.requiredInt(c, cfg, "channels");
         if (cfg.path("use_conv_transpose").asBoolean(false))
             throw new MalformedCaseException(c.dir(), "config.use_conv_transpose is not supported (the reference raises NotImplementedError)");
         if (!cfg.path("name").asText("conv").equals("conv"))
@@ -45,17 +37,14 @@ public final class Upsample3dRunner implements CaseRunner {
         int out = cfg.path("out_channels").isNumber() ? cfg.get("out_channels").asInt() : channels;
         if (!useConv) out = channels;   // without a conv, out_channels is unused by the reference
         Upsample3D up = new Upsample3D(channels, out, useConv);
-        if (useConv || c.hasWeights()) up.load(StateDict.of(c.file(GoldenCase.WEIGHTS_FILE).toString(), c.weights().asMap()));
+        if (useConv || c.hasWeights()) up.load(c.weightsStateDict());
         up.eval();
 
-        JsonNode call = c.calls().path(0);
-        String x = call.path("inputs").path("hidden_states").asText("");
-        String y = call.path("outputs").path("return").asText("");
-        if (!x.startsWith("in.") || !y.startsWith("out."))
-            throw new MalformedCaseException(c.dir(), "case.json: calls[0] must map hidden_states to in.<name> and return to out.<name>");
+        JsonNode call = Calls.of(c, "forward").get(0);
+        String y = Calls.returnKey(c, call);
         JsonNode size = call.path("inputs").path("output_size");
         try (Tape off = Grad.disabled()) {
-            Tensor input = Tensor.of(c.tensor(x).castTo(DataType.FLOAT));
+            Tensor input = Tensor.of(Calls.input(c, call, "hidden_states", true));
             Tensor result;
             if (size.isMissingNode() || size.isNull()) {
                 result = up.forward(input);
