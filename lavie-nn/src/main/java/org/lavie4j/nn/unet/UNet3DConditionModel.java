@@ -4,8 +4,10 @@ import org.lavie4j.core.Module;
 import org.lavie4j.core.ModuleList;
 import org.lavie4j.core.Ops;
 import org.lavie4j.core.Tensor;
+import org.lavie4j.nn.attention.CrossAttention;
 import org.lavie4j.nn.attention.FrameLayout;
 import org.lavie4j.nn.attention.RotaryEmbedding;
+import org.lavie4j.nn.attention.TemporalAttention;
 import org.lavie4j.nn.layers.GroupNorm;
 import org.lavie4j.nn.layers.InflatedConv3d;
 import org.lavie4j.nn.layers.TimestepEmbedding;
@@ -92,6 +94,22 @@ public final class UNet3DConditionModel extends Module {
 
     /** The rotary module shared by all temporal attentions. */
     public RotaryEmbedding rotary() { return rotary; }
+
+    /**
+     * Sets the byte budget of one attention score block in every attention layer (default
+     * {@link org.lavie4j.core.Attention#DEFAULT_MAX_SCORE_BYTES}): queries are processed in chunks so that no larger
+     * block of scores is ever materialised. Returns this.
+     */
+    public UNet3DConditionModel maxScoreBytes(long bytes) {
+        setBudget(this, bytes);
+        return this;
+    }
+
+    private static void setBudget(Module m, long bytes) {
+        if (m instanceof CrossAttention a) a.maxScoreBytes(bytes);
+        if (m instanceof TemporalAttention a) a.maxScoreBytes(bytes);
+        for (Module c : m.children().values()) setBudget(c, bytes);
+    }
 
     /** Inference on a plain video: {@code layout = FrameLayout.video(F)}. */
     public Tensor forward(Tensor sample, Tensor timestep, Tensor context) {

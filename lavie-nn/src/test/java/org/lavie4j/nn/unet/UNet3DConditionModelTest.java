@@ -120,6 +120,13 @@ class UNet3DConditionModelTest {
         return out;
     }
 
+    @Test void attentionBudgetChangesMemoryNotResults() throws IOException {
+        INDArray x = rand(12, 1, 4, 3, 8, 8), ctx = rand(13, 1, 77, 32);
+        INDArray whole = run(goldenTiny(), x, ctx, FrameLayout.video(3));
+        INDArray chunked = run(goldenTiny().maxScoreBytes(1024), x, ctx, FrameLayout.video(3));   // a few query rows per block
+        assertTrue(whole.equalsWithEps(chunked, 1e-6));
+    }
+
     @Test void saveLoadGivesIdenticalOutput(@org.junit.jupiter.api.io.TempDir Path tmp) throws IOException {
         UNet3DConditionModel unet = goldenTiny();
         Path file = tmp.resolve("unet.safetensors");
