@@ -124,7 +124,9 @@ class UNet3DConditionModelTest {
         INDArray x = rand(12, 1, 4, 3, 8, 8), ctx = rand(13, 1, 77, 32);
         INDArray whole = run(goldenTiny(), x, ctx, FrameLayout.video(3));
         INDArray chunked = run(goldenTiny().maxScoreBytes(1024), x, ctx, FrameLayout.video(3));   // a few query rows per block
-        assertTrue(whole.equalsWithEps(chunked, 1e-6));
+        double diff = whole.sub(chunked).amaxNumber().doubleValue(), scale = whole.amaxNumber().doubleValue();
+        System.out.printf("attention budget: max abs diff %.3e (output max %.3e)%n", diff, scale);
+        assertTrue(diff <= 1e-6 * scale, "chunked attention changed the output by " + diff);
     }
 
     @Test void saveLoadGivesIdenticalOutput(@org.junit.jupiter.api.io.TempDir Path tmp) throws IOException {
