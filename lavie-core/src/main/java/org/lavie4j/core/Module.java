@@ -165,11 +165,14 @@ public abstract class Module {
 
     public final boolean isTraining() { return training; }
 
-    /** Converts every parameter and buffer to {@code type} (e.g. DOUBLE for gradient checks). */
+    /**
+     * Converts every floating-point parameter and buffer to {@code type} (e.g. DOUBLE for gradient checks); integer
+     * buffers (token position ids) keep their dtype.
+     */
     public final Module to(DataType type) {
         IdentityHashMap<Parameter, Boolean> seen = new IdentityHashMap<>();
         visit((k, p) -> {
-            if (seen.put(p, Boolean.TRUE) == null) p.to(type);
+            if (seen.put(p, Boolean.TRUE) == null && p.dtype().isFPType()) p.to(type);
         });
         return this;
     }

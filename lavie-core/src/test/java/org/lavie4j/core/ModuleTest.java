@@ -97,6 +97,12 @@ class ModuleTest {
         assertFalse(net.blocks.get(0).weight.tensor().requiresGrad());
         net.to(DataType.DOUBLE);
         assertEquals(DataType.DOUBLE, net.blocks.get(0).rotary.freqs.dtype());
+        class Ids extends Module {
+            final Parameter ids = buffer("position_ids", Nd4j.createFromArray(new long[][]{{0, 1, 2}}));
+        }
+        Ids ids = new Ids();
+        ids.to(DataType.DOUBLE);
+        assertEquals(DataType.LONG, ids.ids.dtype(), "integer buffers keep their dtype");
     }
 
     @Test void duplicateNamesRejected() {
