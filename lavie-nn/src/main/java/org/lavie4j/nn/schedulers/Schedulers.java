@@ -57,27 +57,27 @@ final class Schedulers {
     /** diffusers {@code add_noise}: √ᾱ_t·x0 + √(1−ᾱ_t)·ε (ᾱ in float32, the sample dtype). */
     static INDArray addNoise(NoiseSchedule s, INDArray original, INDArray noise, INDArray timesteps) {
         sameShape(original, "original samples", noise, "noise");
-        long[] ts = timesteps(timesteps, original.size(0));
+        float[][] k = sqrtAlphas(s, timesteps(timesteps, original.size(0)));
+        return perBatch(original, k[0], noise, k[1]);
+    }
+
+    /** diffusers {@code get_velocity}: v = √ᾱ_t·ε − √(1−ᾱ_t)·x0. */
+    static INDArray velocity(NoiseSchedule s, INDArray sample, INDArray noise, INDArray timesteps) {
+        sameShape(sample, "sample", noise, "noise");
+        float[][] k = sqrtAlphas(s, timesteps(timesteps, sample.size(0)));
+        for (int i = 0; i < k[1].length; i++) k[1][i] = -k[1][i];
+        return perBatch(noise, k[0], sample, k[1]);
+    }
+
+    /** Per sample: {√ᾱ_t, √(1−ᾱ_t)} in float32. */
+    private static float[][] sqrtAlphas(NoiseSchedule s, long[] ts) {
         float[] a = new float[ts.length], c = new float[ts.length];
         for (int i = 0; i < ts.length; i++) {
             float ac = s.alphaCumprod(ts[i]);
             a[i] = sqrt(ac);
             c[i] = sqrt(1f - ac);
         }
-        return perBatch(original, a, noise, c);
-    }
-
-    /** diffusers {@code get_velocity}: v = √ᾱ_t·ε − √(1−ᾱ_t)·x0. */
-    static INDArray velocity(NoiseSchedule s, INDArray sample, INDArray noise, INDArray timesteps) {
-        sameShape(sample, "sample", noise, "noise");
-        long[] ts = timesteps(timesteps, sample.size(0));
-        float[] a = new float[ts.length], c = new float[ts.length];
-        for (int i = 0; i < ts.length; i++) {
-            float ac = s.alphaCumprod(ts[i]);
-            a[i] = sqrt(ac);
-            c[i] = -sqrt(1f - ac);
-        }
-        return perBatch(noise, a, sample, c);
+        return new float[][]{a, c};
     }
 
     /** Clamps to ±range (clip_sample). */
