@@ -1,0 +1,181 @@
+package org.lavie4j.nn.pipeline;
+
+import org.lavie4j.core.Grad;
+import org.lavie4j.core.Memory;
+import org.lavie4j.core.Tape;
+import org.lavie4j.core.Tensor;
+import org.lavie4j.nn.clip.CLIPTextModel;
+import org.lavie4j.nn.clip.CLIPTokenizer;
+import org.lavie4j.nn.schedulers.PNDMScheduler;
+import org.lavie4j.nn.schedulers.Scheduler;
+import org.lavie4j.nn.schedulers.StepOutput;
+import org.lavie4j.nn.unet.UNet3DConditionModel;
+import org.lavie4j.nn.vae.AutoencoderKL;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.Objects;
+import java.util.SplittableRandom;
+import java.util.concurrent.CancellationException;
+import java.util.random.RandomGenerator;
+
+/**
+ * Text to video with LaVie's base model: LaVie {@code base/pipelines/pipeline_videogen.py VideoGenPipeline.__call__}.
+ * The pipeline holds the parts (tokenizer, text encoder, UNet, VAE, scheduler); the denoising loop is written out in
+ * {@link #generate}. Deviations from the reference: the initial noise is drawn by a seeded Java
+ * {@link SplittableRandom} (no attempt to reproduce torch's CPU or CUDA generators; pass {@code latents} to use noise
+ * drawn elsewhere), the VAE decodes {@code framesPerSlice} frames at a time (identical per frame), and everything runs
+ * in float32. Not thread-safe: the scheduler holds per-run state.
+ */
+public final class TextToVideoPipeline {
+    private final CLIPTokenizer tokenizer;
+    private final CLIPTextModel textEncoder;
+    private final UNet3DConditionModel unet;
+    private final AutoencoderKL vae;
+    private final Scheduler scheduler;
+
+    /**
+     * @param tokenizer   may be null when every call passes precomputed prompt and negative embeddings
+     * @param textEncoder may be null under the same condition
+     */
+    public TextToVideoPipeline(CLIPTokenizer tokenizer, CLIPTextModel textEncoder, UNet3DConditionModel unet,
+                               AutoencoderKL vae, Scheduler scheduler) {
+        this.tokenizer = tokenizer;
+        this.textEncoder = textEncoder;
+        this.unet = Objects.requireNonNull(unet, "unet");
+        this.vae = Objects.requireNonNull(vae, "vae");
+        this.scheduler = Objects.requireNonNull(scheduler, "scheduler");
+    }
+
+    public Scheduler scheduler() { return scheduler; }
+    public UNet3DConditionModel unet() { return unet; }
+    public AutoencoderKL vae() { return vae; }
+
+    /** The text encoder's last hidden state for one prompt: (1, L, D) float32. */
+    public INDArray encodePrompt(String text) {
+        if (tokenizer == null || textEncoder == null)
+            throw new IllegalStateException("TextToVideoPipeline: no tokenizer/text encoder; pass prompt and negative embeddings instead of text");
+        try (Tape off = Grad.disabled()) {
+            Tensor y = textEncoder.forward(Tensor.of(tokenizer.encode(text).inputIdsArray()));   // (1, L, D)
+            INDArray out = y.data().castTo(DataType.FLOAT).dup('c');
+            y.release();
+            return out;
+        }
+    }
+
+    /**
+     * Runs the pipeline. Throws {@link CancellationException} when the progress listener cancels (after freeing the
+     * run's tensors); {@link IllegalArgumentException} when the options do not fit the models.
+     */
+    public GenerateResult generate(GenerateOptions o) {
+        long start = System.nanoTime();
+        try (Tape off = Grad.disabled()) {
+            boolean cfg = o.doClassifierFreeGuidance();
+            int f = vae.config().spatialFactor();
+            if (o.height() % f != 0 || o.width() % f != 0)
+                throw new IllegalArgumentException("TextToVideoPipeline: height and width must be multiples of the VAE factor " + f
+                        + ", got " + o.height() + "x" + o.width());
+
+            // 1. text states; CFG batch order [uncond, cond] as the reference
+            INDArray cond = o.promptEmbeds() != null ? o.promptEmbeds().castTo(DataType.FLOAT) : encodePrompt(o.prompt());   // (b, L, D)
+            long b = cond.size(0);
+            INDArray ctx = cond;
+            if (cfg) {
+                INDArray uncond = o.negativePromptEmbeds() != null ? o.negativePromptEmbeds().castTo(DataType.FLOAT)
+                        : repeatBatch(encodePrompt(o.negativePrompt()), b);
+                if (!Arrays.equals(uncond.shape(), cond.shape()))
+                    throw new IllegalArgumentException("TextToVideoPipeline: negative text states " + Arrays.toString(uncond.shape())
+                            + " do not match the prompt's " + Arrays.toString(cond.shape()));
+                ctx = Nd4j.concat(0, uncond, cond);                                           // (2b, L, D)
+                if (o.negativePromptEmbeds() == null) Memory.free(uncond);                    // encoded here: ours to free
+            }
+            Tensor context = Tensor.of(ctx);
+
+            // 2. timesteps and initial latents (b, c, F, H/f, W/f) · init_noise_sigma
+            scheduler.setTimesteps(o.steps());
+            INDArray timesteps = scheduler.timesteps();
+            long c = unet.config().inChannels();
+            long[] shape = {b, c, o.frames(), o.height() / f, o.width() / f};
+            RandomGenerator generator = new SplittableRandom(o.seed());
+            INDArray latents;
+            if (o.latents() != null) {
+                if (!Arrays.equals(o.latents().shape(), shape))
+                    throw new IllegalArgumentException("TextToVideoPipeline: latents must be " + Arrays.toString(shape)
+                            + ", got " + Arrays.toString(o.latents().shape()));
+                latents = o.latents().castTo(DataType.FLOAT).mul(scheduler.initNoiseSigma());
+            } else {
+                latents = randn(generator, shape).muli(scheduler.initNoiseSigma());
+            }
+
+            // 3. denoising loop
+            boolean retains = scheduler instanceof PNDMScheduler;     // keeps model outputs and samples in its history
+            int n = Math.toIntExact(timesteps.length());
+            try {
+                for (int i = 0; i < n; i++) {
+                    double t = timesteps.getDouble(i);
+                    INDArray modelIn = cfg ? Nd4j.concat(0, latents, latents) : latents;         // (2b, c, F, h, w)
+                    INDArray scaled = scheduler.scaleModelInput(modelIn, t);
+                    Tensor noise = unet.forward(Tensor.of(scaled), Tensor.of(timesteps.getScalar(i).dup()), context);
+                    if (scaled != modelIn) Memory.free(scaled);
+                    if (modelIn != latents) Memory.free(modelIn);
+                    INDArray e = noise.data();
+                    INDArray guided;
+                    if (cfg) {
+                        INDArray eu = e.get(NDArrayIndex.interval(0, b));                      // uncond half
+                        INDArray ec = e.get(NDArrayIndex.interval(b, 2 * b));                  // cond half
+                        guided = ec.sub(eu).muli(o.guidanceScale()).addi(eu);                  // e_u + s·(e_c − e_u)
+                        noise.release();
+                    } else {
+                        guided = e;
+                    }
+                    StepOutput out = scheduler.step(guided, t, latents, generator);
+                    if (!retains) {
+                        INDArray x0 = out.predOriginalSample();
+                        if (x0 != null && x0 != out.prevSample() && x0 != guided) Memory.free(x0);
+                        if (guided != out.prevSample()) {
+                            if (cfg) Memory.free(guided); else noise.release();
+                        }
+                        if (latents != out.prevSample()) Memory.free(latents);
+                    }
+                    latents = out.prevSample();
+                    Duration elapsed = Duration.ofNanos(System.nanoTime() - start);
+                    if (!o.progress().onStep(i + 1, n, t, elapsed))
+                        throw new CancellationException("TextToVideoPipeline: cancelled after step " + (i + 1) + " of " + n);
+                }
+            } catch (RuntimeException ex) {
+                if (!retains) Memory.free(latents);
+                throw ex;
+            } finally {
+                if (ctx != cond) Memory.free(ctx);
+            }
+
+            // 4. decode: z = (1/scaling_factor)·latents, frames folded into the batch, framesPerSlice at a time
+            if (o.outputType() == OutputType.LATENTS) return new GenerateResult(latents, null);
+            INDArray z = latents.mul(1.0 / vae.config().scalingFactor());
+            Tensor video = vae.decodeVideo(Tensor.of(z), o.framesPerSlice());                 // (b, 3, F, H, W)
+            Memory.free(z);
+            INDArray v = video.data().castTo(DataType.FLOAT);
+            return new GenerateResult(latents, v);
+        }
+    }
+
+    /** Standard normal noise of the given shape from an explicit generator (row-major order). */
+    static INDArray randn(RandomGenerator g, long[] shape) {
+        long n = 1;
+        for (long s : shape) n *= s;
+        float[] v = new float[Math.toIntExact(n)];
+        for (int i = 0; i < v.length; i++) v[i] = (float) g.nextGaussian();
+        return Nd4j.createFromArray(v).reshape('c', shape);
+    }
+
+    private static INDArray repeatBatch(INDArray x, long b) {
+        if (b == 1) return x;
+        INDArray[] copies = new INDArray[Math.toIntExact(b)];
+        Arrays.fill(copies, x);
+        return Nd4j.concat(0, copies);
+    }
+}
