@@ -10,7 +10,8 @@ import java.util.random.RandomGenerator;
  * float32 INDArrays; randomness enters only through an explicit noise tensor or an explicit seeded generator.
  * Instances are mutable (timesteps, PNDM's history) and not thread-safe: one per denoising loop.
  */
-public sealed interface Scheduler permits DDPMScheduler, DDIMScheduler, EulerDiscreteScheduler, PNDMScheduler {
+public sealed interface Scheduler permits DDPMScheduler, DDIMScheduler, EulerDiscreteScheduler, PNDMScheduler,
+        DPMSolverMultistepScheduler {
 
     /** A fresh scheduler of the config's class. */
     static Scheduler create(SchedulerConfig config) {
@@ -19,6 +20,7 @@ public sealed interface Scheduler permits DDPMScheduler, DDIMScheduler, EulerDis
             case DDIM -> new DDIMScheduler(config);
             case EULER_DISCRETE -> new EulerDiscreteScheduler(config);
             case PNDM -> new PNDMScheduler(config);
+            case DPM_SOLVER_MULTISTEP -> new DPMSolverMultistepScheduler(config);
         };
     }
 

@@ -36,7 +36,7 @@ public record SchedulerConfig(SchedulerKind kind, int numTrainTimesteps, double 
             throw new IllegalArgumentException("need 0 < beta_start <= beta_end < 1, got " + betaStart + ", " + betaEnd);
         if (stepsOffset < 0) throw new IllegalArgumentException("steps_offset must be >= 0, got " + stepsOffset);
         if (!(clipSampleRange > 0)) throw new IllegalArgumentException("clip_sample_range must be > 0, got " + clipSampleRange);
-        TimestepSpacing fixed = kind == SchedulerKind.EULER_DISCRETE ? TimestepSpacing.LINSPACE : TimestepSpacing.LEADING;
+        TimestepSpacing fixed = kind == SchedulerKind.EULER_DISCRETE || kind == SchedulerKind.DPM_SOLVER_MULTISTEP ? TimestepSpacing.LINSPACE : TimestepSpacing.LEADING;
         if (timestepSpacing != fixed)
             throw new IllegalArgumentException(kind.className() + " in diffusers 0.16 only has '" + fixed.json() + "' timestep spacing, got '" + timestepSpacing.json() + "'");
     }
@@ -46,7 +46,7 @@ public record SchedulerConfig(SchedulerKind kind, int numTrainTimesteps, double 
         boolean clip = kind == SchedulerKind.DDPM || kind == SchedulerKind.DDIM;
         return new SchedulerConfig(kind, 1000, 0.0001, 0.02, BetaSchedule.LINEAR, PredictionType.EPSILON,
                 VarianceType.FIXED_SMALL, clip, 1.0, kind == SchedulerKind.DDIM, 0, false,
-                kind == SchedulerKind.EULER_DISCRETE ? TimestepSpacing.LINSPACE : TimestepSpacing.LEADING);
+                kind == SchedulerKind.EULER_DISCRETE || kind == SchedulerKind.DPM_SOLVER_MULTISTEP ? TimestepSpacing.LINSPACE : TimestepSpacing.LEADING);
     }
 
     /**
@@ -56,7 +56,7 @@ public record SchedulerConfig(SchedulerKind kind, int numTrainTimesteps, double 
     public static SchedulerConfig lavieBase(SchedulerKind kind) {
         return new SchedulerConfig(kind, 1000, 0.0001, 0.02, BetaSchedule.LINEAR, PredictionType.EPSILON,
                 VarianceType.FIXED_SMALL, false, 1.0, false, 1, kind == SchedulerKind.PNDM,
-                kind == SchedulerKind.EULER_DISCRETE ? TimestepSpacing.LINSPACE : TimestepSpacing.LEADING);
+                kind == SchedulerKind.EULER_DISCRETE || kind == SchedulerKind.DPM_SOLVER_MULTISTEP ? TimestepSpacing.LINSPACE : TimestepSpacing.LEADING);
     }
 
     /** Stable Diffusion v1.4's scheduler file (scaled_linear 0.00085..0.012) loaded into {@code kind}. */
@@ -112,6 +112,7 @@ public record SchedulerConfig(SchedulerKind kind, int numTrainTimesteps, double 
             throw new IllegalArgumentException("use_karras_sigmas true is not supported");
         if (kind == SchedulerKind.PNDM && !bool(n, "skip_prk_steps", false))
             throw new IllegalArgumentException("PNDMScheduler: skip_prk_steps false (Runge-Kutta warm-up) is not implemented");
+        if (kind == SchedulerKind.DPM_SOLVER_MULTISTEP) DPMSolverMultistepScheduler.checkSupported(n);
         TimestepSpacing spacing = n.has("timestep_spacing") ? TimestepSpacing.fromJson(n.get("timestep_spacing").asText()) : d.timestepSpacing();
         return new SchedulerConfig(kind,
                 args.contains("num_train_timesteps") ? integer(n, "num_train_timesteps", d.numTrainTimesteps()) : d.numTrainTimesteps(),

@@ -13,7 +13,11 @@ public enum SchedulerKind {
     EULER_DISCRETE("EulerDiscreteScheduler", Set.of("num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
             "trained_betas", "prediction_type", "interpolation_type", "use_karras_sigmas")),
     PNDM("PNDMScheduler", Set.of("num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "trained_betas",
-            "skip_prk_steps", "set_alpha_to_one", "prediction_type", "steps_offset"));
+            "skip_prk_steps", "set_alpha_to_one", "prediction_type", "steps_offset")),
+    DPM_SOLVER_MULTISTEP("DPMSolverMultistepScheduler", Set.of("num_train_timesteps", "beta_start", "beta_end",
+            "beta_schedule", "trained_betas", "solver_order", "prediction_type", "thresholding",
+            "dynamic_thresholding_ratio", "sample_max_value", "algorithm_type", "solver_type", "lower_order_final",
+            "use_karras_sigmas", "lambda_min_clipped", "variance_type"));
 
     private final String className;
     private final Set<String> arguments;
@@ -32,6 +36,6 @@ public enum SchedulerKind {
     public static SchedulerKind fromClassName(String s) {
         for (SchedulerKind k : values()) if (k.className.equals(s)) return k;
         throw new IllegalArgumentException("unsupported scheduler class '" + s
-                + "' (supported: DDPMScheduler, DDIMScheduler, EulerDiscreteScheduler, PNDMScheduler)");
+                + "' (supported: DDPMScheduler, DDIMScheduler, EulerDiscreteScheduler, PNDMScheduler, DPMSolverMultistepScheduler)");
     }
 }
