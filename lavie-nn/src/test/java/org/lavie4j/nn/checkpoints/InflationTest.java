@@ -15,6 +15,7 @@ import org.lavie4j.core.io.DType;
 import org.lavie4j.core.io.SafeTensors;
 import org.lavie4j.core.io.TensorFile;
 import org.lavie4j.core.io.TensorSource;
+import org.lavie4j.core.testing.Manifest;
 import org.lavie4j.core.testing.TestData;
 import org.lavie4j.nn.checkpoints.Inflation.InflationException;
 import org.lavie4j.nn.checkpoints.Inflation.TemporalInit;
@@ -30,7 +31,6 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -76,8 +76,8 @@ class InflationTest {
     // ------------------------------------------------------------------------------------------------ key mapping at full size (shapes only)
 
     @Test void sd14ManifestInflatesToTheLavieBaseManifest() throws IOException {
-        StateDict sd = shapeOnly(TestData.reference().resolve("manifests/sd14_unet.tsv"));
-        StateDict base = shapeOnly(TestData.reference().resolve("manifests/lavie_base_unet.tsv"));
+        StateDict sd = Manifest.shapeOnly("sd14_unet");
+        StateDict base = Manifest.shapeOnly("lavie_base_unet");
         assertEquals(686, sd.size());
         assertEquals(830, base.size());
 
@@ -112,8 +112,8 @@ class InflationTest {
     }
 
     @Test void everyMismatchIsListedAtOnce() throws IOException {
-        StateDict sd = shapeOnly(TestData.reference().resolve("manifests/sd14_unet.tsv"));
-        StateDict base = shapeOnly(TestData.reference().resolve("manifests/lavie_base_unet.tsv"));
+        StateDict sd = Manifest.shapeOnly("sd14_unet");
+        StateDict base = Manifest.shapeOnly("lavie_base_unet");
         StateDict broken = new StateDict("broken sd");
         for (String k : sd.keys()) {
             if (k.equals("conv_out.bias") || k.equals("mid_block.resnets.1.conv2.weight")) continue;   // 2 missing
@@ -286,19 +286,6 @@ class InflationTest {
         c.put("cross_attention_dim", 32);
         c.putArray("attention_head_dim").add(1).add(2);
         return c;
-    }
-
-    /** A state dict of shape-only sources from a manifest (key, shape, dtype per line): nothing can be loaded. */
-    static StateDict shapeOnly(Path tsv) throws IOException {
-        StateDict sd = new StateDict(tsv.getFileName().toString());
-        for (String line : Files.readAllLines(tsv)) {
-            if (line.startsWith("#") || line.isBlank()) continue;
-            String[] f = line.split("\t");
-            String dims = f[1].replaceAll("[\\[\\] ]", "");
-            long[] shape = dims.isEmpty() ? new long[0] : Arrays.stream(dims.split(",")).mapToLong(Long::parseLong).toArray();
-            sd.put(f[0], shapeOnly(f[0], shape));
-        }
-        return sd;
     }
 
     static TensorSource shapeOnly(String key, long... shape) {

@@ -11,6 +11,7 @@ import org.lavie4j.core.golden.CaseResult;
 import org.lavie4j.core.golden.Comparison;
 import org.lavie4j.core.golden.GoldenCase;
 import org.lavie4j.core.golden.GoldenRunner;
+import org.lavie4j.core.testing.Manifest;
 import org.lavie4j.core.testing.TestData;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -19,10 +20,6 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -57,24 +54,9 @@ class AutoencoderKLTest {
     }
 
     private static void assertKeysMatch(AutoencoderKL vae, String manifest, int tensors, long params) throws IOException {
-        Map<String, long[]> expected = manifest(TestData.reference().resolve("manifests/" + manifest));
-        Map<String, long[]> ours = new LinkedHashMap<>();
-        vae.stateDict().asMap().forEach((k, v) -> ours.put(k, v.shape()));
-        assertEquals(expected.keySet(), ours.keySet());
-        for (var e : expected.entrySet()) assertArrayEquals(e.getValue(), ours.get(e.getKey()), e.getKey());
-        assertEquals(tensors, ours.size());
+        Manifest.assertMatches(manifest.replace(".tsv", ""), vae.stateDict());
+        assertEquals(tensors, vae.stateDict().size());
         if (params > 0) assertEquals(params, vae.parameterCount());
-    }
-
-    static Map<String, long[]> manifest(Path tsv) throws IOException {
-        Map<String, long[]> out = new LinkedHashMap<>();
-        for (String line : Files.readAllLines(tsv)) {
-            if (line.startsWith("#") || line.isBlank()) continue;
-            String[] f = line.split("\t");
-            String dims = f[1].replaceAll("[\\[\\] ]", "");
-            out.put(f[0], dims.isEmpty() ? new long[0] : Arrays.stream(dims.split(",")).mapToLong(Long::parseLong).toArray());
-        }
-        return out;
     }
 
     // ------------------------------------------------------------------ gradients
