@@ -1,6 +1,8 @@
 package org.lavie4j.nn.clip;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import org.lavie4j.core.Ops;
 import org.lavie4j.core.Tensor;
 import org.slf4j.Logger;
@@ -132,5 +134,23 @@ public record CLIPTextConfig(
         if (v == null || v.isNull()) return fallback;
         if (!v.isNumber()) throw new IllegalArgumentException("CLIP text config: " + key + " must be a number, got " + v);
         return v.asDouble();
+    }
+
+    /** This config as a transformers {@code text_encoder/config.json} ({@link #fromJson} reads it back to an equal config). */
+    public ObjectNode toJson() {
+        ObjectNode n = JsonNodeFactory.instance.objectNode();
+        n.putArray("architectures").add("CLIPTextModel");
+        n.put("model_type", "clip_text_model");
+        n.put("vocab_size", vocabSize);
+        n.put("hidden_size", hiddenSize);
+        n.put("intermediate_size", intermediateSize);
+        n.put("num_hidden_layers", numHiddenLayers);
+        n.put("num_attention_heads", numAttentionHeads);
+        n.put("max_position_embeddings", maxPositionEmbeddings);
+        n.put("hidden_act", hiddenAct.jsonName());
+        n.put("layer_norm_eps", layerNormEps);
+        n.put("dropout", 0.0);
+        n.put("attention_dropout", 0.0);
+        return n;
     }
 }

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.pipeline;
 
+import org.lavie4j.nn.schedulers.SchedulerKind;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.Arrays;
@@ -24,10 +25,13 @@ import java.util.Arrays;
  * @param outputType           {@link OutputType#LATENTS} skips the VAE
  * @param framesPerSlice       frames the VAE decodes at a time, >= 1
  * @param progress             called after every step; can cancel (never null; {@link ProgressListener#NONE} by default)
+ * @param scheduler            the sampler for this call, built from the pipeline's noise schedule
+ *                             ({@link org.lavie4j.nn.schedulers.SchedulerConfig#withKind}); null for the pipeline's own
  */
 public record GenerateOptions(String prompt, String negativePrompt, INDArray promptEmbeds, INDArray negativePromptEmbeds,
                               int frames, int height, int width, int steps, double guidanceScale, long seed,
-                              INDArray latents, OutputType outputType, int framesPerSlice, ProgressListener progress) {
+                              INDArray latents, OutputType outputType, int framesPerSlice, ProgressListener progress,
+                              SchedulerKind scheduler) {
 
     public GenerateOptions {
         if ((prompt == null) == (promptEmbeds == null))
@@ -67,6 +71,7 @@ public record GenerateOptions(String prompt, String negativePrompt, INDArray pro
         b.prompt = prompt; b.negativePrompt = negativePrompt; b.promptEmbeds = promptEmbeds; b.negativePromptEmbeds = negativePromptEmbeds;
         b.frames = frames; b.height = height; b.width = width; b.steps = steps; b.guidanceScale = guidanceScale; b.seed = seed;
         b.latents = latents; b.outputType = outputType; b.framesPerSlice = framesPerSlice; b.progress = progress;
+        b.scheduler = scheduler;
         return b;
     }
 
@@ -79,6 +84,7 @@ public record GenerateOptions(String prompt, String negativePrompt, INDArray pro
         private long seed = 0;
         private OutputType outputType = OutputType.FRAMES;
         private ProgressListener progress = ProgressListener.NONE;
+        private SchedulerKind scheduler;
 
         private Builder() {}
 
@@ -95,10 +101,12 @@ public record GenerateOptions(String prompt, String negativePrompt, INDArray pro
         public Builder outputType(OutputType v) { outputType = v; return this; }
         public Builder framesPerSlice(int v) { framesPerSlice = v; return this; }
         public Builder progress(ProgressListener v) { progress = v; return this; }
+        /** The sampler for this call (null: the pipeline's own). */
+        public Builder scheduler(SchedulerKind v) { scheduler = v; return this; }
 
         public GenerateOptions build() {
             return new GenerateOptions(prompt, negativePrompt, promptEmbeds, negativePromptEmbeds, frames, height, width, steps,
-                    guidanceScale, seed, latents, outputType, framesPerSlice, progress);
+                    guidanceScale, seed, latents, outputType, framesPerSlice, progress, scheduler);
         }
     }
 }

@@ -6,8 +6,11 @@ import org.lavie4j.core.Tape;
 import org.lavie4j.core.Tensor;
 import org.lavie4j.nn.clip.CLIPTextModel;
 import org.lavie4j.nn.clip.CLIPTokenizer;
+import org.lavie4j.nn.schedulers.DPMSolverMultistepScheduler;
 import org.lavie4j.nn.schedulers.PNDMScheduler;
 import org.lavie4j.nn.schedulers.Scheduler;
+import org.lavie4j.nn.schedulers.SchedulerConfig;
+import org.lavie4j.nn.schedulers.SchedulerKind;
 import org.lavie4j.nn.schedulers.StepOutput;
 import org.lavie4j.nn.unet.UNet3DConditionModel;
 import org.lavie4j.nn.vae.AutoencoderKL;
@@ -17,6 +20,7 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.Objects;
 import java.util.SplittableRandom;
@@ -51,7 +55,24 @@ public final class TextToVideoPipeline {
         this.scheduler = Objects.requireNonNull(scheduler, "scheduler");
     }
 
+    /**
+     * A pipeline whose default sampler is built from {@code schedulerConfig}; a call may choose another sampler
+     * ({@link GenerateOptions#scheduler()}) over the same noise schedule.
+     */
+    public TextToVideoPipeline(CLIPTokenizer tokenizer, CLIPTextModel textEncoder, UNet3DConditionModel unet,
+                               AutoencoderKL vae, SchedulerConfig schedulerConfig) {
+        this(tokenizer, textEncoder, unet, vae, Scheduler.create(Objects.requireNonNull(schedulerConfig, "schedulerConfig")));
+    }
+
+    /** The default sampler (used when a call does not choose one). */
     public Scheduler scheduler() { return scheduler; }
+
+    /** The sampler a call with these options uses: the pipeline's own, or a fresh one of the chosen kind. */
+    Scheduler schedulerFor(GenerateOptions o) {
+        SchedulerKind k = o.scheduler();
+        if (k == null || k == scheduler.config().kind()) return scheduler;
+        return Scheduler.create(scheduler.config().withKind(k));
+    }
     public UNet3DConditionModel unet() { return unet; }
     public AutoencoderKL vae() { return vae; }
 
@@ -73,6 +94,7 @@ public final class TextToVideoPipeline {
      */
     public GenerateResult generate(GenerateOptions o) {
         long start = System.nanoTime();
+        Scheduler scheduler = schedulerFor(o);
         try (Tape off = Grad.disabled()) {
             boolean cfg = o.doClassifierFreeGuidance();
             int f = vae.config().spatialFactor();
@@ -113,6 +135,9 @@ public final class TextToVideoPipeline {
 
             // 3. denoising loop
             boolean retains = scheduler instanceof PNDMScheduler;     // keeps model outputs and samples in its history
+            // DPM-Solver++ keeps its last two x0 predictions (the multistep history): free each once it has left it
+            boolean keepsX0 = scheduler instanceof DPMSolverMultistepScheduler;
+            ArrayDeque<INDArray> x0History = new ArrayDeque<>();
             int n = Math.toIntExact(timesteps.length());
             try {
                 for (int i = 0; i < n; i++) {
@@ -135,7 +160,10 @@ public final class TextToVideoPipeline {
                     StepOutput out = scheduler.step(guided, t, latents, generator);
                     if (!retains) {
                         INDArray x0 = out.predOriginalSample();
-                        if (x0 != null && x0 != out.prevSample() && x0 != guided) Memory.free(x0);
+                        if (keepsX0) {
+                            x0History.addLast(x0);
+                            if (x0History.size() > 2) Memory.free(x0History.removeFirst());
+                        } else if (x0 != null && x0 != out.prevSample() && x0 != guided) Memory.free(x0);
                         if (guided != out.prevSample()) {
                             if (cfg) Memory.free(guided); else noise.release();
                         }

@@ -2,6 +2,8 @@ package org.lavie4j.nn.schedulers;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -72,6 +74,39 @@ public record SchedulerConfig(SchedulerKind kind, int numTrainTimesteps, double 
                 clipSample, clipSampleRange, setAlphaToOne, stepsOffset, skipPrkSteps, timestepSpacing);
     }
 
+    /**
+     * The same schedule for another scheduler class, as loading one {@code scheduler_config.json} into another class
+     * does ({@code Kind.from_config}): betas, prediction type and offsets are kept; the fields each class fixes in
+     * diffusers 0.16 (timestep spacing; PNDM's PRK warm-up, which the port skips) are set for {@code k}.
+     */
+    public SchedulerConfig withKind(SchedulerKind k) {
+        if (k == kind) return this;
+        TimestepSpacing spacing = k == SchedulerKind.EULER_DISCRETE || k == SchedulerKind.DPM_SOLVER_MULTISTEP ? TimestepSpacing.LINSPACE : TimestepSpacing.LEADING;
+        return new SchedulerConfig(k, numTrainTimesteps, betaStart, betaEnd, betaSchedule, predictionType, varianceType,
+                clipSample, clipSampleRange, setAlphaToOne, stepsOffset, k == SchedulerKind.PNDM || skipPrkSteps, spacing);
+    }
+
+    /** This config as a diffusers {@code scheduler_config.json} of its class ({@link #fromJson(String)} reads it back). */
+    public ObjectNode toJson() {
+        ObjectNode n = JsonNodeFactory.instance.objectNode();
+        n.put("_class_name", kind.className());
+        Set<String> args = kind.arguments();
+        n.put("num_train_timesteps", numTrainTimesteps);
+        n.put("beta_start", betaStart);
+        n.put("beta_end", betaEnd);
+        n.put("beta_schedule", betaSchedule.json());
+        n.put("prediction_type", predictionType.json());
+        if (args.contains("variance_type") && kind != SchedulerKind.DPM_SOLVER_MULTISTEP) n.put("variance_type", varianceType.json());
+        // every field, as Stable Diffusion's file lists keys of several classes: another class loaded from this file
+        // gets the same offsets (see withKind)
+        n.put("clip_sample", clipSample);
+        n.put("clip_sample_range", clipSampleRange);
+        n.put("set_alpha_to_one", setAlphaToOne);
+        n.put("steps_offset", stepsOffset);
+        n.put("skip_prk_steps", skipPrkSteps);
+        return n;
+    }
+
     /** Parses a {@code scheduler_config.json}; the class comes from its {@code _class_name} (or {@code class}). */
     public static SchedulerConfig fromJson(String json) {
         JsonNode n = parse(json);
@@ -121,11 +156,13 @@ public record SchedulerConfig(SchedulerKind kind, int numTrainTimesteps, double 
                 n.has("beta_schedule") ? BetaSchedule.fromJson(n.get("beta_schedule").asText()) : d.betaSchedule(),
                 n.has("prediction_type") ? PredictionType.fromJson(n.get("prediction_type").asText()) : d.predictionType(),
                 args.contains("variance_type") && n.has("variance_type") ? VarianceType.fromJson(n.get("variance_type").asText()) : d.varianceType(),
-                args.contains("clip_sample") ? bool(n, "clip_sample", d.clipSample()) : d.clipSample(),
-                args.contains("clip_sample_range") ? number(n, "clip_sample_range", d.clipSampleRange()) : d.clipSampleRange(),
-                args.contains("set_alpha_to_one") ? bool(n, "set_alpha_to_one", d.setAlphaToOne()) : d.setAlphaToOne(),
-                args.contains("steps_offset") ? integer(n, "steps_offset", d.stepsOffset()) : d.stepsOffset(),
-                args.contains("skip_prk_steps") ? bool(n, "skip_prk_steps", d.skipPrkSteps()) : d.skipPrkSteps(),
+                // present keys are kept even where the class does not take them (diffusers' hidden config, which
+                // from_config carries over to another class); each class reads only its own
+                bool(n, "clip_sample", d.clipSample()),
+                number(n, "clip_sample_range", d.clipSampleRange()),
+                bool(n, "set_alpha_to_one", d.setAlphaToOne()),
+                integer(n, "steps_offset", d.stepsOffset()),
+                kind == SchedulerKind.PNDM || bool(n, "skip_prk_steps", d.skipPrkSteps()),
                 spacing);
     }
 

@@ -1,6 +1,9 @@
 package org.lavie4j.nn.unet;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import org.lavie4j.nn.attention.BlockVariant;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -15,6 +18,10 @@ import java.util.TreeSet;
  * Configuration of LaVie's {@code UNet3DConditionModel} (base and interpolation variants), the fields of a diffusers
  * {@code unet/config.json} that change the computation. {@code attentionHeadDim} is, as in Stable Diffusion, a head
  * <em>count</em> per resolution level (SD's {@code attention_head_dim: 8} means 8 heads).
+ *
+ * <p>{@code variant} says which stage's code the model follows (base/ or interpolation/models); the diffusers JSON
+ * does not say it (both are {@code UNet3DConditionModel}), so {@link #fromJson(JsonNode, BlockVariant)} takes it.
+ * {@code useFirstFrame} (sparse-causal {@code attn1}) exists only in the interpolation variant.
  */
 public record UNetConfig(
         int inChannels,
@@ -32,7 +39,8 @@ public record UNetConfig(
         int downsamplePadding,
         double midBlockScaleFactor,
         boolean centerInputSample,
-        boolean useFirstFrame) {
+        boolean useFirstFrame,
+        BlockVariant variant) {
 
     private static final Logger LOG = LoggerFactory.getLogger(UNetConfig.class);
 
@@ -67,6 +75,9 @@ public record UNetConfig(
     }
 
     public UNetConfig {
+        if (variant == null) throw new IllegalArgumentException("variant is null");
+        if (useFirstFrame && variant != BlockVariant.INTERPOLATION)
+            throw new IllegalArgumentException("use_first_frame=true (sparse-causal attn1) exists only in the interpolation variant, not in " + variant);
         blockOutChannels = List.copyOf(blockOutChannels);
         downBlockTypes = List.copyOf(downBlockTypes);
         upBlockTypes = List.copyOf(upBlockTypes);
@@ -90,12 +101,33 @@ public record UNetConfig(
         if (!(normEps > 0)) throw new IllegalArgumentException("norm_eps must be positive, got " + normEps);
     }
 
+    /** A base-variant config (the record's former canonical constructor). */
+    public UNetConfig(int inChannels, int outChannels, List<Integer> blockOutChannels, List<DownBlockType> downBlockTypes,
+                      List<UpBlockType> upBlockTypes, int layersPerBlock, int crossAttentionDim, List<Integer> attentionHeadDim,
+                      int normNumGroups, double normEps, boolean flipSinToCos, int freqShift, int downsamplePadding,
+                      double midBlockScaleFactor, boolean centerInputSample, boolean useFirstFrame) {
+        this(inChannels, outChannels, blockOutChannels, downBlockTypes, upBlockTypes, layersPerBlock, crossAttentionDim, attentionHeadDim,
+                normNumGroups, normEps, flipSinToCos, freqShift, downsamplePadding, midBlockScaleFactor, centerInputSample, useFirstFrame,
+                BlockVariant.BASE);
+    }
+
     /** The real LaVie base model (Stable Diffusion 1.4's UNet with 3-D blocks). */
     public static UNetConfig lavieBase() {
         return new UNetConfig(4, 4, List.of(320, 640, 1280, 1280),
                 List.of(DownBlockType.CROSS_ATTN_DOWN_BLOCK_3D, DownBlockType.CROSS_ATTN_DOWN_BLOCK_3D, DownBlockType.CROSS_ATTN_DOWN_BLOCK_3D, DownBlockType.DOWN_BLOCK_3D),
                 List.of(UpBlockType.UP_BLOCK_3D, UpBlockType.CROSS_ATTN_UP_BLOCK_3D, UpBlockType.CROSS_ATTN_UP_BLOCK_3D, UpBlockType.CROSS_ATTN_UP_BLOCK_3D),
-                2, 768, List.of(8, 8, 8, 8), 32, 1e-5, true, 0, 1, 1.0, false, false);
+                2, 768, List.of(8, 8, 8, 8), 32, 1e-5, true, 0, 1, 1.0, false, false, BlockVariant.BASE);
+    }
+
+    /**
+     * The real LaVie interpolation model ({@code lavie_interpolation.pt}): the base topology with 8 input channels
+     * ([noisy latents ‖ conditioning latents]) and interpolation blocks with sparse-causal {@code attn1}
+     * ({@code from_pretrained_2d} forces {@code use_first_frame = True}; interpolation-unet.md §1).
+     */
+    public static UNetConfig lavieInterpolation() {
+        UNetConfig b = lavieBase();
+        return new UNetConfig(8, 4, b.blockOutChannels(), b.downBlockTypes(), b.upBlockTypes(), 2, 768, b.attentionHeadDim(),
+                32, 1e-5, true, 0, 1, 1.0, false, true, BlockVariant.INTERPOLATION);
     }
 
     /** A tiny model for tests (the shape of the {@code unet_base} golden case). */
@@ -103,7 +135,14 @@ public record UNetConfig(
         return new UNetConfig(4, 4, List.of(32, 64),
                 List.of(DownBlockType.CROSS_ATTN_DOWN_BLOCK_3D, DownBlockType.DOWN_BLOCK_3D),
                 List.of(UpBlockType.UP_BLOCK_3D, UpBlockType.CROSS_ATTN_UP_BLOCK_3D),
-                1, 32, List.of(1, 2), 8, 1e-5, true, 0, 1, 1.0, false, false);
+                1, 32, List.of(1, 2), 8, 1e-5, true, 0, 1, 1.0, false, false, BlockVariant.BASE);
+    }
+
+    /** A tiny interpolation model for tests (the shape of the {@code unet_interp} golden case). */
+    public static UNetConfig tinyInterpolation() {
+        UNetConfig t = tiny();
+        return new UNetConfig(8, 4, t.blockOutChannels(), t.downBlockTypes(), t.upBlockTypes(), 1, 32, t.attentionHeadDim(),
+                8, 1e-5, true, 0, 1, 1.0, false, true, BlockVariant.INTERPOLATION);
     }
 
     /** Width of the time embedding: 4 × the first block's channels (1280 for LaVie). */
@@ -125,13 +164,27 @@ public record UNetConfig(
             "class_embed_type", "null", "num_class_embeds", "null");
 
     /**
-     * Reads a diffusers {@code config.json}. Values the port cannot honour (e.g. {@code use_deformable_conv: true},
-     * {@code act_fn} other than silu) are errors; keys that do not change the computation ({@code _class_name},
-     * {@code sample_size}, {@code use_relative_position}, ...) are returned in {@link Parsed#ignoredKeys()} and logged.
+     * Reads a diffusers {@code config.json} of the base model. Values the port cannot honour (e.g.
+     * {@code use_deformable_conv: true}, {@code act_fn} other than silu) are errors; keys that do not change the
+     * computation ({@code _class_name}, {@code sample_size}, {@code use_relative_position}, ...) are returned in
+     * {@link Parsed#ignoredKeys()} and logged.
      */
     public static Parsed fromJson(JsonNode json) {
+        return fromJson(json, BlockVariant.BASE);
+    }
+
+    /**
+     * Reads a diffusers {@code config.json} for the given variant; absent keys take the values of
+     * {@link #lavieBase()} / {@link #lavieInterpolation()}, except {@code use_first_frame}, whose absence means false
+     * as in the reference constructor. In the interpolation variant {@code use_relative_position: true} (a
+     * distance-embedding temporal attention LaVie never built) is an error.
+     */
+    public static Parsed fromJson(JsonNode json, BlockVariant variant) {
         if (json == null || !json.isObject()) throw new IllegalArgumentException("UNet config must be a JSON object");
-        UNetConfig base = lavieBase();
+        if (variant == null) throw new IllegalArgumentException("variant is null");
+        UNetConfig base = variant == BlockVariant.INTERPOLATION ? lavieInterpolation() : lavieBase();
+        if (variant == BlockVariant.INTERPOLATION && json.path("use_relative_position").asBoolean(false))
+            throw new IllegalArgumentException("UNet config: use_relative_position = true is not supported by the interpolation variant (only false)");
         List<String> ignored = new ArrayList<>();
         Set<String> keys = new TreeSet<>();
         json.fieldNames().forEachRemaining(keys::add);
@@ -168,7 +221,7 @@ public record UNetConfig(
                 json.path("norm_num_groups").asInt(base.normNumGroups()), json.path("norm_eps").asDouble(base.normEps()),
                 json.path("flip_sin_to_cos").asBoolean(true), json.path("freq_shift").asInt(0),
                 json.path("downsample_padding").asInt(1), json.path("mid_block_scale_factor").asDouble(1.0),
-                json.path("center_input_sample").asBoolean(false), json.path("use_first_frame").asBoolean(false));
+                json.path("center_input_sample").asBoolean(false), json.path("use_first_frame").asBoolean(false), variant);
         if (!ignored.isEmpty()) LOG.warn("UNet config: keys that do not change the computation, ignored: {}", ignored);
         return new Parsed(config, List.copyOf(ignored));
     }
@@ -193,5 +246,34 @@ public record UNetConfig(
         List<String> out = new ArrayList<>();
         v.elements().forEachRemaining(e -> out.add(e.asText()));
         return out;
+    }
+
+    /**
+     * This config as LaVie's 3-D {@code unet/config.json} (diffusers keys; {@link #fromJson} reads it back to an equal
+     * config). Keys the port does not model are written with the only value it supports.
+     */
+    public ObjectNode toJson() {
+        ObjectNode n = JsonNodeFactory.instance.objectNode();
+        n.put("_class_name", "UNet3DConditionModel");
+        n.put("act_fn", "silu");
+        n.put("in_channels", inChannels);
+        n.put("out_channels", outChannels);
+        blockOutChannels.forEach(n.putArray("block_out_channels")::add);
+        var down = n.putArray("down_block_types");
+        downBlockTypes.forEach(t -> down.add(t.json));
+        var up = n.putArray("up_block_types");
+        upBlockTypes.forEach(t -> up.add(t.json));
+        n.put("layers_per_block", layersPerBlock);
+        n.put("cross_attention_dim", crossAttentionDim);
+        attentionHeadDim.forEach(n.putArray("attention_head_dim")::add);
+        n.put("norm_num_groups", normNumGroups);
+        n.put("norm_eps", normEps);
+        n.put("flip_sin_to_cos", flipSinToCos);
+        n.put("freq_shift", freqShift);
+        n.put("downsample_padding", downsamplePadding);
+        n.put("mid_block_scale_factor", midBlockScaleFactor);
+        n.put("center_input_sample", centerInputSample);
+        n.put("use_first_frame", useFirstFrame);
+        return n;
     }
 }

@@ -1,6 +1,8 @@
 package org.lavie4j.nn.vae;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -164,5 +166,24 @@ public record VaeConfig(int inChannels, int outChannels, List<Integer> blockOutC
             out.add(e.asInt());
         }
         return out;
+    }
+
+    /** This config as a diffusers {@code vae/config.json} ({@link #fromJson} reads it back to an equal config). */
+    public ObjectNode toJson() {
+        ObjectNode n = JsonNodeFactory.instance.objectNode();
+        n.put("_class_name", "AutoencoderKL");
+        n.put("act_fn", "silu");
+        n.put("in_channels", inChannels);
+        n.put("out_channels", outChannels);
+        blockOutChannels.forEach(n.putArray("block_out_channels")::add);
+        var down = n.putArray("down_block_types");
+        var up = n.putArray("up_block_types");
+        blockOutChannels.forEach(c -> { down.add("DownEncoderBlock2D"); up.add("UpDecoderBlock2D"); });
+        n.put("layers_per_block", layersPerBlock);
+        n.put("latent_channels", latentChannels);
+        n.put("norm_num_groups", normNumGroups);
+        n.put("sample_size", sampleSize);
+        n.put("scaling_factor", scalingFactor);
+        return n;
     }
 }

@@ -181,6 +181,10 @@ class SchedulersTest {
         assertEquals(SchedulerConfig.lavieBase(SchedulerKind.DDIM), ddim);
         SchedulerConfig ddpm = SchedulerConfig.fromJson(new com.fasterxml.jackson.databind.ObjectMapper().valueToTree(
                 java.util.Map.of("steps_offset", 1, "clip_sample", false)), SchedulerKind.DDPM);
-        assertEquals(0, ddpm.stepsOffset()); // not a 0.16 DDPM argument: dropped
+        // not a 0.16 DDPM argument: unused by DDPM, but kept as hidden config (from_config registers it), so that
+        // another class built from this config gets it
+        assertEquals(1, ddpm.stepsOffset());
+        assertEquals(SchedulerConfig.lavieBase(SchedulerKind.DDIM).withKind(SchedulerKind.DDPM).withKind(SchedulerKind.DDIM),
+                SchedulerConfig.lavieBase(SchedulerKind.DDIM));
     }
 }

@@ -1,0 +1,284 @@
+package org.lavie4j.nn.pipeline;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.lavie4j.core.Module;
+import org.lavie4j.core.io.AtomicFiles;
+import org.lavie4j.core.io.DType;
+import org.lavie4j.core.io.DiffusersFolder;
+import org.lavie4j.core.io.SafeTensors;
+import org.lavie4j.nn.checkpoints.Inflation;
+import org.lavie4j.nn.checkpoints.LaVieCheckpoints;
+import org.lavie4j.nn.checkpoints.StableDiffusionParts;
+import org.lavie4j.nn.clip.CLIPTextConfig;
+import org.lavie4j.nn.clip.CLIPTextModel;
+import org.lavie4j.nn.clip.CLIPTokenizer;
+import org.lavie4j.nn.schedulers.Scheduler;
+import org.lavie4j.nn.schedulers.SchedulerConfig;
+import org.lavie4j.nn.schedulers.SchedulerKind;
+import org.lavie4j.nn.unet.UNet3DConditionModel;
+import org.lavie4j.nn.unet.UNetConfig;
+import org.lavie4j.nn.vae.AutoencoderKL;
+import org.lavie4j.nn.vae.VaeConfig;
+import org.nd4j.linalg.factory.Nd4j;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+/**
+ * A complete text-to-video model: tokenizer, text encoder, 3-D UNet, VAE, the noise schedule it was trained with, and
+ * its {@link ModelInfo} (default length, size, frame rate and sampler). {@link #load(Path)} reads the two folder layouts
+ * there are:
+ * <ul>
+ *   <li><b>LaVie's release</b> ({@code pretrained_models/}, schedulers-and-pipelines.md §6): {@code lavie_base.pt} (or a
+ *       {@code .safetensors} export of it) with {@code stable-diffusion-v1-4/} beside it, whose {@code tokenizer/},
+ *       {@code text_encoder/} and {@code vae/} are used and whose {@code unet/config.json}, when present, gives the
+ *       architecture (inflated to 3-D as {@code from_pretrained_2d} does; LaVie base's config otherwise). Sampling uses
+ *       LaVie's overrides of the SD scheduler (linear betas 1e-4..0.02, {@link SchedulerConfig#lavieBase}).</li>
+ *   <li><b>A lavie4j model folder</b>, as {@link #save} writes it (and the trainer exports): diffusers-style parts
+ *       {@code unet/}, {@code text_encoder/}, {@code tokenizer/}, {@code vae/}, {@code scheduler/}, each with its
+ *       {@code config.json} (the UNet's is the 3-D config) and safetensors weights, plus {@value ModelInfo#FILE}.</li>
+ * </ul>
+ * Every load is strict; a missing or wrong file is an error naming the file expected and where.
+ */
+public record TextToVideoModel(CLIPTokenizer tokenizer, CLIPTextModel textEncoder, UNet3DConditionModel unet,
+                               AutoencoderKL vae, SchedulerConfig schedulerConfig, ModelInfo info) {
+    private static final Logger LOG = LoggerFactory.getLogger(TextToVideoModel.class);
+
+    /** File names of LaVie's release folder. */
+    public static final String LAVIE_BASE_PT = "lavie_base.pt", LAVIE_BASE_SAFETENSORS = "lavie_base.safetensors",
+            SD14 = "stable-diffusion-v1-4";
+    /** Part folders of a lavie4j model folder. */
+    public static final String UNET = "unet", SCHEDULER = "scheduler";
+    static final String WEIGHTS = "diffusion_pytorch_model.safetensors", TEXT_WEIGHTS = "model.safetensors",
+            CONFIG = "config.json", SCHEDULER_CONFIG = "scheduler_config.json";
+
+    public TextToVideoModel {
+        if (tokenizer == null || textEncoder == null || unet == null || vae == null || schedulerConfig == null || info == null)
+            throw new IllegalArgumentException("TextToVideoModel: every part is required");
+        if (textEncoder.config().hiddenSize() != unet.config().crossAttentionDim())
+            throw new IllegalArgumentException("TextToVideoModel: the text encoder's hidden_size " + textEncoder.config().hiddenSize()
+                    + " differs from the UNet's cross_attention_dim " + unet.config().crossAttentionDim());
+        if (vae.config().latentChannels() != unet.config().inChannels() || vae.config().latentChannels() != unet.config().outChannels())
+            throw new IllegalArgumentException("TextToVideoModel: the VAE's latent_channels " + vae.config().latentChannels()
+                    + " differs from the UNet's in/out channels " + unet.config().inChannels() + "/" + unet.config().outChannels());
+        if (tokenizer.vocabSize() > textEncoder.config().vocabSize())
+            throw new IllegalArgumentException("TextToVideoModel: the tokenizer has " + tokenizer.vocabSize()
+                    + " tokens but the text encoder's vocab_size is " + textEncoder.config().vocabSize());
+    }
+
+    /** A pipeline over this model's parts, sampling with the model's default scheduler. */
+    public TextToVideoPipeline pipeline() {
+        return new TextToVideoPipeline(tokenizer, textEncoder, unet, vae, schedulerConfig.withKind(info.scheduler()));
+    }
+
+    // ------------------------------------------------------------------------------------------------ loading
+
+    /** True when {@code dir} looks like one of the two layouts {@link #load} reads. */
+    public static boolean isModelFolder(Path dir) {
+        return Files.isRegularFile(dir.resolve(ModelInfo.FILE)) || Files.isRegularFile(dir.resolve(LAVIE_BASE_PT))
+                || Files.isRegularFile(dir.resolve(LAVIE_BASE_SAFETENSORS));
+    }
+
+    /**
+     * Loads a model folder in either layout (see the class comment); {@code dir} may also be the {@code lavie_base.pt}
+     * file itself. Every part is in eval mode.
+     *
+     * @throws NoSuchFileException naming the file or folder expected where
+     * @throws IOException         an unreadable or corrupt file (named)
+     * @throws org.lavie4j.core.LoadReport.CheckpointMismatchException weights that do not fit the config (every key listed)
+     */
+    public static TextToVideoModel load(Path dir) throws IOException {
+        if (dir == null) throw new IllegalArgumentException("model folder is null");
+        if (Files.isRegularFile(dir) && (dir.getFileName().toString().equals(LAVIE_BASE_PT)
+                || dir.getFileName().toString().equals(LAVIE_BASE_SAFETENSORS))) dir = dir.toAbsolutePath().getParent();
+        if (!Files.isDirectory(dir)) throw new NoSuchFileException(dir.toString(), null, "no such model folder");
+        if (Files.isRegularFile(dir.resolve(ModelInfo.FILE))) return loadLavie4j(dir);
+        Path pt = Files.isRegularFile(dir.resolve(LAVIE_BASE_PT)) ? dir.resolve(LAVIE_BASE_PT) : dir.resolve(LAVIE_BASE_SAFETENSORS);
+        if (Files.isRegularFile(pt)) return loadRelease(dir, pt);
+        throw new NoSuchFileException(dir.toString(), null, "not a LaVie model folder: expected either " + dir.resolve(LAVIE_BASE_PT)
+                + " with the folder " + dir.resolve(SD14) + " beside it (LaVie's pretrained_models/ layout), or a lavie4j model folder with "
+                + dir.resolve(ModelInfo.FILE) + " and the parts unet/, text_encoder/, tokenizer/, vae/, scheduler/");
+    }
+
+    private static TextToVideoModel loadRelease(Path dir, Path checkpoint) throws IOException {
+        Path sd = dir.resolve(SD14);
+        if (!Files.isDirectory(sd))
+            throw new NoSuchFileException(sd.toString(), null, "LaVie base needs the Stable Diffusion v1.4 folder beside " + checkpoint
+                    + " (tokenizer/, text_encoder/, vae/): expected " + sd);
+        Path unetConfig = sd.resolve(UNET).resolve(CONFIG);
+        UNetConfig config;
+        if (Files.isRegularFile(unetConfig)) {
+            try {
+                config = Inflation.inflateConfig(DiffusersFolder.readJson(unetConfig));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(unetConfig + ": " + e.getMessage(), e);
+            }
+        } else {
+            LOG.info("{} not found: using LaVie base's UNet config", unetConfig);
+            config = UNetConfig.lavieBase();
+        }
+        StableDiffusionParts.Parts parts = StableDiffusionParts.load(sd);
+        UNet3DConditionModel unet = LaVieCheckpoints.loadBase(checkpoint, config);
+        return new TextToVideoModel(parts.tokenizer(), parts.textEncoder(), unet, parts.vae(),
+                SchedulerConfig.lavieBase(SchedulerKind.DDPM), ModelInfo.lavieBase());
+    }
+
+    private static TextToVideoModel loadLavie4j(Path dir) throws IOException {
+        Path infoFile = dir.resolve(ModelInfo.FILE);
+        ModelInfo info = parse(infoFile, ModelInfo::fromJson);
+        Path unetDir = dir.resolve(UNET);
+        Path unetConfigFile = unetDir.resolve(CONFIG);
+        if (!Files.isRegularFile(unetConfigFile))
+            throw new NoSuchFileException(unetConfigFile.toString(), null, "missing UNet config of the model folder " + dir + ": expected " + unetConfigFile);
+        UNetConfig unetConfig = parse(unetConfigFile, json -> UNetConfig.fromJson(json).config());
+        Path schedulerFile = dir.resolve(SCHEDULER).resolve(SCHEDULER_CONFIG);
+        if (!Files.isRegularFile(schedulerFile))
+            throw new NoSuchFileException(schedulerFile.toString(), null, "missing scheduler config of the model folder " + dir + ": expected " + schedulerFile);
+        SchedulerConfig scheduler = parse(schedulerFile, json -> SchedulerConfig.fromJson(json.toString()));
+        StableDiffusionParts.Parts parts = StableDiffusionParts.load(dir);
+        UNet3DConditionModel unet = LaVieCheckpoints.loadBase(unetDir, unetConfig);
+        return new TextToVideoModel(parts.tokenizer(), parts.textEncoder(), unet, parts.vae(), scheduler, info);
+    }
+
+    private static <T> T parse(Path file, java.util.function.Function<JsonNode, T> parser) throws IOException {
+        JsonNode json = DiffusersFolder.readJson(file);
+        try {
+            return parser.apply(json);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ saving
+
+    /**
+     * Writes this model as a lavie4j model folder at {@code dir}, which must not exist yet. The folder is assembled
+     * under a temporary name beside {@code dir} (every file flushed to disk) and renamed into place in one step, so
+     * {@code dir} either does not exist or is complete. Weights are stored as {@code weightType} (F32, or F16/BF16 to
+     * halve the size; loading converts back to float32).
+     */
+    public void save(Path dir, DType weightType) throws IOException {
+        Path target = dir.toAbsolutePath();
+        if (Files.exists(target)) throw new FileAlreadyExistsException(target.toString(), null, "will not overwrite an existing model folder");
+        Path parent = target.getParent();
+        Files.createDirectories(parent);
+        Path tmp = Files.createTempDirectory(parent, "." + target.getFileName() + ".");
+        boolean done = false;
+        try {
+            writeJson(tmp.resolve(ModelInfo.FILE), info.toJson());
+            writePart(tmp.resolve(UNET), unet, unet.config().toJson(), WEIGHTS, weightType);
+            writePart(tmp.resolve(StableDiffusionParts.VAE), vae, vae.config().toJson(), WEIGHTS, weightType);
+            writePart(tmp.resolve(StableDiffusionParts.TEXT_ENCODER), textEncoder, textEncoder.config().toJson(), TEXT_WEIGHTS, weightType);
+            writeJson(tmp.resolve(SCHEDULER).resolve(SCHEDULER_CONFIG), schedulerConfig.toJson());
+            writeTokenizer(tmp.resolve(StableDiffusionParts.TOKENIZER));
+            ObjectNode index = JsonNodeFactory.instance.objectNode();
+            index.put("_class_name", "LaVieTextToVideoPipeline");
+            index.put("_lavie4j_format", 1);
+            writeJson(tmp.resolve(DiffusersFolder.MODEL_INDEX), index);
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+            done = true;
+        } finally {
+            if (!done) deleteTree(tmp);
+        }
+    }
+
+    private static void writePart(Path dir, Module module, ObjectNode config, String weightsName, DType weightType) throws IOException {
+        Files.createDirectories(dir);
+        writeJson(dir.resolve(CONFIG), config);
+        SafeTensors.write(dir.resolve(weightsName), module.stateDict().asMap(), Map.of("format", "pt"), weightType);
+    }
+
+    /** The tokenizer files: this tokenizer must be the standard CLIP BPE one (the only kind there is here). */
+    private void writeTokenizer(Path dir) throws IOException {
+        Files.createDirectories(dir);
+        for (String name : List.of("vocab.json", "merges.txt")) {
+            try (InputStream in = CLIPTokenizer.class.getResourceAsStream(name)) {
+                if (in == null) throw new IOException("CLIP tokenizer resource " + name + " is missing from the lavie-nn jar");
+                byte[] bytes = in.readAllBytes();
+                AtomicFiles.write(dir.resolve(name), ch -> AtomicFiles.writeFully(ch, ByteBuffer.wrap(bytes)));
+            }
+        }
+        ObjectNode cfg = JsonNodeFactory.instance.objectNode();
+        cfg.put("tokenizer_class", "CLIPTokenizer");
+        cfg.put("model_max_length", tokenizer.maxLength());
+        cfg.put("bos_token", CLIPTokenizer.START_OF_TEXT);
+        cfg.put("eos_token", CLIPTokenizer.END_OF_TEXT);
+        cfg.put("unk_token", CLIPTokenizer.END_OF_TEXT);
+        cfg.put("pad_token", CLIPTokenizer.END_OF_TEXT);
+        writeJson(dir.resolve("tokenizer_config.json"), cfg);
+    }
+
+    private static void writeJson(Path file, JsonNode json) throws IOException {
+        Files.createDirectories(file.getParent());
+        byte[] bytes = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(json)
+                .concat("\n").getBytes(StandardCharsets.UTF_8);
+        AtomicFiles.write(file, ch -> AtomicFiles.writeFully(ch, ByteBuffer.wrap(bytes)));
+    }
+
+    private static void deleteTree(Path root) {
+        try (Stream<Path> s = Files.walk(root)) {
+            s.sorted(Comparator.reverseOrder()).forEach(p -> {
+                try {
+                    Files.deleteIfExists(p);
+                } catch (IOException ignored) {
+                    // best effort: the caller sees the original failure
+                }
+            });
+        } catch (IOException ignored) {
+            // nothing to clean
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ random models
+
+    /** The configs of {@link #randomTiny}: a LaVie-architecture model small enough to ship (~10 MB) and run in seconds. */
+    public record TinyConfigs(CLIPTextConfig text, UNetConfig unet, VaeConfig vae) {
+        /** CLIP's full 49,408-token vocabulary (the real tokenizer) with a 32-wide, 2-layer text tower; the tiny UNet and VAE. */
+        public static TinyConfigs standard() {
+            return new TinyConfigs(new CLIPTextConfig(49408, 32, 64, 2, 4, 77, CLIPTextConfig.Activation.QUICK_GELU, 1e-5),
+                    UNetConfig.tiny(), VaeConfig.tiny());
+        }
+    }
+
+    /**
+     * A model of {@code configs} with freshly initialised (random) weights drawn from {@code seed}, the real CLIP
+     * tokenizer, LaVie's schedule, and {@code info} marked untrained. Its videos are noise: it exists to exercise every
+     * code path offline.
+     */
+    public static TextToVideoModel random(TinyConfigs configs, long seed, ModelInfo info) {
+        Nd4j.getRandom().setSeed(seed);
+        CLIPTextModel text = new CLIPTextModel(configs.text());
+        UNet3DConditionModel unet = new UNet3DConditionModel(configs.unet());
+        AutoencoderKL vae = new AutoencoderKL(configs.vae());
+        text.eval();
+        unet.eval();
+        vae.eval();
+        return new TextToVideoModel(CLIPTokenizer.sd14(), text, unet, vae, SchedulerConfig.lavieBase(info.scheduler()),
+                info.describedAs(info.name(), info.description(), false));
+    }
+
+    /** {@link #random} with {@link TinyConfigs#standard()} and a small default video (8 frames at 64×64, 8 fps, DDIM 25 steps). */
+    public static TextToVideoModel randomTiny(long seed) {
+        ModelInfo info = new ModelInfo("lavie-tiny-random",
+                "tiny LaVie-architecture model with RANDOM, UNTRAINED weights (seed " + seed + "): it produces noise, not the prompt",
+                false, 8, 64, 64, 8.0, 25, 7.5, SchedulerKind.DDIM);
+        return random(TinyConfigs.standard(), seed, info);
+    }
+}
