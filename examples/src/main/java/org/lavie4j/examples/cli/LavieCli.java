@@ -21,6 +21,8 @@ import java.util.Properties;
                 // --- subcommands: add new ones here (InspectCommand.class, ConvertCommand.class, ...) ---
                 InspectCommand.class,
                 ConvertCommand.class,
+                SampleCommand.class,
+                InitModelCommand.class,
                 CommandLine.HelpCommand.class,
         })
 public final class LavieCli implements Runnable {

@@ -38,6 +38,7 @@ public final class AtomicFiles {
                 body.writeTo(ch);
                 ch.force(true);
             }
+            publish(tmp, false);
             try {
                 Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE);
             } catch (AtomicMoveNotSupportedException e) {
@@ -54,6 +55,15 @@ public final class AtomicFiles {
                 }
             }
         }
+    }
+
+    /**
+     * Gives a finished temporary file (or folder) the permissions of an ordinary new one, rw-r--r-- (rwxr-xr-x for a
+     * folder), instead of the owner-only ones temporary files are created with; a no-op where POSIX permissions do not exist.
+     */
+    public static void publish(Path path, boolean folder) throws IOException {
+        if (!Files.getFileStore(path).supportsFileAttributeView(java.nio.file.attribute.PosixFileAttributeView.class)) return;
+        Files.setPosixFilePermissions(path, java.nio.file.attribute.PosixFilePermissions.fromString(folder ? "rwxr-xr-x" : "rw-r--r--"));
     }
 
     /** Writes all of {@code buf} (from its position to its limit) to {@code out}. */

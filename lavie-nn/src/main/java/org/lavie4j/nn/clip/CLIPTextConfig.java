@@ -117,7 +117,7 @@ public record CLIPTextConfig(
                 integer(json, "max_position_embeddings", 77),
                 Activation.parse(act == null || act.isNull() ? "quick_gelu" : act.asText()),
                 number(json, "layer_norm_eps", 1e-5));
-        if (!ignored.isEmpty()) LOG.info("CLIP text config: keys that do not change the computation, ignored: {}", ignored);
+        if (!ignored.isEmpty()) LOG.debug("CLIP text config: keys that do not change the computation, ignored: {}", ignored);
         return new Parsed(config, List.copyOf(ignored));
     }
 

@@ -69,6 +69,12 @@ public record TextToVideoModel(CLIPTokenizer tokenizer, CLIPTextModel textEncode
     static final String WEIGHTS = "diffusion_pytorch_model.safetensors", TEXT_WEIGHTS = "model.safetensors",
             CONFIG = "config.json", SCHEDULER_CONFIG = "scheduler_config.json";
 
+    /** Every file of a lavie4j model folder as {@link #save} writes it, relative to the folder ('/'-separated). */
+    public static final List<String> FILES = List.of(ModelInfo.FILE, DiffusersFolder.MODEL_INDEX,
+            "unet/" + CONFIG, "unet/" + WEIGHTS, "vae/" + CONFIG, "vae/" + WEIGHTS,
+            "text_encoder/" + CONFIG, "text_encoder/" + TEXT_WEIGHTS, "scheduler/" + SCHEDULER_CONFIG,
+            "tokenizer/vocab.json", "tokenizer/merges.txt", "tokenizer/tokenizer_config.json");
+
     public TextToVideoModel {
         if (tokenizer == null || textEncoder == null || unet == null || vae == null || schedulerConfig == null || info == null)
             throw new IllegalArgumentException("TextToVideoModel: every part is required");
@@ -192,6 +198,7 @@ public record TextToVideoModel(CLIPTokenizer tokenizer, CLIPTextModel textEncode
             index.put("_class_name", "LaVieTextToVideoPipeline");
             index.put("_lavie4j_format", 1);
             writeJson(tmp.resolve(DiffusersFolder.MODEL_INDEX), index);
+            AtomicFiles.publish(tmp, true);
             Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
             done = true;
         } finally {

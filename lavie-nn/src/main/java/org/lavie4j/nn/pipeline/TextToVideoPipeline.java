@@ -89,18 +89,41 @@ public final class TextToVideoPipeline {
     }
 
     /**
+     * Checks that options fit these models (what {@link GenerateOptions} cannot know alone): the size must be a
+     * multiple of the VAE factor times the UNet's down-sampling factor (LaVie base: 8 · 8 = 64, so 320×512 works),
+     * and precomputed text states must have the text width the UNet attends to.
+     *
+     * @throws IllegalArgumentException naming the option, its value and what would fit
+     */
+    public void check(GenerateOptions o) {
+        int f = vae.config().spatialFactor();
+        int down = 1 << (unet.config().blockOutChannels().size() - 1);
+        int m = f * down;
+        if (o.height() % m != 0 || o.width() % m != 0)
+            throw new IllegalArgumentException("height and width must be multiples of " + m + " for this model (VAE factor " + f
+                    + " × UNet down-sampling " + down + "), got " + o.height() + "x" + o.width());
+        if (o.promptEmbeds() != null && o.promptEmbeds().size(2) != unet.config().crossAttentionDim())
+            throw new IllegalArgumentException("prompt embeddings are " + o.promptEmbeds().size(2) + " wide; the UNet attends to "
+                    + unet.config().crossAttentionDim());
+        int trainSteps = schedulerFor(o).config().numTrainTimesteps();
+        if (o.steps() > trainSteps)
+            throw new IllegalArgumentException("steps " + o.steps() + " cannot be more than the " + trainSteps
+                    + " num_train_timesteps the model was trained with");
+        if (o.prompt() != null && (tokenizer == null || textEncoder == null))
+            throw new IllegalArgumentException("a text prompt needs a tokenizer and text encoder; this pipeline has none (pass embeddings)");
+    }
+
+    /**
      * Runs the pipeline. Throws {@link CancellationException} when the progress listener cancels (after freeing the
      * run's tensors); {@link IllegalArgumentException} when the options do not fit the models.
      */
     public GenerateResult generate(GenerateOptions o) {
         long start = System.nanoTime();
         Scheduler scheduler = schedulerFor(o);
+        check(o);
         try (Tape off = Grad.disabled()) {
             boolean cfg = o.doClassifierFreeGuidance();
             int f = vae.config().spatialFactor();
-            if (o.height() % f != 0 || o.width() % f != 0)
-                throw new IllegalArgumentException("TextToVideoPipeline: height and width must be multiples of the VAE factor " + f
-                        + ", got " + o.height() + "x" + o.width());
 
             // 1. text states; CFG batch order [uncond, cond] as the reference
             INDArray cond = o.promptEmbeds() != null ? o.promptEmbeds().castTo(DataType.FLOAT) : encodePrompt(o.prompt());   // (b, L, D)

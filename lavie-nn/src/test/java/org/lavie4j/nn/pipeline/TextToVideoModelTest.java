@@ -67,6 +67,10 @@ class TextToVideoModelTest {
         Path dir = tmp.resolve("tiny");
         model.save(dir, DType.F32);
         try (Stream<Path> s = Files.list(tmp)) { assertEquals(List.of(dir), s.toList(), "no temporary folder left"); }
+        try (Stream<Path> s = Files.walk(dir)) {
+            assertEquals(new java.util.TreeSet<>(TextToVideoModel.FILES), s.filter(Files::isRegularFile)
+                    .map(p -> dir.relativize(p).toString().replace('\\', '/')).collect(java.util.stream.Collectors.toCollection(java.util.TreeSet::new)));
+        }
         assertTrue(TextToVideoModel.isModelFolder(dir));
         TextToVideoModel back = TextToVideoModel.load(dir);
         assertEquals(model.info(), back.info());
