@@ -7,6 +7,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.lavie4j.core.Parameter;
 import org.lavie4j.core.io.DType;
+import org.lavie4j.core.io.TensorFile;
+import org.lavie4j.core.testing.TestData;
 import org.lavie4j.nn.clip.CLIPTextConfig;
 import org.lavie4j.nn.schedulers.DDIMScheduler;
 import org.lavie4j.nn.schedulers.SchedulerConfig;
@@ -72,6 +74,11 @@ class TextToVideoModelTest {
                     .map(p -> dir.relativize(p).toString().replace('\\', '/')).collect(java.util.stream.Collectors.toCollection(java.util.TreeSet::new)));
         }
         assertTrue(TextToVideoModel.isModelFolder(dir));
+        if (Files.getFileStore(dir).supportsFileAttributeView("posix")) {   // ordinary permissions, not a temp file's owner-only ones
+            assertTrue(Files.getPosixFilePermissions(dir).contains(java.nio.file.attribute.PosixFilePermission.OTHERS_READ));
+            assertTrue(Files.getPosixFilePermissions(dir.resolve("unet/diffusion_pytorch_model.safetensors"))
+                    .contains(java.nio.file.attribute.PosixFilePermission.OTHERS_READ));
+        }
         TextToVideoModel back = TextToVideoModel.load(dir);
         assertEquals(model.info(), back.info());
         assertFalse(back.info().trained());
@@ -163,6 +170,31 @@ class TextToVideoModelTest {
         e = assertThrows(NoSuchFileException.class, () -> TextToVideoModel.load(empty));
         assertTrue(e.getMessage().contains("lavie_base.pt") && e.getMessage().contains("lavie4j.json"), e.getMessage());
         assertThrows(NoSuchFileException.class, () -> TextToVideoModel.load(tmp.resolve("nowhere")));
+    }
+
+    @Test
+    void releaseLayoutReadsATorchZipCheckpoint(@TempDir Path tmp) throws IOException {
+        // the unet_base golden case's weights.pt, written by torch.save from the original UNet (tiny config), as lavie_base.pt
+        Path parts = tmp.resolve("parts");
+        model.save(parts, DType.F32);
+        Path root = Files.createDirectories(tmp.resolve("pretrained_models"));
+        Path sd = Files.createDirectories(root.resolve("stable-diffusion-v1-4"));
+        for (String part : List.of("tokenizer", "text_encoder", "vae")) Files.move(parts.resolve(part), sd.resolve(part));
+        Files.copy(TestData.goldenCase("unet_base").resolve("weights.pt"), root.resolve("lavie_base.pt"));
+        Files.createDirectories(sd.resolve("unet"));
+        Files.writeString(sd.resolve("unet/config.json"), sd2dConfig(UNetConfig.tiny()));
+
+        TextToVideoModel back = TextToVideoModel.load(root);
+        assertEquals(UNetConfig.tiny(), back.unet().config());
+        try (TensorFile reference = TensorFile.open(TestData.goldenCase("unet_base").resolve("weights.safetensors"))) {
+            Map<String, Parameter> loaded = back.unet().namedEntries();
+            for (var e : reference.asMap().entrySet()) {
+                INDArray want = e.getValue().load().castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT);
+                assertEquals(want, loaded.get(e.getKey()).data().castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT), e.getKey());
+            }
+        }
+        INDArray x = back.pipeline().generate(small("a cat").build()).latents();
+        assertFalse(x.isNaN().any() || x.isInfinite().any());
     }
 
     @Test
