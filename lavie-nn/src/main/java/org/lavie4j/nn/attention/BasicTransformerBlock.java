@@ -1,53 +1,88 @@
 package org.lavie4j.nn.attention;
 
-import org.lavie4j.core.Ops;
 import org.lavie4j.core.Module;
+import org.lavie4j.core.Ops;
 import org.lavie4j.core.Tensor;
 import org.lavie4j.nn.layers.LayerNorm;
 
 import java.util.Arrays;
 
 /**
- * LaVie base {@code BasicTransformerBlock} (base/models/attention.py), base order (behaviour 9):
+ * LaVie's {@code BasicTransformerBlock} in its two orders ({@link BlockVariant}). Base (base/models/attention.py,
+ * behaviour 9):
  * <pre>
  * x = x + attn1(norm1(x))               spatial self-attention within each frame
  * x = x + attn2(norm2(x), text)         cross-attention to the frame's caption
- * x = x + attn_temp(norm_temp(x))       temporal attention over the clip's frames (images skip it)
+ * x = x + attn_temp(norm_temp(x))       temporal attention over the clip's frames (RoPE + relative position bias; images skip it)
  * x = x + ff(norm3(x))                  GEGLU feed-forward
  * </pre>
+ * Interpolation (interpolation/models/attention.py, behaviours 9 and 10):
+ * <pre>
+ * x = x + attn1(norm1(x), F)            sparse-causal: keys/values of frame 0 and frame f−1 (use_first_frame), else spatial
+ * x = x + attn2(norm2(x), text)
+ * x = x + ff(norm3(x))                  feed-forward BEFORE the temporal attention
+ * x = x + attn_temp(norm_temp(x))       plain multi-head self-attention over frames, no positional information
+ * </pre>
  * LayerNorms use eps 1e-5. Deviation: the reference decides image skipping from {@code self.training} and
- * {@code use_image_num}; here an explicit {@link FrameLayout} decides, in any mode.
+ * {@code use_image_num}; here an explicit {@link FrameLayout} decides, in any mode (the interpolation block has no
+ * image frames).
  */
 public final class BasicTransformerBlock extends Module {
     private final CrossAttention attn1;
     private final LayerNorm norm1;
     private final CrossAttention attn2;
     private final LayerNorm norm2;
-    private final TemporalAttention attnTemp;
-    private final LayerNorm normTemp;
     private final FeedForward ff;
     private final LayerNorm norm3;
+    private final Module attnTemp;            // TemporalAttention (base) or CrossAttention (interpolation)
+    private final LayerNorm normTemp;
+    private final BlockVariant variant;
+    private final boolean sparseCausal;
     private final int dim;
 
     /**
+     * The base block.
+     *
      * @param dim        channels C of the tokens
      * @param heads      attention heads (head size C / heads)
      * @param contextDim width of the text states
      * @param rotary     the UNet's shared RoPE module (or null for none)
      */
     public BasicTransformerBlock(int dim, int heads, int dimHead, int contextDim, RotaryEmbedding rotary) {
+        this(BlockVariant.BASE, dim, heads, dimHead, contextDim, rotary, false);
+    }
+
+    /**
+     * The interpolation block.
+     *
+     * @param sparseCausal the reference's {@code use_first_frame}: attn1 attends to frame 0 and the previous frame
+     */
+    public static BasicTransformerBlock interpolation(int dim, int heads, int dimHead, int contextDim, boolean sparseCausal) {
+        return new BasicTransformerBlock(BlockVariant.INTERPOLATION, dim, heads, dimHead, contextDim, null, sparseCausal);
+    }
+
+    private BasicTransformerBlock(BlockVariant variant, int dim, int heads, int dimHead, int contextDim, RotaryEmbedding rotary, boolean sparseCausal) {
+        this.variant = variant;
+        this.sparseCausal = sparseCausal;
         this.dim = dim;
         attn1 = child("attn1", CrossAttention.selfAttention(dim, heads, dimHead));
         norm1 = child("norm1", new LayerNorm(dim));
         attn2 = child("attn2", new CrossAttention(dim, contextDim, heads, dimHead));
         norm2 = child("norm2", new LayerNorm(dim));
-        attnTemp = child("attn_temp", new TemporalAttention(dim, heads, dimHead, rotary));
-        // as the reference (attention.py, BasicTransformerBlock.__init__): a new temporal branch starts with a zero
-        // output weight, so a fresh block adds only the output bias to what the spatial layers compute
+        if (variant == BlockVariant.BASE) {           // registration order = the reference's state-dict order
+            attnTemp = child("attn_temp", new TemporalAttention(dim, heads, dimHead, rotary));
+            normTemp = child("norm_temp", new LayerNorm(dim));
+            ff = child("ff", new FeedForward(dim));
+            norm3 = child("norm3", new LayerNorm(dim));
+        } else {
+            ff = child("ff", new FeedForward(dim));
+            norm3 = child("norm3", new LayerNorm(dim));
+            attnTemp = child("attn_temp", CrossAttention.selfAttention(dim, heads, dimHead));
+            normTemp = child("norm_temp", new LayerNorm(dim));
+        }
+        // as the reference (both attention.py files, BasicTransformerBlock.__init__): a new temporal branch starts with
+        // a zero output weight, so a fresh block adds only the output bias to what the spatial layers compute
         attnTemp.namedEntries().get("to_out.0.weight").data().assign(0);
-        normTemp = child("norm_temp", new LayerNorm(dim));
-        ff = child("ff", new FeedForward(dim));
-        norm3 = child("norm3", new LayerNorm(dim));
     }
 
     /**
@@ -60,9 +95,12 @@ public final class BasicTransformerBlock extends Module {
         int frames = layout.frames();
         if (xs[0] % frames != 0)
             throw new IllegalArgumentException("BasicTransformerBlock: " + xs[0] + " frames in the batch are not a multiple of " + frames + " frames per sample");
+        if (variant == BlockVariant.INTERPOLATION && layout.imageCount() > 0)
+            throw new IllegalArgumentException("BasicTransformerBlock (interpolation): joint image-video layout " + layout + " is not supported");
+        long batch = xs[0] / frames;
 
         Tensor h = norm1.forward(x);
-        Tensor a = attn1.forward(h);
+        Tensor a = sparseCausal ? attn1.forwardSparseCausal(h, frames) : attn1.forward(h);
         h.release();
         Tensor x1 = Ops.add(a, x);                                             // (b*f, n, c)
         a.release();
@@ -73,14 +111,27 @@ public final class BasicTransformerBlock extends Module {
         Tensor x2 = Ops.add(a, x1);
         Tensor.release(a, x1);
 
-        Tensor x3 = temporal(x2, xs[0] / frames, layout);
-        if (x3 != x2) x2.release();
+        if (variant == BlockVariant.BASE) {
+            Tensor x3 = temporal(x2, batch, layout);
+            if (x3 != x2) x2.release();
+            Tensor out = feedForward(x3);
+            x3.release();
+            return out;
+        }
+        Tensor x3 = feedForward(x2);                                            // interpolation: FF before the temporal attention
+        x2.release();
+        Tensor out = temporal(x3, batch, layout);
+        if (out != x3) x3.release();
+        return out;
+    }
 
-        h = norm3.forward(x3);
-        a = ff.forward(h);
+    /** x + ff(norm3(x)). */
+    private Tensor feedForward(Tensor x) {
+        Tensor h = norm3.forward(x);
+        Tensor a = ff.forward(h);
         h.release();
-        Tensor out = Ops.add(a, x3);
-        Tensor.release(a, x3);
+        Tensor out = Ops.add(a, x);
+        a.release();
         return out;
     }
 
@@ -92,7 +143,7 @@ public final class BasicTransformerBlock extends Module {
         Tensor clip = layout.imageCount() == 0 ? x4 : Ops.slice(x4, 1, 0, video);   // (b, fv, n, c)
         Tensor tokens = Ops.reshape(Ops.permute(clip, 0, 2, 1, 3), batch * n, video, c); // (b*n, fv, c): b outer, n inner
         Tensor h = normTemp.forward(tokens);
-        Tensor a = attnTemp.forward(h);
+        Tensor a = attnTemp instanceof TemporalAttention t ? t.forward(h) : ((CrossAttention) attnTemp).forward(h);
         h.release();
         Tensor y = Ops.add(a, tokens);                                          // (b*n, fv, c)
         a.release();
@@ -103,7 +154,25 @@ public final class BasicTransformerBlock extends Module {
         return Ops.reshape(back, batch * frames, n, c);                         // (b*f, n, c)
     }
 
-    public TemporalAttention attnTemp() { return attnTemp; }
+    /** The base block's temporal attention; fails for the interpolation block (see {@link #attnTempPlain()}). */
+    public TemporalAttention attnTemp() {
+        if (attnTemp instanceof TemporalAttention t) return t;
+        throw new IllegalStateException("the interpolation block's attn_temp is a plain CrossAttention (attnTempPlain())");
+    }
+
+    /** The interpolation block's temporal attention (plain self-attention over frames); fails for the base block. */
+    public CrossAttention attnTempPlain() {
+        if (attnTemp instanceof CrossAttention a) return a;
+        throw new IllegalStateException("the base block's attn_temp is a TemporalAttention (attnTemp())");
+    }
+
+    public BlockVariant variant() { return variant; }
+
+    /** Whether attn1 is sparse-causal (the reference's {@code use_first_frame}). */
+    public boolean sparseCausal() { return sparseCausal; }
 
     public int dim() { return dim; }
+
+    /** Width of the text states attn2 reads. */
+    public int contextDim() { return attn2.contextDim(); }
 }

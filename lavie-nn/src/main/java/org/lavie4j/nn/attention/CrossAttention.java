@@ -1,11 +1,17 @@
 package org.lavie4j.nn.attention;
 
 import org.lavie4j.core.Attention;
+import org.lavie4j.core.Memory;
 import org.lavie4j.core.Module;
 import org.lavie4j.core.ModuleList;
+import org.lavie4j.core.Ops;
 import org.lavie4j.core.Tensor;
 import org.lavie4j.nn.layers.Dropout;
 import org.lavie4j.nn.layers.Linear;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.INDArrayIndex;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import java.util.Arrays;
 
@@ -16,6 +22,10 @@ import java.util.Arrays;
  * The scale {@code dim_head^-0.5} multiplies the product QKᵀ (baddbmm alpha, README behaviour 3); no mask, no upcast.
  * Scores are computed in query chunks bounded by a byte budget ({@link Attention#scaledDotProduct}), which changes
  * memory, never the result.
+ *
+ * <p>{@link #forwardSparseCausal} is the interpolation stage's {@code attn1} (interpolation/models/attention.py
+ * {@code SparseCausalAttention}, a subclass with the same parameters and another forward): the keys and values of
+ * frame f are the tokens of frame 0 followed by those of frame max(f − 1, 0).
  */
 public final class CrossAttention extends Module {
     private final Linear toQ, toK, toV, toOut;
@@ -84,6 +94,64 @@ public final class CrossAttention extends Module {
         Tensor y = toOut.forward(merged);                                       // (b*f, l, queryDim); to_out.1 is Dropout(0)
         Tensor.release(ql, kl, vl, o, merged);                                  // no-op while recording
         return y;
+    }
+
+    /**
+     * Sparse-causal self-attention (interpolation-unet.md §1.2): x ((B·F), N, queryDim), b outer, f inner
+     * -> ((B·F), N, queryDim). Queries are frame f's tokens; keys and values are
+     * {@code concat_tokens(K[b, 0], K[b, max(f − 1, 0)])} (2N per query frame), gathered per sample b.
+     */
+    public Tensor forwardSparseCausal(Tensor x, int frames) {
+        if (x.rank() != 3 || x.size(2) != queryDim)
+            throw new IllegalArgumentException("SparseCausalAttention: hidden_states must be (B*F, N, " + queryDim + "), got " + Arrays.toString(x.shape()));
+        if (contextDim != queryDim)
+            throw new IllegalArgumentException("SparseCausalAttention is self-attention: context width " + contextDim + " differs from " + queryDim);
+        if (frames < 1 || x.size(0) % frames != 0)
+            throw new IllegalArgumentException("SparseCausalAttention: " + x.size(0) + " frames in the batch are not a multiple of " + frames + " frames per sample");
+        long batch = x.size(0) / frames;
+        Tensor ql = toQ.forward(x), kl = toK.forward(x), vl = toV.forward(x);  // (b*f, n, h*d)
+        Tensor kf = firstAndPreviousFrame(kl, batch, frames);                   // (b*f, 2n, h*d)
+        Tensor vf = firstAndPreviousFrame(vl, batch, frames);                   // (b*f, 2n, h*d)
+        Tensor.release(kl, vl);
+        Tensor q = Attention.splitHeads(ql, heads);                             // (b*f, h, n, d)
+        Tensor k = Attention.splitHeads(kf, heads);                             // (b*f, h, 2n, d)
+        Tensor v = Attention.splitHeads(vf, heads);                             // (b*f, h, 2n, d)
+        Tensor o = Attention.scaledDotProduct(q, k, v, null, scale, maxScoreBytes); // (b*f, h, n, d)
+        Tensor merged = Attention.mergeHeads(o);                                // (b*f, n, h*d)
+        Tensor y = toOut.forward(merged);                                       // (b*f, n, queryDim); to_out.1 is Dropout(0)
+        Tensor.release(ql, kf, vf, o, merged);                                  // no-op while recording
+        return y;
+    }
+
+    /**
+     * t ((B·F), N, C) -> ((B·F), 2N, C): for frame f of sample b, the tokens of frame 0 then those of frame
+     * max(f − 1, 0) of the same sample (the reference's {@code cat([t[:, [0]*F], t[:, former_frame_index]], dim=2)}).
+     * One recorded op (a gather with a scatter-add backward) rather than a slice/repeat/concat composition: one copy
+     * instead of three.
+     */
+    static Tensor firstAndPreviousFrame(Tensor t, long batch, int frames) {
+        long n = t.size(1), c = t.size(2);
+        INDArray in = t.data().reshape('c', batch, frames, n, c);                      // (b, f, n, c), a view when contiguous
+        INDArray out = Nd4j.createUninitialized(in.dataType(), batch, frames, 2 * n, c); // (b, f, 2n, c)
+        INDArrayIndex all = NDArrayIndex.all(), firstHalf = NDArrayIndex.interval(0, n), secondHalf = NDArrayIndex.interval(n, 2 * n);
+        INDArray frame0 = in.get(all, NDArrayIndex.point(0), all, all);                // (b, n, c)
+        for (int f = 0; f < frames; f++) {
+            out.get(all, NDArrayIndex.point(f), firstHalf, all).assign(frame0);        // frame 0's tokens first
+            out.get(all, NDArrayIndex.point(f), secondHalf, all).assign(in.get(all, NDArrayIndex.point(Math.max(f - 1, 0)), all, all));
+        }
+        if (in.data().addressPointer().address() != t.data().data().addressPointer().address())
+            Memory.free(in);                                                           // a reshape copy of a strided input
+        INDArray out3 = out.reshape('c', batch * frames, 2 * n, c);                    // ((b*f), 2n, c), a view of out
+        long[] inShape = t.shape();
+        return Ops.record("firstAndPreviousFrame", out3, out, g -> {
+            INDArray g4 = g.reshape('c', batch, frames, 2 * n, c);                     // (b, f, 2n, c)
+            INDArray gx = Nd4j.zeros(g.dataType(), batch, frames, n, c);              // (b, f, n, c)
+            for (int f = 0; f < frames; f++) {
+                gx.get(all, NDArrayIndex.point(0), all, all).addi(g4.get(all, NDArrayIndex.point(f), firstHalf, all));
+                gx.get(all, NDArrayIndex.point(Math.max(f - 1, 0)), all, all).addi(g4.get(all, NDArrayIndex.point(f), secondHalf, all));
+            }
+            return new INDArray[]{gx.reshape('c', inShape)};
+        }, t);
     }
 
     /** Self-attention: {@code forward(x, null)}. */

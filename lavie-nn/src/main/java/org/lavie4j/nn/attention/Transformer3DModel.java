@@ -13,7 +13,8 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * LaVie base {@code Transformer3DModel} (base/models/attention.py) with one {@link BasicTransformerBlock}:
+ * LaVie's {@code Transformer3DModel} (base/ and interpolation/models/attention.py, identical apart from the block) with
+ * one {@link BasicTransformerBlock}:
  * per-frame GroupNorm (eps 1e-6), 1×1 {@code proj_in}, the block on each frame's tokens, 1×1 {@code proj_out}, and
  * the residual. Text conditioning: one caption per sample, repeated for every frame, or in joint image-video layout
  * one caption for the clip plus one per image ({@code (B, 1 + imageCount, L, D)}).
@@ -25,13 +26,22 @@ public final class Transformer3DModel extends Module {
     private final Conv2d projOut;
     private final int inChannels, contextDim;
 
+    /** The base variant: one base {@link BasicTransformerBlock} sharing {@code rotary} (or none when null). */
     public Transformer3DModel(int heads, int dimHead, int inChannels, int groups, int contextDim, RotaryEmbedding rotary) {
-        int inner = heads * dimHead;
+        this(inChannels, groups, new BasicTransformerBlock(heads * dimHead, heads, dimHead, contextDim, rotary));
+    }
+
+    /**
+     * Around a given block (any {@link BlockVariant}), e.g. {@link BasicTransformerBlock#interpolation}; the block's
+     * width is the inner width of {@code proj_in / proj_out}, its text width the width of {@code encoder_hidden_states}.
+     */
+    public Transformer3DModel(int inChannels, int groups, BasicTransformerBlock block) {
+        int inner = block.dim();
         this.inChannels = inChannels;
-        this.contextDim = contextDim;
+        this.contextDim = block.contextDim();
         norm = child("norm", new GroupNorm(groups, inChannels, 1e-6));
         projIn = child("proj_in", new Conv2d(inChannels, inner, 1, 1, 0));
-        transformerBlocks = child("transformer_blocks", new ModuleList<>(new BasicTransformerBlock(inner, heads, dimHead, contextDim, rotary)));
+        transformerBlocks = child("transformer_blocks", new ModuleList<>(block));
         projOut = child("proj_out", new Conv2d(inner, inChannels, 1, 1, 0));
     }
 

@@ -4,6 +4,7 @@ import org.lavie4j.core.Module;
 import org.lavie4j.core.ModuleList;
 import org.lavie4j.core.Ops;
 import org.lavie4j.core.Tensor;
+import org.lavie4j.nn.attention.BlockVariant;
 import org.lavie4j.nn.attention.CrossAttention;
 import org.lavie4j.nn.attention.FrameLayout;
 import org.lavie4j.nn.attention.RotaryEmbedding;
@@ -21,15 +22,19 @@ import java.util.Deque;
 import java.util.List;
 
 /**
- * LaVie's base text-to-video UNet ({@code UNet3DConditionModel}, base/models/unet.py): Stable Diffusion 1.4's UNet
+ * LaVie's text-to-video UNet ({@code UNet3DConditionModel}, base/models/unet.py): Stable Diffusion 1.4's UNet
  * with convolutions applied per frame and a temporal attention (RoPE + relative position bias) in every transformer
- * block. Forward (base-unet.md §10):
+ * block. The interpolation variant ({@link BlockVariant#INTERPOLATION}, interpolation/models/unet.py) has the same
+ * topology with 8 input channels ([noisy latents ‖ conditioning latents], concatenated by the caller), sparse-causal
+ * {@code attn1}, the feed-forward before a temporal attention without positional information, and no RoPE module
+ * (interpolation-unet.md §1). Forward (base-unet.md §10):
  * <pre>
  * emb = time_embedding(time_proj(t)); x = conv_in(x); skips = [x]
  * down blocks (pushing skips) -> mid block -> up blocks (popping skips, current features first)
  * out = conv_out(silu(conv_norm_out(x)))           predicted noise (B, out_channels, F, H, W)
  * </pre>
- * One {@link RotaryEmbedding}(32) is shared by every temporal attention (its {@code freqs} buffer appears under each).
+ * In the base variant one {@link RotaryEmbedding}(32) is shared by every temporal attention (its {@code freqs} buffer
+ * appears under each).
  * Deviations: joint image-video layout is an explicit {@link FrameLayout} (the reference's training-mode
  * {@code use_image_num} path cannot run); H and W must be divisible by 2^(levels − 1) (the reference's
  * odd-size upsample path is not supported).
@@ -47,13 +52,13 @@ public final class UNet3DConditionModel extends Module {
     private final UNetConfig config;
 
     public UNet3DConditionModel(UNetConfig config) {
-        if (config.useFirstFrame())
-            throw new IllegalArgumentException("use_first_frame=true (the interpolation variant's sparse-causal attention) is not supported by the base model");
         this.config = config;
         List<Integer> channels = config.blockOutChannels();
         int levels = channels.size(), temb = config.timeEmbedDim(), groups = config.normNumGroups();
         double eps = config.normEps();
-        rotary = new RotaryEmbedding(32);
+        BlockVariant variant = config.variant();
+        rotary = variant == BlockVariant.BASE ? new RotaryEmbedding(32) : null;
+        boolean sparse = config.useFirstFrame();
 
         convIn = child("conv_in", new InflatedConv3d(config.inChannels(), channels.get(0), 3, 1, 1));
         timeProj = new Timesteps(channels.get(0), config.flipSinToCos(), config.freqShift());   // no weights
@@ -65,14 +70,14 @@ public final class UNet3DConditionModel extends Module {
             int in = out;
             out = channels.get(i);
             UNetBlocks.AttentionSpec attention = config.downBlockTypes().get(i).hasAttention()
-                    ? new UNetBlocks.AttentionSpec(config.attentionHeadDim().get(i), config.crossAttentionDim(), groups, rotary) : null;
+                    ? new UNetBlocks.AttentionSpec(config.attentionHeadDim().get(i), config.crossAttentionDim(), groups, variant, rotary, sparse) : null;
             down.add(new UNetBlocks.DownBlock(in, out, temb, config.layersPerBlock(), groups, eps, attention, i < levels - 1, config.downsamplePadding()));
         }
         downBlocks = child("down_blocks", new ModuleList<>(down));
 
         int last = channels.get(levels - 1);
         midBlock = child("mid_block", new UNetBlocks.MidBlock(last, temb, groups, eps, config.midBlockScaleFactor(),
-                new UNetBlocks.AttentionSpec(config.attentionHeadDim().get(levels - 1), config.crossAttentionDim(), groups, rotary)));
+                new UNetBlocks.AttentionSpec(config.attentionHeadDim().get(levels - 1), config.crossAttentionDim(), groups, variant, rotary, sparse)));
 
         List<UNetBlocks.UpBlock> up = new ArrayList<>();
         out = channels.get(levels - 1);
@@ -81,7 +86,7 @@ public final class UNet3DConditionModel extends Module {
             out = channels.get(levels - 1 - i);
             int in = channels.get(Math.max(levels - 2 - i, 0));
             UNetBlocks.AttentionSpec attention = config.upBlockTypes().get(i).hasAttention()
-                    ? new UNetBlocks.AttentionSpec(config.attentionHeadDim().get(levels - 1 - i), config.crossAttentionDim(), groups, rotary) : null;
+                    ? new UNetBlocks.AttentionSpec(config.attentionHeadDim().get(levels - 1 - i), config.crossAttentionDim(), groups, variant, rotary, sparse) : null;
             up.add(new UNetBlocks.UpBlock(in, prevOut, out, temb, config.layersPerBlock() + 1, groups, eps, attention, i < levels - 1));
         }
         upBlocks = child("up_blocks", new ModuleList<>(up));
@@ -92,7 +97,7 @@ public final class UNet3DConditionModel extends Module {
 
     public UNetConfig config() { return config; }
 
-    /** The rotary module shared by all temporal attentions. */
+    /** The rotary module shared by all temporal attentions (base variant); null in the interpolation variant. */
     public RotaryEmbedding rotary() { return rotary; }
 
     /**
@@ -117,7 +122,8 @@ public final class UNet3DConditionModel extends Module {
     }
 
     /**
-     * sample: (B, in_channels, F, H, W) noisy latents; timestep: one value or one per sample (any numeric dtype);
+     * sample: (B, in_channels, F, H, W) noisy latents (interpolation: noisy latents then conditioning latents on
+     * channels); timestep: one value or one per sample (any numeric dtype);
      * context: text states (B, L, cross_attention_dim), or (B, 1 + imageCount, L, D) in joint layout
      * -> predicted noise (B, out_channels, F, H, W).
      */
@@ -127,6 +133,8 @@ public final class UNet3DConditionModel extends Module {
             throw new IllegalArgumentException("UNet3DConditionModel: sample must be (B, " + config.inChannels() + ", F, H, W), got " + Arrays.toString(s));
         if (s[0] < 1 || s[2] < 1) throw new IllegalArgumentException("UNet3DConditionModel: sample " + Arrays.toString(s) + " has no samples or no frames");
         layout.check(s[2], "sample " + Arrays.toString(s));
+        if (layout.imageCount() > 0 && config.variant() != BlockVariant.BASE)
+            throw new IllegalArgumentException("UNet3DConditionModel (" + config.variant() + "): joint image-video layout " + layout + " exists only in the base variant");
         int factor = 1 << (config.blockOutChannels().size() - 1);
         if (s[3] % factor != 0 || s[4] % factor != 0)
             throw new IllegalArgumentException("UNet3DConditionModel: latent height and width must be divisible by " + factor + " (" + factor

@@ -4,6 +4,8 @@ import org.lavie4j.core.Module;
 import org.lavie4j.core.ModuleList;
 import org.lavie4j.core.Ops;
 import org.lavie4j.core.Tensor;
+import org.lavie4j.nn.attention.BasicTransformerBlock;
+import org.lavie4j.nn.attention.BlockVariant;
 import org.lavie4j.nn.attention.FrameLayout;
 import org.lavie4j.nn.attention.RotaryEmbedding;
 import org.lavie4j.nn.attention.Transformer3DModel;
@@ -17,7 +19,8 @@ import java.util.Deque;
 import java.util.List;
 
 /**
- * The resolution levels of LaVie's base UNet (base/models/unet_blocks.py): {@code CrossAttnDownBlock3D} /
+ * The resolution levels of LaVie's base and interpolation UNets (base/ and interpolation/models/unet_blocks.py, the same
+ * apart from the transformer blocks they build): {@code CrossAttnDownBlock3D} /
  * {@code DownBlock3D} (one class, attentions present or not), {@code UNetMidBlock3DCrossAttn}, and
  * {@code CrossAttnUpBlock3D} / {@code UpBlock3D}. Keys: {@code resnets.i}, {@code attentions.i},
  * {@code downsamplers.0.conv}, {@code upsamplers.0.conv}.
@@ -25,10 +28,17 @@ import java.util.List;
 public final class UNetBlocks {
     private UNetBlocks() {}
 
-    /** What a level needs to build its transformers. */
-    record AttentionSpec(int heads, int contextDim, int groups, RotaryEmbedding rotary) {
+    /**
+     * What a level needs to build its transformers: base blocks share {@code rotary}; interpolation blocks have no
+     * positional module and a sparse-causal {@code attn1} when {@code sparseCausal}.
+     */
+    record AttentionSpec(int heads, int contextDim, int groups, BlockVariant variant, RotaryEmbedding rotary, boolean sparseCausal) {
         Transformer3DModel build(int channels) {
-            return new Transformer3DModel(heads, channels / heads, channels, groups, contextDim, rotary);
+            int dimHead = channels / heads;
+            BasicTransformerBlock block = variant == BlockVariant.BASE
+                    ? new BasicTransformerBlock(channels, heads, dimHead, contextDim, rotary)
+                    : BasicTransformerBlock.interpolation(channels, heads, dimHead, contextDim, sparseCausal);
+            return new Transformer3DModel(channels, groups, block);
         }
     }
 
