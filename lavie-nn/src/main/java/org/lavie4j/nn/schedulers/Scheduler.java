@@ -9,9 +9,11 @@ import java.util.random.RandomGenerator;
  * {@code t} of {@link #timesteps()} the loop calls {@link #scaleModelInput}, the model, and {@link #step}. Tensors are
  * float32 INDArrays; randomness enters only through an explicit noise tensor or an explicit seeded generator.
  * Instances are mutable (timesteps, PNDM's history) and not thread-safe: one per denoising loop.
+ * {@link RespacedDDIMScheduler} (the interpolation stage's guided-diffusion sampler) is not a diffusers class and is
+ * built directly, not by {@link #create}.
  */
 public sealed interface Scheduler permits DDPMScheduler, DDIMScheduler, EulerDiscreteScheduler, PNDMScheduler,
-        DPMSolverMultistepScheduler {
+        DPMSolverMultistepScheduler, RespacedDDIMScheduler {
 
     /** A fresh scheduler of the config's class. */
     static Scheduler create(SchedulerConfig config) {
