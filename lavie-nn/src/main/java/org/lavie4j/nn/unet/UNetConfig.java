@@ -222,7 +222,8 @@ public record UNetConfig(
                 json.path("flip_sin_to_cos").asBoolean(true), json.path("freq_shift").asInt(0),
                 json.path("downsample_padding").asInt(1), json.path("mid_block_scale_factor").asDouble(1.0),
                 json.path("center_input_sample").asBoolean(false), json.path("use_first_frame").asBoolean(false), variant);
-        if (!ignored.isEmpty()) LOG.warn("UNet config: keys that do not change the computation, ignored: {}", ignored);
+        List<String> notable = ignored.stream().filter(k -> !k.startsWith("_")).toList();   // metadata keys are expected
+        if (!notable.isEmpty()) LOG.warn("UNet config: keys that do not change the computation, ignored: {}", notable);
         return new Parsed(config, List.copyOf(ignored));
     }
 
