@@ -4,8 +4,6 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.indexing.INDArrayIndex;
-import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import java.util.Arrays;
 
@@ -228,13 +226,12 @@ public final class Attention {
 
     /** Rows [r0, r1) of dim 1 of a rank-3 array (a view). */
     private static INDArray rows(INDArray x, long r0, long r1) {
-        return x.get(NDArrayIndex.all(), NDArrayIndex.interval(r0, r1), NDArrayIndex.all());
+        return Views.interval(x, 1, r0, r1);
     }
 
     /** Rows [r0, r1) of dim 2 of a rank-4 array (a view). */
     private static INDArray rows4(INDArray x, long r0, long r1) {
-        INDArrayIndex all = NDArrayIndex.all();
-        return x.get(all, all, NDArrayIndex.interval(r0, r1), all);
+        return Views.interval(x, 2, r0, r1);
     }
 
     /**

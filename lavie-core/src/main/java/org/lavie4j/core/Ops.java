@@ -5,8 +5,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
 import org.nd4j.linalg.api.ops.impl.transforms.strict.Erf;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.indexing.INDArrayIndex;
-import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
 import java.util.Arrays;
@@ -457,13 +455,11 @@ public final class Ops {
         long n = x.size(d);
         if (start < 0 || end > n || start > end)
             throw new IllegalArgumentException("slice [" + start + ", " + end + ") of dim " + d + " with size " + n);
-        INDArrayIndex[] idx = new INDArrayIndex[r];
-        for (int i = 0; i < r; i++) idx[i] = i == d ? NDArrayIndex.interval(start, end) : NDArrayIndex.all();
-        INDArray view = x.data().get(idx);
+        INDArray view = Views.interval(x.data(), d, start, end);
         long[] shape = x.shape();
         return recordView("slice", view, g -> {
             INDArray gx = Nd4j.zeros(g.dataType(), shape);
-            gx.get(idx).assign(g);
+            Views.interval(gx, d, start, end).assign(g);
             return new INDArray[]{gx};
         }, x);
     }
@@ -512,9 +508,7 @@ public final class Ops {
             INDArray[] gs = new INDArray[xs.length];
             long at = 0;
             for (int i = 0; i < xs.length; i++) {
-                INDArrayIndex[] idx = new INDArrayIndex[g.rank()];
-                for (int k = 0; k < idx.length; k++) idx[k] = k == d ? NDArrayIndex.interval(at, at + sizes[i]) : NDArrayIndex.all();
-                gs[i] = g.get(idx);
+                gs[i] = Views.interval(g, d, at, at + sizes[i]);
                 at += sizes[i];
             }
             return gs;

@@ -1,5 +1,6 @@
 package org.lavie4j.core;
 
+import org.nd4j.linalg.api.buffer.DataBuffer;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.ArrayList;
@@ -93,9 +94,21 @@ public final class Tape implements AutoCloseable {
         outputs.clear();
     }
 
+    /**
+     * True when {@code g} shares no memory with {@code of}. Compares the underlying allocations: a view at a non-zero
+     * offset (what concat's and slice's backward return) has a buffer of its own whose address differs from its
+     * parent's, yet it is the parent's memory.
+     */
     private static boolean independent(INDArray g, INDArray of) {
-        if (g.wasClosed()) return false;
-        return g.data().addressPointer().address() != of.data().addressPointer().address();
+        if (g.wasClosed() || of.wasClosed()) return false;
+        return allocation(g) != allocation(of);
+    }
+
+    /** Address of the allocation an array's buffer belongs to (its outermost parent buffer). */
+    static long allocation(INDArray a) {
+        DataBuffer b = a.data();
+        for (DataBuffer p = b.originalDataBuffer(); p != null && p != b; p = b.originalDataBuffer()) b = p;
+        return b.addressPointer().address();
     }
 
     @Override
