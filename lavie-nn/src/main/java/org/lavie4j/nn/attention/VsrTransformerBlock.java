@@ -1,12 +1,15 @@
 package org.lavie4j.nn.attention;
 
+import org.lavie4j.core.Grad;
 import org.lavie4j.core.Module;
 import org.lavie4j.core.Ops;
 import org.lavie4j.core.Rearrange;
 import org.lavie4j.core.Tensor;
 import org.lavie4j.nn.layers.LayerNorm;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * The VSR stage's {@code BasicTransformerBlock} (LaVie vsr/models/attention.py; vsr-unet.md §3):
@@ -21,6 +24,11 @@ import java.util.Arrays;
  * its {@code to_out.0.weight} starts at zero as in the reference. No image frames and no training-mode branch exist
  * in this stage. Keys in the reference's order: {@code attn1, norm1, attn2, norm2, attn_temporal, norm_temporal, ff,
  * norm3}.
+ *
+ * <p>Memory: the attentions compute scores in query chunks ({@link CrossAttention#maxScoreBytes(long)},
+ * {@link TemporalAttention#maxScoreBytes(long)}); without a tape the feed-forward runs over chunks of tokens so that its
+ * 12·C-wide GEGLU intermediates stay near {@link #maxFeedForwardBytes(long)} (at the real model's 160×256 level with 16
+ * frames they would take 16 GB at once). Neither changes the maths of a row.
  */
 public final class VsrTransformerBlock extends Module {
     private final CrossAttention attn1;
@@ -33,6 +41,9 @@ public final class VsrTransformerBlock extends Module {
     private final LayerNorm norm3;
     private final boolean onlyCrossAttention;
     private final int dim;
+    /** Default byte budget of the feed-forward intermediates of one token chunk: 256 MB. */
+    public static final long DEFAULT_MAX_FEED_FORWARD_BYTES = 256L << 20;
+    private long maxFeedForwardBytes = DEFAULT_MAX_FEED_FORWARD_BYTES;
 
     /**
      * @param onlyCrossAttention the reference's {@code only_cross_attention}: attn1 reads the text states too
@@ -86,13 +97,50 @@ public final class VsrTransformerBlock extends Module {
         Tensor x3 = Rearrange.fromTemporalTokens(y, batch);                     // (b*f, n, c)
         if (!x3.sharesMemoryWith(y)) y.release();
 
-        h = norm3.forward(x3);
-        a = ff.forward(h);
-        h.release();
-        Tensor out = Ops.add(a, x3);
-        Tensor.release(a, x3);
+        Tensor out = feedForward(x3);
+        x3.release();
         return out;
     }
+
+    /**
+     * x + ff(norm3(x)) for x ((B·F), N, C). Without a tape, tokens are processed in chunks whose GEGLU intermediates
+     * (2·inner projected + inner gated values per token) fit {@link #maxFeedForwardBytes}; the rows are independent.
+     */
+    private Tensor feedForward(Tensor x) {
+        long rows = x.size(0) * x.size(1), c = x.size(2);
+        long perToken = 3L * ff.innerDim() * x.data().dataType().width();
+        long chunk = Math.max(1, maxFeedForwardBytes / perToken);
+        if (chunk >= rows || Grad.isRecording()) return feedForwardRows(x);
+        Tensor flat = Ops.reshape(x, rows, c);                                  // (b*f*n, c), a view of contiguous x
+        List<Tensor> parts = new ArrayList<>();
+        for (long r0 = 0; r0 < rows; r0 += chunk)
+            parts.add(feedForwardRows(Ops.slice(flat, 0, r0, Math.min(rows, r0 + chunk)))); // (chunk, c)
+        Tensor joined = Ops.concat(0, parts.toArray(new Tensor[0]));           // (b*f*n, c)
+        Tensor.release(parts.toArray(new Tensor[0]));
+        if (!flat.sharesMemoryWith(x)) flat.release();
+        return Ops.reshape(joined, x.shape());                                  // (b*f, n, c), a view of joined
+    }
+
+    private Tensor feedForwardRows(Tensor x) {
+        Tensor h = norm3.forward(x);
+        Tensor a = ff.forward(h);
+        h.release();
+        Tensor out = Ops.add(a, x);
+        a.release();
+        return out;
+    }
+
+    /**
+     * Sets the byte budget of the feed-forward intermediates of one token chunk (inference only; default
+     * {@link #DEFAULT_MAX_FEED_FORWARD_BYTES}); returns this.
+     */
+    public VsrTransformerBlock maxFeedForwardBytes(long bytes) {
+        if (bytes <= 0) throw new IllegalArgumentException("maxFeedForwardBytes must be positive, got " + bytes);
+        this.maxFeedForwardBytes = bytes;
+        return this;
+    }
+
+    public long maxFeedForwardBytes() { return maxFeedForwardBytes; }
 
     /** Whether attn1 is a text cross-attention (the reference's {@code only_cross_attention}). */
     public boolean onlyCrossAttention() { return onlyCrossAttention; }

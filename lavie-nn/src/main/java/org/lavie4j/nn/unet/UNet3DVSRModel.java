@@ -7,6 +7,7 @@ import org.lavie4j.core.Tensor;
 import org.lavie4j.nn.attention.CrossAttention;
 import org.lavie4j.nn.attention.RotaryEmbedding;
 import org.lavie4j.nn.attention.TemporalAttention;
+import org.lavie4j.nn.attention.VsrTransformerBlock;
 import org.lavie4j.nn.layers.Embedding;
 import org.lavie4j.nn.layers.GroupNorm;
 import org.lavie4j.nn.layers.InflatedConv3d;
@@ -36,8 +37,10 @@ import java.util.List;
  * out = conv_out(silu(conv_norm_out(x)))                  v-prediction (B, out_channels, F, H, W)
  * </pre>
  * One {@link RotaryEmbedding}(32), {@code temporal_rotary_emb}, is shared by every temporal attention (its
- * {@code freqs} buffer appears under the UNet and under each attention). Attention scores are computed in query
- * chunks bounded by {@link #maxScoreBytes(long)}.
+ * {@code freqs} buffer appears under the UNet and under each attention). Memory: attention scores are computed in
+ * query chunks bounded by {@link #maxScoreBytes(long)}, and without a tape the transformers' feed-forwards run over
+ * token chunks bounded by {@link #maxFeedForwardBytes(long)} (at 320×512 latents the cross-only level has 160×256 =
+ * 40,960 tokens per frame).
  * Deviations: H and W must be divisible by 2^(levels − 1) (the reference's forwarded upsample size for other sizes is
  * not supported); {@code video_condition} (a low-res pyramid fed to the temporal modules) is not supported, as LaVie's
  * sampler disables it.
@@ -130,6 +133,24 @@ public final class UNet3DVSRModel extends Module {
         if (bytes <= 0) throw new IllegalArgumentException("maxScoreBytes must be positive, got " + bytes);
         setBudget(this, bytes);
         return this;
+    }
+
+    /**
+     * Sets the byte budget of the feed-forward intermediates of one token chunk in every transformer block (inference;
+     * default {@link VsrTransformerBlock#DEFAULT_MAX_FEED_FORWARD_BYTES}). Returns this.
+     */
+    public UNet3DVSRModel maxFeedForwardBytes(long bytes) {
+        if (bytes <= 0) throw new IllegalArgumentException("maxFeedForwardBytes must be positive, got " + bytes);
+        setFeedForwardBudget(this, bytes);
+        return this;
+    }
+
+    private static void setFeedForwardBudget(Module m, long bytes) {
+        if (m instanceof VsrTransformerBlock b) {
+            b.maxFeedForwardBytes(bytes);
+            return;
+        }
+        for (Module c : m.children().values()) setFeedForwardBudget(c, bytes);
     }
 
     private static void setBudget(Module m, long bytes) {

@@ -12,6 +12,7 @@ import org.lavie4j.core.testing.TestData;
 import org.lavie4j.nn.attention.CrossAttention;
 import org.lavie4j.nn.attention.TemporalAttention;
 import org.lavie4j.nn.attention.VsrTransformer3DModel;
+import org.lavie4j.nn.attention.VsrTransformerBlock;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -91,7 +92,7 @@ class UNet3DVSRModelTest {
         assertTrue(Nd4j.math().abs(err).subi(bound).maxNumber().doubleValue() <= 0, "outside rtol 1e-4, atol 3.5e-5");
     }
 
-    @Test void attentionBudgetReachesEveryAttentionAndChangesMemoryNotResults() {
+    @Test void memoryBudgetsReachEveryLayerAndChangeMemoryNotResults() {
         // in double precision, so that only the blocking of the score products could differ (float32 GEMMs of other
         // shapes round differently, amplified through the network to ~1e-6 of the output)
         INDArray x = rand(2, 1, 4, 3, 8, 8).castTo(DataType.DOUBLE), lowRes = rand(3, 1, 3, 3, 8, 8).castTo(DataType.DOUBLE),
@@ -99,21 +100,24 @@ class UNet3DVSRModelTest {
         UNet3DVSRModel unet = VsrGolden.model();
         unet.to(DataType.DOUBLE);
         INDArray whole = run(unet, x, lowRes, ctx);
-        unet.maxScoreBytes(1024);                                                         // a few query rows per block
+        unet.maxScoreBytes(1024).maxFeedForwardBytes(4096);                              // one or a few rows per block
         List<Long> budgets = new ArrayList<>();
         collectBudgets(unet, budgets);
-        assertEquals(3 * 7, budgets.size(), "attn1, attn2 and attn_temporal of 7 transformers");
-        assertTrue(budgets.stream().allMatch(b -> b == 1024), budgets.toString());
+        assertEquals(3 * 7 + 7, budgets.size(), "attn1, attn2 and attn_temporal of 7 transformers, and their feed-forwards");
+        assertEquals(3 * 7, budgets.stream().filter(b -> b == 1024).count(), budgets.toString());
+        assertEquals(7, budgets.stream().filter(b -> b == 4096).count(), budgets.toString());
         INDArray chunked = run(unet, x, lowRes, ctx);
         double diff = whole.sub(chunked).amaxNumber().doubleValue(), scale = whole.amaxNumber().doubleValue();
-        System.out.printf("attention budget: max abs diff %.3e (output max %.3e)%n", diff, scale);
-        assertTrue(diff <= 1e-12 * scale, "chunked attention changed the output by " + diff);
+        System.out.printf("attention / feed-forward budgets: max abs diff %.3e (output max %.3e)%n", diff, scale);
+        assertTrue(diff <= 1e-12 * scale, "chunking changed the output by " + diff);
         assertThrows(IllegalArgumentException.class, () -> unet.maxScoreBytes(0));
+        assertThrows(IllegalArgumentException.class, () -> unet.maxFeedForwardBytes(-1));
     }
 
     private static void collectBudgets(Module m, List<Long> out) {
         if (m instanceof CrossAttention a) out.add(a.maxScoreBytes());
         if (m instanceof TemporalAttention a) out.add(a.maxScoreBytes());
+        if (m instanceof VsrTransformerBlock b) out.add(b.maxFeedForwardBytes());
         if (m instanceof TemporalAttention) return;   // its shared rotary module holds no attention
         m.children().values().forEach(c -> collectBudgets(c, out));
     }
