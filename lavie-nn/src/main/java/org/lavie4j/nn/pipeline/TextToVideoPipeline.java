@@ -94,6 +94,7 @@ public final class TextToVideoPipeline {
      * and precomputed text states must have the text width the UNet attends to.
      *
      * @throws IllegalArgumentException naming the option, its value and what would fit
+     * @throws IllegalStateException   a text prompt for a pipeline built without tokenizer or text encoder
      */
     public void check(GenerateOptions o) {
         int f = vae.config().spatialFactor();
@@ -110,7 +111,7 @@ public final class TextToVideoPipeline {
             throw new IllegalArgumentException("steps " + o.steps() + " cannot be more than the " + trainSteps
                     + " num_train_timesteps the model was trained with");
         if (o.prompt() != null && (tokenizer == null || textEncoder == null))
-            throw new IllegalArgumentException("a text prompt needs a tokenizer and text encoder; this pipeline has none (pass embeddings)");
+            throw new IllegalStateException("TextToVideoPipeline: a text prompt needs a tokenizer and text encoder; this pipeline has none (pass embeddings)");
     }
 
     /**
