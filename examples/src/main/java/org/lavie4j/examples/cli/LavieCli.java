@@ -22,6 +22,7 @@ import java.util.Properties;
                 InspectCommand.class,
                 ConvertCommand.class,
                 SampleCommand.class,
+                InterpolateCommand.class,
                 InitModelCommand.class,
                 CommandLine.HelpCommand.class,
         })

@@ -324,6 +324,18 @@ public final class InterpolationPipeline {
         if (o.height() != 0) latentSize(o.height(), o.width());
     }
 
+    /**
+     * Checks a run on an input of {@code frames} frames of height × width before any work: the frame count, the output
+     * size ({@code o}'s, or the input's) against the models, and {@link #check(InterpolateOptions)}.
+     *
+     * @throws IllegalArgumentException naming what does not fit and what would
+     */
+    public void check(int frames, int height, int width, InterpolateOptions o) {
+        checkFrameCount(frames);
+        latentSize(o.height() != 0 ? o.height() : height, o.width() != 0 ? o.width() : width);
+        check(o);
+    }
+
     // ------------------------------------------------------------------------------------------------ entry points
 
     /** Interpolates a clip of 8-bit frames (at least 16; the original reads the base stage's mp4). */
