@@ -123,7 +123,7 @@ public final class InterpolateCommand implements Callable<Integer> {
         // 2. the input video, then the model
         Video video;
         try {
-            video = VideoIO.read(input);
+            video = VideoIO.read(input, InterpolationPipeline.MAX_READ_FRAMES);
         } catch (IOException | RuntimeException e) {
             return bad(err, "cannot read " + input + ": " + e.getMessage());
         }
@@ -131,8 +131,9 @@ public final class InterpolateCommand implements Callable<Integer> {
             return bad(err, input + " has " + video.frames() + " frames; the interpolation stage needs " + InterpolationPipeline.INPUT_FRAMES
                     + " (it turns " + InterpolationPipeline.INPUT_FRAMES + " frames into " + InterpolationPipeline.OUTPUT_FRAMES + ")");
         if (video.frames() != InterpolationPipeline.INPUT_FRAMES)
-            err.printf(Locale.ROOT, "warning: %s has %d frames; the model was trained on 16 and the original's selection conditions on frames %s%n",
-                    input, video.frames(), java.util.Arrays.toString(InterpolationPipeline.keyFrameIndices(video.frames())));
+            err.printf(Locale.ROOT, "warning: %s has %s frames; the model was trained on 16 and the original's selection conditions on frames %s%n",
+                    input, video.frames() == InterpolationPipeline.MAX_READ_FRAMES ? video.frames() + " or more" : String.valueOf(video.frames()),
+                    java.util.Arrays.toString(InterpolationPipeline.keyFrameIndices(video.frames())));
         InterpolationModel m;
         try {
             m = InterpolationModel.load(modelDir);

@@ -52,8 +52,8 @@ import java.util.random.RandomGenerator;
  * its batch of two and uses only the first half (here one copy is kept); it calls the UNet twice per step with
  * identical inputs (a failing {@code .sample} access retried by a bare except; here once); it VAE-encodes all 61 selected
  * frames but keeps only frames 0, 4, …, 60 (here only those 16 are encoded, each with the posterior noise row the
- * reference gives it, so the result is the same); noise comes from seeded Java generators, not torch's. Not thread-safe
- * per call's options; the pipeline itself holds no per-run state.
+ * reference gives it, so the result is the same); noise comes from seeded Java generators, not torch's. The pipeline keeps
+ * no per-run state (each call makes its own scheduler).
  */
 public final class InterpolationPipeline {
     private static final Logger LOG = LoggerFactory.getLogger(InterpolationPipeline.class);
@@ -64,6 +64,8 @@ public final class InterpolationPipeline {
     public static final int STRIDE = 4;
     /** The original writes the interpolated video at 24 fps ({@code fps_list: [24]}). */
     public static final double FPS = 24.0;
+    /** Frames worth reading from a file: {@link #frameIndices} of a longer clip are those of 62 frames (0..60). */
+    public static final int MAX_READ_FRAMES = OUTPUT_FRAMES + 1;
 
     /** Sees every denoising step (tests and debugging); the arrays are valid only during the call. */
     @FunctionalInterface
@@ -348,9 +350,12 @@ public final class InterpolationPipeline {
         return interpolatePixelKeyFrames(px, o);
     }
 
-    /** Interpolates the video file {@code file} ({@link VideoIO#read}: mp4, GIF, a folder of PNG frames, ...). */
+    /**
+     * Interpolates the video file {@code file} ({@link VideoIO#read}: mp4, GIF, a folder of PNG frames, ...). At most
+     * {@value #MAX_READ_FRAMES} frames are read: the selection of a longer clip only uses its first 61.
+     */
     public GenerateResult interpolate(Path file, InterpolateOptions o) throws IOException {
-        return interpolate(VideoIO.read(file), o);
+        return interpolate(VideoIO.read(file, MAX_READ_FRAMES), o);
     }
 
     /** Interpolates a pixel video (3, F, H, W) or (1, 3, F, H, W) in [−1, 1], F >= 16 (e.g. the base pipeline's output). */
@@ -441,6 +446,7 @@ public final class InterpolationPipeline {
                     throw new IllegalArgumentException("InterpolationPipeline: negative text states " + Arrays.toString(uncondText.shape())
                             + " do not match the prompt's " + Arrays.toString(condText.shape()));
                 ctx = Nd4j.concat(0, condText, uncondText);                                        // (2, L, D): [cond, uncond]
+                if (o.negativePromptEmbeds() == null) Memory.free(uncondText);                    // encoded here: ours to free
             }
             Tensor context = Tensor.of(ctx);
 

@@ -196,6 +196,14 @@ class InterpolationPipelineTest {
     }
 
     @Test
+    void aVideoFileIsReadAndInterpolated(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) throws Exception {
+        java.nio.file.Path gif = org.lavie4j.core.media.VideoIO.write(randomVideo(16, H, W, 6), tmp.resolve("clip.gif"));
+        Video back = org.lavie4j.core.media.VideoIO.read(gif);
+        assertEquals(pipeline.interpolate(back, small().build()).latents(), pipeline.interpolate(gif, small().build()).latents());
+        assertThrows(java.nio.file.NoSuchFileException.class, () -> pipeline.interpolate(tmp.resolve("none.gif"), small().build()));
+    }
+
+    @Test
     void seedDrawsTheVaeNoiseAndTheInitialNoiseFromTheSameStart() {
         // as the reference re-seeds torch before each draw: z holds the VAE noise's numbers in memory order
         Video v = randomVideo(16, H, W, 3);
