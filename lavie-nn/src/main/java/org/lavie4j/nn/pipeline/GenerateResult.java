@@ -7,7 +7,7 @@ import org.nd4j.linalg.ops.transforms.Transforms;
 import java.util.Arrays;
 
 /**
- * What {@link TextToVideoPipeline#generate} returns.
+ * What {@link TextToVideoPipeline#generate} and {@link InterpolationPipeline} return.
  *
  * @param latents final latents (B, C, F, h, w) after the last denoising step (float32)
  * @param video   decoded video (B, C, F, H, W), nominally in [-1, 1] (not clamped); null for {@link OutputType#LATENTS}
