@@ -264,9 +264,13 @@ public final class SuperResolutionPipeline {
 
     /** See {@link MemoryEstimate}: a run on {@code frames} low-res frames of height × width with {@code o}'s chunk size. */
     public MemoryEstimate estimateMemory(int frames, int height, int width, UpscaleOptions o) {
+        return estimateMemory(unet.config(), vae.config(), frames, height, width, o);
+    }
+
+    /** {@link #estimateMemory(int, int, int, UpscaleOptions)} from the configs alone (no model needs to be built). */
+    public static MemoryEstimate estimateMemory(VsrConfig u, VaeConfig v, int frames, int height, int width, UpscaleOptions o) {
         int chunk = Math.min(o.chunkFrames(), frames);
         long batch = o.doClassifierFreeGuidance() ? 2 : 1;
-        VsrConfig u = unet.config();
         List<Integer> c = u.blockOutChannels();
         int levels = c.size();
         double[] n = new double[levels];                                 // elements per channel at level i (b·f·h·w)
@@ -290,7 +294,6 @@ public final class SuperResolutionPipeline {
         long unetBytes = (long) (4 * unet) + o.maxScoreBytes() + o.maxFeedForwardBytes();
 
         // one decode call: decodeFrames frames, the widest decoder stage at each resolution (input + 4 working tensors)
-        VaeConfig v = vae.config();
         int f = v.spatialFactor(), vl = v.levels();
         long frameH = (long) height * f, frameW = (long) width * f;
         Tiling tiling = o.tiling();
