@@ -19,6 +19,16 @@ import java.util.random.RandomGenerator;
  * from them and applied in float32. State (the last two x0 predictions, the count of lower-order steps) is reset by
  * {@link #setTimesteps}. Deliberate deviations: none of thresholding, {@code lambda_min_clipped}, learned variance,
  * Karras sigmas or the other solver variants (rejected by {@link SchedulerConfig#fromJson}).
+ *
+ * <p>Option (off by default, so the default is exactly 0.16): {@code eulerAtFinal}, diffusers 0.22's
+ * {@code euler_at_final} (huggingface/diffusers#5541), makes the last update first order at any number of steps. 0.16
+ * only does so below 15 steps; from 15 steps on its last update is the 2M extrapolation over the largest λ-step of the
+ * linspace grid (n = 20: t = 50 → 0, h ≈ 2.9 against the previous step's 0.66, so r0 ≈ 0.23 and D1 amplifies the
+ * difference of the last two x0 predictions ~4x). Where the x0 prediction still changes over that last interval (an
+ * exact denoiser on Gaussian data: DPMSolverTest, {@code SamplerStepsBenchmark}) 15 steps are then 3x less accurate than
+ * 14; with this option the error falls with the step count. Since 0.26 diffusers' default
+ * {@code final_sigmas_type="zero"} also forces a first-order last step, but to σ = 0 (a different end point); that
+ * variant is not ported.
  */
 public final class DPMSolverMultistepScheduler implements Scheduler {
     private static final int SOLVER_ORDER = 2;
@@ -31,11 +41,20 @@ public final class DPMSolverMultistepScheduler implements Scheduler {
     /** The x0 predictions of the previous and the current step ({@code model_outputs[-2], [-1]}). */
     private final INDArray[] modelOutputs = new INDArray[SOLVER_ORDER];
     private int lowerOrderNums;
+    private final boolean eulerAtFinal;
 
-    public DPMSolverMultistepScheduler(SchedulerConfig config) {
+    /** The diffusers 0.16 scheduler ({@code eulerAtFinal} false). */
+    public DPMSolverMultistepScheduler(SchedulerConfig config) { this(config, false); }
+
+    /**
+     * @param eulerAtFinal when true, the last update is first order whatever the number of steps (diffusers &ge; 0.22
+     *                     {@code euler_at_final=True}); when false, only below 15 steps (0.16's {@code lower_order_final})
+     */
+    public DPMSolverMultistepScheduler(SchedulerConfig config, boolean eulerAtFinal) {
         if (config.kind() != SchedulerKind.DPM_SOLVER_MULTISTEP)
             throw new IllegalArgumentException("DPMSolverMultistepScheduler needs a DPM_SOLVER_MULTISTEP config, got " + config.kind());
         this.config = config;
+        this.eulerAtFinal = eulerAtFinal;
         this.schedule = NoiseSchedule.of(config);
         int T = config.numTrainTimesteps();
         alphaT = new float[T];
@@ -81,6 +100,9 @@ public final class DPMSolverMultistepScheduler implements Scheduler {
     @Override public INDArray timesteps() { return Nd4j.createFromArray(timesteps.clone()); }
     @Override public INDArray scaleModelInput(INDArray sample, double t) { return sample; }
 
+    /** Whether the last update is always first order (diffusers {@code euler_at_final}); false in 0.16. */
+    public boolean eulerAtFinal() { return eulerAtFinal; }
+
     /** The number of x0 predictions taken so far, capped at the solver order ({@code lower_order_nums}). */
     public int lowerOrderNums() { return lowerOrderNums; }
 
@@ -107,7 +129,7 @@ public final class DPMSolverMultistepScheduler implements Scheduler {
 
     /**
      * One multistep update from {@code t} to the next timestep: first order on the first step (and on the last step
-     * when fewer than 15 steps), else the 2M midpoint update. Returns x_prev and the x0 prediction of this step.
+     * when fewer than 15 steps, or always with {@link #eulerAtFinal()}), else the 2M midpoint update. Returns x_prev and the x0 prediction of this step.
      */
     public StepOutput step(INDArray modelOutput, long t, INDArray sample) {
         if (numInferenceSteps == 0) throw new IllegalStateException("DPMSolverMultistepScheduler: call setTimesteps before step");
@@ -115,7 +137,7 @@ public final class DPMSolverMultistepScheduler implements Scheduler {
         int stepIndex = numInferenceSteps - 1; // 0.16: a timestep not in the schedule counts as the last
         for (int i = 0; i < numInferenceSteps; i++) if (timesteps[i] == t) { stepIndex = i; break; }
         long prev = stepIndex == numInferenceSteps - 1 ? 0 : timesteps[stepIndex + 1];
-        boolean lowerOrderFinal = stepIndex == numInferenceSteps - 1 && numInferenceSteps < 15;
+        boolean lowerOrderFinal = stepIndex == numInferenceSteps - 1 && (eulerAtFinal || numInferenceSteps < 15);
 
         INDArray x0 = convertModelOutput(modelOutput, t, sample);
         modelOutputs[0] = modelOutputs[1];

@@ -8,6 +8,7 @@ import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -93,7 +94,7 @@ class DPMSolverTest {
      * DDIM-50 itself is 0.085 from the exact ODE solution; DPM++ 10 steps 0.199 (DDIM-10 0.313), DPM++ 14 steps 0.079
      * (DDIM-14 0.205). From 15 steps diffusers 0.16 drops lower_order_final, and the second-order last jump from t ≈ 66 to
      * 0 (h ≈ 2.5, r0 ≈ 0.2) overshoots: DPM++ 15/20/25 give 0.56/0.41/0.32 (DDIM 0.19/0.12/0.08). This is the
-     * reference's behaviour, kept; later diffusers versions fix it with final_sigmas_type / euler_at_final.
+     * reference's behaviour, kept as the default; diffusers >= 0.22's euler_at_final fix is the eulerAtFinal option (below).
      */
     @Test void fewStepsMatchDdim50OnAGaussianToy() {
         SchedulerConfig ddimCfg = SchedulerConfig.lavieBase(SchedulerKind.DDIM);
@@ -173,6 +174,48 @@ class DPMSolverTest {
         long last = ts[ts.length - 1];
         StepOutput out = s.step(toy.eps(x, last), last, x);
         assertEquals(0.0, maxAbs(out.prevSample(), s.firstOrderUpdate(out.predOriginalSample(), last, 0, x)));
+    }
+
+    /**
+     * eulerAtFinal (diffusers >= 0.22 {@code euler_at_final}): from 15 steps on the last update is first order instead
+     * of 0.16's 2M extrapolation over the grid's largest λ-step; every earlier update is unchanged, and on the toy the
+     * error against the exact ODE solution then falls with the step count instead of jumping up at 15.
+     */
+    @Test void eulerAtFinalMakesTheLastStepFirstOrderAtAnyCount() {
+        assertFalse(new DPMSolverMultistepScheduler(dpmConfig()).eulerAtFinal());
+        DPMSolverMultistepScheduler ref = new DPMSolverMultistepScheduler(dpmConfig());
+        DPMSolverMultistepScheduler euler = new DPMSolverMultistepScheduler(dpmConfig(), true);
+        assertTrue(euler.eulerAtFinal());
+        Toy toy = new Toy(ref.schedule(), 3);
+        INDArray x = randn(9);
+        ref.setTimesteps(20);
+        euler.setTimesteps(20);
+        long[] ts = ref.timesteps().toLongVector();
+        for (int i = 0; i < ts.length - 1; i++) {
+            INDArray eps = toy.eps(x, ts[i]);
+            INDArray a = ref.step(eps, ts[i], x).prevSample(), b = euler.step(eps, ts[i], x).prevSample();
+            assertEquals(0.0, maxAbs(a, b), "step " + i);
+            x = a;
+        }
+        long last = ts[ts.length - 1];
+        INDArray eps = toy.eps(x, last);
+        StepOutput second = ref.step(eps, last, x), first = euler.step(eps, last, x);
+        INDArray firstOrder = euler.firstOrderUpdate(first.predOriginalSample(), last, 0, x);
+        assertEquals(0.0, maxAbs(first.prevSample(), firstOrder));
+        assertTrue(maxAbs(second.prevSample(), firstOrder) > 1e-3, "0.16 keeps a second-order last step at 20 steps");
+
+        // against the exact solution: monotone in the step count with eulerAtFinal, better than 0.16 from 15 steps on
+        Toy t7 = new Toy(NoiseSchedule.of(dpmConfig()), 7);
+        INDArray noise = randn(11), exact = t7.exact(noise, 999);
+        double prev = Double.POSITIVE_INFINITY;
+        for (int n : new int[] {10, 14, 15, 20, 25}) {
+            double e = maxAbs(sample(new DPMSolverMultistepScheduler(dpmConfig(), true), t7, noise, n), exact);
+            double e016 = maxAbs(sample(new DPMSolverMultistepScheduler(dpmConfig()), t7, noise, n), exact);
+            if (n < 15) assertEquals(e016, e, "below 15 steps both rules agree, n=" + n);
+            else assertTrue(e < 0.5 * e016, "n=" + n + ": eulerAtFinal " + e + " vs 0.16 " + e016);
+            assertTrue(e < prev, "n=" + n + ": " + e + " after " + prev);
+            prev = e;
+        }
     }
 
     @Test void vPredictionConvertsToX0() {
