@@ -23,6 +23,7 @@ import java.util.Properties;
                 ConvertCommand.class,
                 SampleCommand.class,
                 InterpolateCommand.class,
+                UpscaleCommand.class,
                 InitModelCommand.class,
                 CommandLine.HelpCommand.class,
         })

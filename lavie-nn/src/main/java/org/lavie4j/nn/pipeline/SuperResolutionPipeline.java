@@ -62,6 +62,8 @@ import java.util.random.RandomGenerator;
 public final class SuperResolutionPipeline {
     /** Channels of the low-resolution RGB frames concatenated to the latents inside the UNet. */
     public static final int IMAGE_CHANNELS = 3;
+    /** Text positions the memory estimate assumes for cross-attention (CLIP's 77). */
+    private static final int TEXT_TOKENS = 77;
 
     /** Supplies a random draw instead of the generator (tests; reproducing recorded noise). Returning null draws it. */
     @FunctionalInterface
@@ -93,8 +95,9 @@ public final class SuperResolutionPipeline {
 
     /**
      * An estimate of a run's working memory beyond the loaded weights, in bytes: the UNet's activations for one chunk
-     * (batch 2 with guidance, the skip connections held, the widest full-resolution stage and the attention and
-     * feed-forward budgets), one VAE decode call's activations, and the outputs held for the whole run (latents, the ×f
+     * (batch 2 with guidance, the skip connections held, the widest full-resolution stage, and one block of attention
+     * scores and of feed-forward intermediates: the budgets, or less when the whole computation is smaller), one VAE
+     * decode call's activations, and the outputs held for the whole run (latents, the ×f
      * video) plus the input. The UNet and the decode run one after the other, so the peak is the outputs plus the larger.
      *
      * @param chunkFrames the chunk size the estimate is for
@@ -291,7 +294,18 @@ public final class SuperResolutionPipeline {
             double working = n[r] * (cIn + cr + 5.0 * Math.max(cIn, cr));
             unet = Math.max(unet, held + working);
         }
-        long unetBytes = (long) (4 * unet) + o.maxScoreBytes() + o.maxFeedForwardBytes();
+        // attention scores and feed-forward intermediates: one block of at most the budget, or the whole computation
+        // when it is smaller (self and cross attention over the h·w tokens of a frame, temporal over the chunk's frames)
+        double scores = 0, feedForward = 0;
+        for (int i = 0; i < levels; i++) {
+            boolean attention = u.downBlockTypes().get(i).hasAttention() || u.upBlockTypes().get(levels - 1 - i).hasAttention() || i == levels - 1;
+            if (!attention) continue;
+            double tokens = (double) (height >> i) * (width >> i), heads = u.attentionHeadDim().get(i);
+            double keys = Math.max(tokens, TEXT_TOKENS);                 // self-attention, or a cross-attention over the text
+            scores = Math.max(scores, Math.max(batch * chunk * heads * tokens * keys, batch * tokens * heads * chunk * chunk));
+            feedForward = Math.max(feedForward, batch * chunk * tokens * 3.0 * 4 * c.get(i));
+        }
+        long unetBytes = (long) (4 * unet) + Math.min(o.maxScoreBytes(), (long) (4 * scores)) + Math.min(o.maxFeedForwardBytes(), (long) (4 * feedForward));
 
         // one decode call: decodeFrames frames, the widest decoder stage at each resolution (input + 4 working tensors)
         int f = v.spatialFactor(), vl = v.levels();
@@ -313,7 +327,8 @@ public final class SuperResolutionPipeline {
         }
         double decoded = (double) d * v.outChannels() * frameH * frameW;   // the call's result and its clamped copy
         double tiles = (double) tileRows * d * v.outChannels() * tileH * tileW;
-        long decodeBytes = (long) (4 * (vae + 2 * decoded + tiles)) + Attention.DEFAULT_MAX_SCORE_BYTES;
+        double midTokens = (double) Math.min(tileH, frameH) / f * Math.min(tileW, frameW) / f;   // the mid-block attention, one head
+        long decodeBytes = (long) (4 * (vae + 2 * decoded + tiles)) + Math.min(Attention.DEFAULT_MAX_SCORE_BYTES, (long) (4 * d * midTokens * midTokens));
 
         int latent = v.latentChannels();
         double outputs = (double) frames * (v.outChannels() * frameH * frameW + (long) latent * height * width + 3L * height * width)
