@@ -8,7 +8,7 @@ package org.lavie4j.train.data;
  */
 final class Seeds {
     /** Streams: each use of randomness draws from its own, so adding one never shifts another. */
-    static final long VIDEO_ORDER = 1, IMAGE_ORDER = 2, CLIP = 3, IMAGE = 4, CAPTION_DROPOUT = 5, FALLBACK = 6,
+    static final long VIDEO_ORDER = 1, IMAGE_ORDER = 2, CLIP = 3, IMAGE = 4, AUGMENT = 5, FALLBACK = 6,
             SYNTHETIC_ROUND = 101, SYNTHETIC_CLIP = 102, SYNTHETIC_STILL = 103;
 
     private Seeds() {}
