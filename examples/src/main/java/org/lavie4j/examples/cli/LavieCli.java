@@ -25,6 +25,7 @@ import java.util.Properties;
                 InterpolateCommand.class,
                 UpscaleCommand.class,
                 InitModelCommand.class,
+                SyntheticDataCommand.class,
                 CommandLine.HelpCommand.class,
         })
 public final class LavieCli implements Runnable {
