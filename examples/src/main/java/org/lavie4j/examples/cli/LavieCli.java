@@ -24,6 +24,7 @@ import java.util.Properties;
                 SampleCommand.class,
                 InterpolateCommand.class,
                 UpscaleCommand.class,
+                CascadeCommand.class,
                 InitModelCommand.class,
                 SyntheticDataCommand.class,
                 CommandLine.HelpCommand.class,
