@@ -1,0 +1,498 @@
+package org.lavie4j.train;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.lavie4j.core.Grad;
+import org.lavie4j.core.Memory;
+import org.lavie4j.core.Parameter;
+import org.lavie4j.core.StateDict;
+import org.lavie4j.core.Tape;
+import org.lavie4j.core.Tensor;
+import org.lavie4j.core.io.DType;
+import org.lavie4j.core.io.SafeTensors;
+import org.lavie4j.core.media.Video;
+import org.lavie4j.core.media.VideoIO;
+import org.lavie4j.nn.attention.FrameLayout;
+import org.lavie4j.nn.checkpoints.Inflation;
+import org.lavie4j.nn.clip.CLIPTextModel;
+import org.lavie4j.nn.clip.CLIPTokenizer;
+import org.lavie4j.nn.pipeline.GenerateOptions;
+import org.lavie4j.nn.pipeline.GenerateResult;
+import org.lavie4j.nn.pipeline.ModelInfo;
+import org.lavie4j.nn.pipeline.TextToVideoModel;
+import org.lavie4j.nn.pipeline.TextToVideoPipeline;
+import org.lavie4j.nn.schedulers.Scheduler;
+import org.lavie4j.nn.schedulers.SchedulerKind;
+import org.lavie4j.nn.unet.UNet3DConditionModel;
+import org.lavie4j.nn.vae.AutoencoderKL;
+import org.lavie4j.nn.vae.DiagonalGaussian;
+import org.lavie4j.train.checkpoint.CheckpointStore;
+import org.lavie4j.train.checkpoint.Provenance;
+import org.lavie4j.train.checkpoint.TrainCheckpoint;
+import org.lavie4j.train.checkpoint.TrainerState;
+import org.lavie4j.train.data.SampleSource;
+import org.lavie4j.train.data.TrainingSample;
+import org.lavie4j.train.loss.DiffusionLoss;
+import org.lavie4j.train.loss.JointLoss;
+import org.lavie4j.train.optim.AdamW;
+import org.lavie4j.train.optim.Ema;
+import org.lavie4j.train.optim.GradAccumulator;
+import org.lavie4j.train.optim.GradClip;
+import org.lavie4j.train.optim.LrSchedule;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.SplittableRandom;
+
+/**
+ * Joint image-video fine-tuning of LaVie's UNet (LaVie base {@code train.py}), the loop written out in {@link #train}.
+ * One optimizer step:
+ * <pre>
+ * for each of grad_accumulation micro-batches (batch_size samples each, generator g = StepRandom(seed, micro-batch index)):
+ *   pixels (B, 3, F + I, H, W): each sample's clip frames, then its I still images       [frozen, no tape]
+ *   latents = VAE posterior sample (ε ~ g) · scaling_factor                              [frozen, no tape]
+ *   text    = CLIP(clip caption, image captions) -> (B, 1 + I, L, D)  ((B, L, D) when I = 0) [frozen, no tape]
+ *   t ~ U{0, .., T−1} (g), noise ~ N(0, 1) (g), x_t = addNoise(latents, noise, t)
+ *   target  = noise (epsilon) or v = √ᾱ_t·noise − √(1−ᾱ_t)·latents (v_prediction)
+ *   under Grad.record(): pred = UNet(x_t, t, text, FrameLayout(F, I)); L = L_video + α·L_image; backward
+ * grads /= grad_accumulation; clip to grad_clip; AdamW step at lr = schedule(step); EMA update; zero grads
+ * </pre>
+ * Every {@code checkpoint.every} steps (and at the end) a checkpoint is written ({@link TrainCheckpoint} in a
+ * {@link CheckpointStore} under {@code output_dir/checkpoints}); every {@code validation.every} steps the validation
+ * prompts are sampled with their fixed seeds (EMA weights by default) into {@code output_dir/validation/step-N.gif}.
+ *
+ * <p>Determinism: all randomness comes from generators derived from (seed, micro-batch index) ({@link StepRandom}), and
+ * the data source is seekable, so a run resumed from a checkpoint ({@link #resume}) computes bit for bit what the
+ * uninterrupted run would have (same machine, same thread count).
+ *
+ * <p>Memory: each micro-batch's tensors are freed as soon as they die, the tape frees activations during backward, and
+ * the trainer takes ownership of the samples it is handed: their arrays are freed after use (a source must hand out
+ * fresh arrays). Deviations from the reference: latents are not precomputed (the VAE runs every step), and the
+ * randomness is Java's, not torch's.
+ */
+public final class Trainer {
+    private static final Logger LOG = LoggerFactory.getLogger(Trainer.class);
+
+    private final TrainConfig config;
+    private final TextToVideoModel model;
+    private final CLIPTokenizer tokenizer;
+    private final CLIPTextModel textEncoder;
+    private final UNet3DConditionModel unet;
+    private final AutoencoderKL vae;
+    private final Scheduler noiseScheduler;
+    private final SampleSource source;
+    private final LinkedHashMap<String, Parameter> trainable;
+    private final AdamW optimizer;
+    private final Ema ema;
+    private final LrSchedule schedule;
+    private final GradAccumulator accumulator;
+    private final JointLoss loss;
+    private final CheckpointStore store;
+    private long step, skippedSteps, lastCheckpointStep = -1;
+    private String parent;
+
+    /**
+     * A trainer of {@code model}'s UNet on {@code source}. The model's scheduler config gets the config's prediction
+     * type (so validation and export sample with it); the text encoder and VAE are frozen; the UNet's parameters are
+     * trainable as {@code config.train()} says.
+     *
+     * @throws IllegalArgumentException nothing to train (e.g. {@code train: temporal} on a model without temporal layers)
+     */
+    public Trainer(TrainConfig config, TextToVideoModel model, SampleSource source) {
+        this.config = Objects.requireNonNull(config, "config");
+        Objects.requireNonNull(model, "model");
+        this.source = Objects.requireNonNull(source, "source");
+        this.model = new TextToVideoModel(model.tokenizer(), model.textEncoder(), model.unet(), model.vae(),
+                model.schedulerConfig().withPredictionType(config.prediction()), model.info());
+        this.tokenizer = model.tokenizer();
+        this.textEncoder = model.textEncoder();
+        this.unet = model.unet();
+        this.vae = model.vae();
+        this.noiseScheduler = Scheduler.create(this.model.schedulerConfig().withKind(SchedulerKind.DDPM));
+
+        textEncoder.eval();
+        textEncoder.setTrainable(false);
+        vae.eval();
+        vae.setTrainable(false);
+        unet.train(true);
+        trainable = new LinkedHashMap<>();
+        unet.namedParameters().forEach((key, p) -> {
+            boolean train = config.train() == TrainConfig.TrainTarget.ALL || Inflation.isTemporal(key);
+            p.setTrainable(train);
+            if (train) trainable.put(key, p);
+        });
+        if (trainable.isEmpty())
+            throw new IllegalArgumentException("train: " + config.train().key() + " selects no parameter of this UNet"
+                    + (config.train() == TrainConfig.TrainTarget.TEMPORAL ? " (no key contains '" + Inflation.TEMPORAL_MARKER + "')" : ""));
+        optimizer = new AdamW(trainable, config.optimizer().adamW());
+        ema = config.ema().enabled() ? new Ema(unet, config.ema().decay(), config.ema().warmup()) : null;
+        schedule = config.optimizer().lrSchedule(config.steps());
+        accumulator = new GradAccumulator(config.gradAccumulation(), GradAccumulator.Reduction.MEAN);
+        loss = new JointLoss(config.imageLossWeight());
+        store = new CheckpointStore(config.outputDir().resolve("checkpoints"), config.checkpoint().keepLast());
+    }
+
+    /** A trainer of the model the config names ({@link ModelSource#load}). */
+    public static Trainer create(TrainConfig config, SampleSource source) throws IOException {
+        return new Trainer(config, config.model().load(config.seed()), source);
+    }
+
+    public TrainConfig config() { return config; }
+
+    /** The model being trained (its scheduler config carries the training prediction type). */
+    public TextToVideoModel model() { return model; }
+
+    /** Optimizer steps completed. */
+    public long step() { return step; }
+
+    /** The trained parameters, by key. */
+    public Map<String, Parameter> trainableParameters() { return java.util.Collections.unmodifiableMap(trainable); }
+
+    /** The weight average, or null when the run keeps none. */
+    public Ema ema() { return ema; }
+
+    public AdamW optimizer() { return optimizer; }
+
+    public CheckpointStore checkpoints() { return store; }
+
+    // ------------------------------------------------------------------------------------------------ the loop
+
+    /** What a {@link #train} call did. */
+    public record Result(long startStep, long endStep, Path lastCheckpoint, Duration elapsed) {}
+
+    /**
+     * Trains from the current step up to {@code config.steps()} (or until the listener stops it), checkpointing and
+     * validating on the way, and writes a final checkpoint.
+     */
+    public Result train(TrainListener listener) throws IOException {
+        if (listener == null) listener = TrainListener.NONE;
+        long total = config.steps(), start = step, runStart = System.nanoTime();
+        int accumulation = config.gradAccumulation();
+        listener.onStart(step, total, trainableCount());
+        Path last = null;
+        while (step < total) {
+            long t0 = System.nanoTime();
+            double lossSum = 0, videoSum = 0, imageSum = 0;
+            boolean images = false;
+            for (int micro = 0; micro < accumulation; micro++) {
+                double[] l = microBatch(nextBatch(), step * accumulation + micro);
+                lossSum += l[0];
+                videoSum += l[1];
+                if (!Double.isNaN(l[2])) {
+                    imageSum += l[2];
+                    images = true;
+                }
+                accumulator.microBatchDone(trainable.values());       // the last one divides the sums by k
+            }
+            double lossMean = lossSum / accumulation;
+            double norm = config.optimizer().gradClip() > 0 ? GradClip.clipGradNorm(trainable.values(), config.optimizer().gradClip())
+                    : GradClip.globalNorm(trainable.values());
+            double lr = schedule.lr(step);
+            boolean skip = !Double.isFinite(norm) || !Double.isFinite(lossMean);
+            if (skip) {
+                skippedSteps++;
+                LOG.warn("step {}: non-finite loss {} or gradient norm {}: update skipped", step + 1, lossMean, norm);
+            } else {
+                optimizer.setLr(lr);
+                optimizer.step();
+                if (ema != null) ema.update();
+            }
+            optimizer.zeroGrad();
+            step++;
+
+            long now = System.nanoTime();
+            double seconds = (now - t0) / 1e9;
+            StepStats stats = new StepStats(step, total, lossMean, videoSum / accumulation, images ? imageSum / accumulation : Double.NaN,
+                    lr, norm, skip, (double) config.batchSize() * accumulation / Math.max(seconds, 1e-9),
+                    Duration.ofNanos(now - t0), Duration.ofNanos(now - runStart));
+            boolean go = listener.onStep(stats);
+            if (step % config.checkpoint().every() == 0 || step == total || !go) {
+                last = saveCheckpoint();
+                listener.onCheckpoint(step, last);
+            }
+            if (config.validation().enabled() && step % config.validation().every() == 0)
+                listener.onValidation(step, validate());
+            if (!go) break;
+        }
+        if (last == null && lastCheckpointStep != step) last = saveCheckpoint();
+        return new Result(start, step, last, Duration.ofNanos(System.nanoTime() - runStart));
+    }
+
+    /** One micro-batch: forward, loss, backward (gradients accumulate). Returns {total, video, image (NaN: none)}. */
+    private double[] microBatch(Batch batch, long index) {
+        SplittableRandom g = StepRandom.forMicroBatch(config.seed(), index);
+        FrameLayout layout = batch.layout();
+        INDArray latents, text, timesteps, noise, noisy, target;
+        try (Tape off = Grad.disabled()) {
+            latents = encodeLatents(batch.pixels(), g);                                   // (b, 4, F+I, h, w)
+            Memory.free(batch.pixels());
+            text = encodeText(batch.captions(), batch.size(), layout.imageCount());       // (b, 1+I, L, D) or (b, L, D)
+            timesteps = StepRandom.randint(g, noiseScheduler.config().numTrainTimesteps(), batch.size());   // (b) INT64
+            noise = StepRandom.randn(g, latents.shape());
+            noisy = noiseScheduler.addNoise(latents, noise, timesteps);
+            target = DiffusionLoss.target(config.prediction(), noiseScheduler, latents, noise, timesteps);
+        }
+        double[] values = new double[3];
+        try (Tape tape = Grad.record()) {
+            Tensor pred = unet.forward(Tensor.of(noisy), Tensor.of(timesteps), Tensor.of(text), layout);
+            JointLoss.Result r = loss.compute(pred, target, layout);
+            values[0] = r.total().item();
+            values[1] = r.video().item();
+            values[2] = r.image() == null ? Double.NaN : r.image().item();
+            tape.backward(r.total());
+            Memory.free(r.total().data());                                                 // backward keeps its output
+        }
+        if (target != noise && target != latents) Memory.free(target);
+        Memory.free(latents, noise, noisy, text, timesteps);
+        return values;
+    }
+
+    /** VAE posterior sample of the frames, times the scaling factor; ε drawn from {@code g}. */
+    private INDArray encodeLatents(INDArray pixels, SplittableRandom g) {
+        DiagonalGaussian posterior = vae.encodeVideo(Tensor.of(pixels), config.vaeSlice());
+        INDArray eps = StepRandom.randn(g, posterior.mean().shape());
+        Tensor sample = posterior.sample(Tensor.of(eps));
+        posterior.release();
+        Memory.free(eps);
+        return sample.data().muli(vae.config().scalingFactor());
+    }
+
+    /** Text states of each sample's captions [clip, image 1, ..., image I]. */
+    private INDArray encodeText(List<String> captions, int batch, int imageCount) {
+        INDArray ids = tokenizer.encode(captions).inputIdsArray();                        // (b·(1+I), L)
+        Tensor y = textEncoder.forward(Tensor.of(ids));                                    // (b·(1+I), L, D)
+        Memory.free(ids);
+        long l = y.size(1), d = y.size(2);
+        INDArray out = y.data().castTo(DataType.FLOAT).dup('c');
+        y.release();
+        return imageCount == 0 ? out.reshape('c', batch, l, d) : out.reshape('c', batch, 1 + imageCount, l, d);
+    }
+
+    /** The pixels and captions of one micro-batch. */
+    private record Batch(INDArray pixels, List<String> captions, FrameLayout layout, int size) {}
+
+    /** Takes batch_size samples and lays them out as (B, 3, F + I, H, W); frees the samples' arrays. */
+    private Batch nextBatch() {
+        int b = config.batchSize();
+        List<INDArray> rows = new ArrayList<>(b);
+        List<String> captions = new ArrayList<>();
+        FrameLayout layout = null;
+        long[] clipShape = null;
+        for (int i = 0; i < b; i++) {
+            TrainingSample s = source.next();
+            if (layout == null) {
+                layout = s.layout();
+                clipShape = s.clip().shape();
+            } else if (!layout.equals(s.layout()) || !Arrays.equals(clipShape, s.clip().shape())) {
+                throw new IllegalStateException("a batch needs samples of one shape: sample " + i + " (" + s.source() + ") has clip "
+                        + Arrays.toString(s.clip().shape()) + " with " + s.images().size() + " images, sample 0 had "
+                        + Arrays.toString(clipShape) + " with " + layout.imageCount());
+            }
+            List<INDArray> frames = new ArrayList<>();
+            frames.add(s.clip());                                                          // (3, F, H, W)
+            for (INDArray im : s.images()) frames.add(im.reshape(im.size(0), 1, im.size(1), im.size(2)));   // (3, 1, H, W)
+            INDArray row = frames.size() == 1 ? s.clip().castTo(DataType.FLOAT).dup('c')
+                    : Nd4j.concat(1, frames.toArray(INDArray[]::new)).castTo(DataType.FLOAT);       // (3, F+I, H, W)
+            rows.add(row);
+            captions.add(s.caption());
+            captions.addAll(s.imageCaptions());
+            Memory.free(s.clip());
+            for (INDArray im : s.images()) Memory.free(im);
+        }
+        INDArray pixels = Nd4j.stack(0, rows.toArray(INDArray[]::new));                   // (b, 3, F+I, H, W)
+        for (INDArray r : rows) Memory.free(r);
+        return new Batch(pixels, captions, layout, b);
+    }
+
+    private long trainableCount() {
+        long n = 0;
+        for (Parameter p : trainable.values()) n += p.data().length();
+        return n;
+    }
+
+    // ------------------------------------------------------------------------------------------------ checkpoints
+
+    /** Writes a checkpoint of the current state and makes it the latest; returns its folder. */
+    public Path saveCheckpoint() throws IOException {
+        TrainerState state = new TrainerState(step, source.position(), ema == null ? 0 : ema.updates(), skippedSteps, config.seed(),
+                TrainerState.RNG_SCHEME, Provenance.now(config.model().toString(), parent));
+        StateDict opt = optimizer.stateDict();
+        Path dir;
+        try {
+            dir = store.save(CheckpointStore.name(step),
+                    tmp -> TrainCheckpoint.write(tmp, unet.stateDict(), ema == null ? null : ema.stateDict(), opt, config.toJson(), state));
+        } finally {
+            for (String k : opt.keys()) Memory.free(opt.get(k).load());
+        }
+        parent = dir.getFileName().toString();
+        lastCheckpointStep = step;
+        LOG.info("checkpoint {} written", dir);
+        return dir;
+    }
+
+    /**
+     * Continues from a checkpoint (a checkpoint folder, or the latest one under a store root / output folder): the
+     * UNet, EMA and optimizer state, the step, and the data source's position. The checkpoint's run must match this
+     * config in what decides the maths of the past steps (model source, train target, prediction, seed, batch size,
+     * gradient accumulation, EMA on or off); the rest (steps, learning rate, checkpoint and validation settings, output
+     * folder) may change.
+     *
+     * @throws IllegalArgumentException the checkpoint does not fit this run (every difference named)
+     */
+    public void resume(Path checkpoint) throws IOException {
+        try (TrainCheckpoint c = TrainCheckpoint.open(checkpoint)) {
+            TrainerState s = c.state();
+            if (!TrainerState.RNG_SCHEME.equals(s.rng()))
+                throw new IllegalArgumentException(c.dir() + ": written with randomness scheme '" + s.rng() + "', this trainer uses '"
+                        + TrainerState.RNG_SCHEME + "'");
+            checkCompatible(c.dir(), c.config());
+            if (ema != null && !c.hasEma())
+                throw new IllegalArgumentException(c.dir() + ": has no EMA weights but this run keeps an EMA");
+            unet.load(c.unet());
+            if (ema != null) ema.load(c.ema(), s.emaUpdates());
+            optimizer.loadStateDict(c.optimizer());
+            source.seek(s.dataPosition());
+            step = s.step();
+            skippedSteps = s.skippedSteps();
+            lastCheckpointStep = step;
+            parent = c.dir().toString();
+            LOG.info("resumed from {} at step {} (data position {})", c.dir(), step, s.dataPosition());
+        }
+    }
+
+    private void checkCompatible(Path dir, JsonNode saved) {
+        TrainConfig was;
+        try {
+            was = TrainConfig.fromJson(saved);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(dir + ": unreadable config.json: " + e.getMessage(), e);
+        }
+        List<String> problems = new ArrayList<>();
+        if (!was.model().equals(config.model())) {
+            boolean sameKind = was.model().getClass() == config.model().getClass()
+                    && (!(was.model() instanceof ModelSource.Pretrained a) || a.layout() == ((ModelSource.Pretrained) config.model()).layout());
+            if (sameKind && was.model() instanceof ModelSource.Pretrained)
+                LOG.warn("resuming a run that started from {} with the model at {}", was.model(), config.model());
+            else problems.add("model: checkpoint " + was.model() + ", config " + config.model());
+        }
+        if (was.train() != config.train()) problems.add("train: checkpoint " + was.train().key() + ", config " + config.train().key());
+        if (was.prediction() != config.prediction()) problems.add("prediction: checkpoint " + was.prediction().json() + ", config " + config.prediction().json());
+        if (was.seed() != config.seed()) problems.add("seed: checkpoint " + was.seed() + ", config " + config.seed());
+        if (was.batchSize() != config.batchSize()) problems.add("batch_size: checkpoint " + was.batchSize() + ", config " + config.batchSize());
+        if (was.gradAccumulation() != config.gradAccumulation())
+            problems.add("grad_accumulation: checkpoint " + was.gradAccumulation() + ", config " + config.gradAccumulation());
+        if (was.ema().enabled() != config.ema().enabled())
+            problems.add("ema: checkpoint " + (was.ema().enabled() ? "decay " + was.ema().decay() : "none") + ", config "
+                    + (config.ema().enabled() ? "decay " + config.ema().decay() : "none"));
+        if (!problems.isEmpty())
+            throw new IllegalArgumentException("cannot resume from " + dir + ": the config differs from the checkpoint's run in\n  "
+                    + String.join("\n  ", problems));
+        if (!Objects.equals(was.data(), config.data()))
+            LOG.warn("resuming with other data settings than the checkpoint's run: the data position {} may mean something else", dir);
+    }
+
+    // ------------------------------------------------------------------------------------------------ validation
+
+    /**
+     * Samples the validation prompts with their fixed seeds (EMA weights when the config says so and there are any)
+     * and writes them side by side as one GIF, {@code output_dir/validation/step-N.gif}. Leaves the training state
+     * untouched.
+     */
+    public Path validate() throws IOException {
+        TrainConfig.Validation v = config.validation();
+        if (v.prompts().isEmpty()) throw new IllegalStateException("validation: no prompts configured (validation.prompts)");
+        ModelInfo info = model.info();
+        int frames = v.frames() > 0 ? v.frames() : info.frames();
+        int height = v.height() > 0 ? v.height() : info.height(), width = v.width() > 0 ? v.width() : info.width();
+        List<INDArray> videos = new ArrayList<>();
+        INDArray grid = null;
+        unet.eval();
+        try {
+            withWeights(v.useEma() && ema != null ? ema.stateDict() : null, () -> {
+                TextToVideoPipeline pipeline = model.pipeline();
+                for (int i = 0; i < v.prompts().size(); i++) {
+                    GenerateOptions o = GenerateOptions.builder().prompt(v.prompts().get(i)).frames(frames).size(height, width)
+                            .steps(v.steps()).guidanceScale(v.guidance()).seed(v.seed(i)).build();
+                    GenerateResult r = pipeline.generate(o);
+                    Memory.free(r.latents());
+                    videos.add(r.video());                                                 // (1, 3, F, H, W)
+                }
+            });
+            grid = videos.size() == 1 ? videos.get(0) : Nd4j.concat(4, videos.toArray(INDArray[]::new));   // (1, 3, F, H, n·W)
+            Path gif = config.outputDir().resolve("validation").resolve(CheckpointStore.name(step) + ".gif");
+            VideoIO.write(Video.fromTensor(grid, info.fps()), gif);
+            return gif;
+        } finally {
+            unet.train(true);
+            for (INDArray x : videos) Memory.free(x);
+            if (grid != null && videos.size() > 1) Memory.free(grid);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ export
+
+    /**
+     * Writes the trained model as a lavie4j model folder at {@code dir} (which must not exist): the EMA weights when
+     * {@code useEma} and there are any, the live weights otherwise; {@code lavie sample --model DIR} runs it.
+     */
+    public Path exportModel(Path dir, boolean useEma) throws IOException {
+        ModelInfo info = model.info();
+        String weights = useEma && ema != null ? "EMA" : "live";
+        ModelInfo exported = info.describedAs(info.name() + "-step" + step, "fine-tuned by lavie4j for " + step + " steps ("
+                + config.train().key() + " parameters, " + weights + " weights, " + config.prediction().json() + ") from "
+                + config.model() + "; base: " + info.description(), info.trained());
+        TextToVideoModel out = new TextToVideoModel(tokenizer, textEncoder, unet, vae, model.schedulerConfig(), exported);
+        withWeights(useEma && ema != null ? ema.stateDict() : null, () -> out.save(dir, DType.F32));
+        return dir;
+    }
+
+    /**
+     * Writes the UNet weights (EMA when {@code useEma} and there are any) to one safetensors file under the original
+     * checkpoint's key names (LaVie's {@code lavie_base.pt} state dict), float32.
+     */
+    public Path exportWeights(Path file, boolean useEma) throws IOException {
+        StateDict weights = useEma && ema != null ? ema.stateDict() : unet.stateDict();
+        SafeTensors.write(file, weights.asMap(), Map.of("format", "pt", "lavie4j_step", Long.toString(step),
+                "lavie4j_weights", useEma && ema != null ? "ema" : "live"), DType.F32);
+        return file;
+    }
+
+    private interface IoAction {
+        void run() throws IOException;
+    }
+
+    /**
+     * Runs {@code action} with the UNet's parameters pointing at {@code weights}' arrays (no copy), then puts the live
+     * arrays back; {@code weights == null} runs it on the live weights.
+     */
+    private void withWeights(StateDict weights, IoAction action) throws IOException {
+        if (weights == null) {
+            action.run();
+            return;
+        }
+        IdentityHashMap<Parameter, INDArray> live = new IdentityHashMap<>();
+        try {
+            for (Map.Entry<String, Parameter> e : unet.namedEntries().entrySet()) {
+                Parameter p = e.getValue();
+                if (live.containsKey(p)) continue;
+                live.put(p, p.data());
+                p.set(weights.get(e.getKey()).load());
+            }
+            action.run();
+        } finally {
+            live.forEach(Parameter::set);
+        }
+    }
+}
