@@ -322,7 +322,7 @@ public final class SuperResolutionPipeline {
         double vae = 0;
         for (int k = 0; k < vl; k++) {                                  // decoder level k: latent size · 2^k
             int ck = v.blockOutChannels().get(vl - 1 - k), cIn = v.blockOutChannels().get(Math.min(vl - 1, vl - k));
-            double pixels = (double) d * Math.min(tileH, (long) height << k) * Math.min(tileW, (long) width << k);
+            double pixels = (double) d * ((tileH / f) << k) * ((tileW / f) << k);    // a tile (or the frame) at level k
             vae = Math.max(vae, pixels * (cIn + 4.0 * ck));
         }
         double decoded = (double) d * v.outChannels() * frameH * frameW;   // the call's result and its clamped copy

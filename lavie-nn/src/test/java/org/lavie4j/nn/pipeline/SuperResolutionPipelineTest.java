@@ -401,6 +401,11 @@ class SuperResolutionPipelineTest {
         // the real model at LaVie's size: chunks of 8 at 320x512 need tens of GB, far more than chunks of 1
         SuperResolutionPipeline.MemoryEstimate real = realEstimate(8), realOne = realEstimate(1);
         assertTrue(real.peakBytes() > 20L << 30 && realOne.peakBytes() < real.peakBytes() / 3, real + " / " + realOne);
+        SuperResolutionPipeline.MemoryEstimate tiled = SuperResolutionPipeline.estimateMemory(org.lavie4j.nn.unet.VsrConfig.lavieVsr(),
+                org.lavie4j.nn.vae.VaeConfig.x4Upscaler(), 61, 320, 512,
+                small().chunkFrames(8).tiling(Tiling.defaults(org.lavie4j.nn.vae.VaeConfig.x4Upscaler())).build());
+        assertTrue(tiled.decodeBytes() < real.decodeBytes() / 10, "tiled decode of 1280x2048 frames: " + tiled + " vs " + real);
+        assertEquals(real.unetBytes(), tiled.unetBytes());
     }
 
     /** The estimate for LaVie's real VSR stage (61 frames of 320x512), from the configs alone. */
