@@ -13,10 +13,10 @@ import java.util.List;
  * An endless in-memory source of {@link SyntheticShapes} samples (a coloured shape moving across a dark background,
  * "a red circle moving left"), rendered on demand without writing files: sample {@code n} is clip {@code n} of the
  * options' data set, with stills {@code n·I, ..., n·I + I − 1} as its images ("a red circle"). Deterministic and
- * exactly seekable. For {@code lavie train --synthetic} and tests.
+ * exactly seekable. For tests and quick runs without files ({@code data: {source: synthetic}}); {@code lavie train
+ * --synthetic} writes the data set to disk and reads it back through {@link org.lavie4j.train.data.VideoSampleSource}
+ * instead, the path real data takes.
  */
-// TODO: once VideoSampleSource lands, let --synthetic generate the files (SyntheticShapes.generate) and read them back
-//  through it, so the demo exercises the real data path (decode, sampling, caption dropout).
 public final class ShapesSampleSource implements SampleSource {
     private final SyntheticShapes.Options options;
     private final int imageCount;

@@ -338,7 +338,7 @@ public final class Trainer {
         }
         parent = dir.getFileName().toString();
         lastCheckpointStep = step;
-        LOG.info("checkpoint {} written", dir);
+        LOG.debug("checkpoint {} written", dir);
         return dir;
     }
 

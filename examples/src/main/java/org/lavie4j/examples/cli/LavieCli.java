@@ -27,6 +27,7 @@ import java.util.Properties;
                 CascadeCommand.class,
                 InitModelCommand.class,
                 SyntheticDataCommand.class,
+                TrainCommand.class,
                 CommandLine.HelpCommand.class,
         })
 public final class LavieCli implements Runnable {
