@@ -93,12 +93,13 @@ public final class TensorFile implements AutoCloseable {
             n = in.readNBytes(head, 0, head.length);
         }
         if (n >= 2 && head[0] == 'P' && head[1] == 'K') return Format.PYTORCH_ZIP;
-        if (n >= 1 && (head[0] & 0xff) == 0x80) return Format.LEGACY_PYTORCH;
+        // safetensors before the pickle test: a header length ending in byte 0x80 (128, 384, ...) starts with 0x80 too
         if (n == 9 && head[8] == '{') {
             long len = 0;
             for (int i = 7; i >= 0; i--) len = (len << 8) | (head[i] & 0xff);
             if (len > 0) return Format.SAFETENSORS;
         }
+        if (n >= 1 && (head[0] & 0xff) == 0x80) return Format.LEGACY_PYTORCH;
         return Format.UNKNOWN;
     }
 

@@ -37,6 +37,19 @@ class TensorFileTest {
     }
 
     @Test
+    void safetensorsWhoseHeaderLengthEndsInByte0x80IsNotTakenForALegacyPickle() throws IOException {
+        // the u64 little-endian header length 128 starts the file with 0x80, the pickle PROTO opcode of legacy torch files
+        String json = "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8 + 128 + 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        b.putLong(128).put((json + " ".repeat(128 - json.length())).getBytes(java.nio.charset.StandardCharsets.US_ASCII)).putFloat(2.5f);
+        Path st = Files.write(dir.resolve("w.safetensors"), b.array());
+        assertEquals(TensorFile.Format.SAFETENSORS, TensorFile.detect(st));
+        try (TensorFile f = TensorFile.open(st)) {
+            assertEquals(2.5f, f.get("a").load().getFloat(0));
+        }
+    }
+
+    @Test
     void opensEachFormat() throws IOException {
         try (TensorFile pt = TensorFile.open(IoTestData.require("torch/state_dict.bin"))) {
             assertEquals(List.of("0.weight", "0.bias", "1.weight", "1.bias"), List.copyOf(pt.keys()));
