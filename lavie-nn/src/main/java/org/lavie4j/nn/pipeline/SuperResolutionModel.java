@@ -1,13 +1,8 @@
 package org.lavie4j.nn.pipeline;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import org.lavie4j.core.Module;
 import org.lavie4j.core.StateDict;
-import org.lavie4j.core.io.AtomicFiles;
 import org.lavie4j.core.io.DType;
 import org.lavie4j.core.io.DiffusersFolder;
 import org.lavie4j.core.io.SafeTensors;
@@ -34,19 +29,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Function;
-import java.util.stream.Stream;
 
 /**
  * LaVie's video super-resolution stage as released (schedulers-and-pipelines.md §6, vsr-unet.md §6): in the original's
@@ -165,7 +152,7 @@ public record SuperResolutionModel(CLIPTokenizer tokenizer, CLIPTextModel textEn
             LOG.info("{} not found: using LaVie's VSR UNet config (vsr/configs/unet_3d_config.json)", file);
             return VsrConfig.lavieVsr();
         }
-        return parse(file, json -> {
+        return ModelFolders.parse(file, json -> {
             ObjectNode n = json.deepCopy();
             n.put("video_condition", false);                             // sample.py: config['video_condition'] = False
             return VsrConfig.fromJson(n).config();
@@ -175,7 +162,7 @@ public record SuperResolutionModel(CLIPTokenizer tokenizer, CLIPTextModel textEn
     /** {@code <x4>/scheduler/scheduler_config.json} loaded into DDIM with {@code beta_schedule} "linear" (sample.py). */
     static SchedulerConfig scheduler(Path x4) throws IOException {
         Path file = schedulerFile(x4, SCHEDULER, "the sampler (DDIM, v-prediction)");
-        return parse(file, json -> {
+        return ModelFolders.parse(file, json -> {
             ObjectNode n = json.deepCopy();
             n.put("beta_schedule", "linear");
             return SchedulerConfig.fromJson(n, SchedulerKind.DDIM);
@@ -185,7 +172,7 @@ public record SuperResolutionModel(CLIPTokenizer tokenizer, CLIPTextModel textEn
     /** {@code <x4>/low_res_scheduler/scheduler_config.json} as a DDPM config (the noise augmentation's betas). */
     static SchedulerConfig lowResScheduler(Path x4) throws IOException {
         Path file = schedulerFile(x4, LOW_RES_SCHEDULER, "the noise augmentation of the low-resolution frames (DDPM)");
-        return parse(file, json -> SchedulerConfig.fromJson(json, SchedulerKind.DDPM));
+        return ModelFolders.parse(file, json -> SchedulerConfig.fromJson(json, SchedulerKind.DDPM));
     }
 
     private static Path schedulerFile(Path x4, String part, String what) throws NoSuchFileException {
@@ -203,7 +190,7 @@ public record SuperResolutionModel(CLIPTokenizer tokenizer, CLIPTextModel textEn
         Path configFile = dir.resolve(CONFIG);
         VaeConfig config;
         if (Files.isRegularFile(configFile)) {
-            config = parse(configFile, json -> {
+            config = ModelFolders.parse(configFile, json -> {
                 VaeConfig c = VaeConfig.fromJson(json).config();
                 if (json.hasNonNull("scaling_factor")) return c;
                 return new VaeConfig(c.inChannels(), c.outChannels(), c.blockOutChannels(), c.layersPerBlock(), c.latentChannels(),
@@ -226,14 +213,6 @@ public record SuperResolutionModel(CLIPTokenizer tokenizer, CLIPTextModel textEn
         return vae;
     }
 
-    private static <T> T parse(Path file, Function<JsonNode, T> parser) throws IOException {
-        JsonNode json = DiffusersFolder.readJson(file);
-        try {
-            return parser.apply(json);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
-        }
-    }
 
     // ------------------------------------------------------------------------------------------------ saving
 
@@ -243,28 +222,16 @@ public record SuperResolutionModel(CLIPTokenizer tokenizer, CLIPTextModel textEn
      * weights. Assembled under a temporary name beside {@code dir} and renamed into place in one step.
      */
     public void save(Path dir, DType weightType) throws IOException {
-        // TODO share the folder writing with TextToVideoModel.save
-        Path target = dir.toAbsolutePath();
-        if (Files.exists(target)) throw new FileAlreadyExistsException(target.toString(), null, "will not overwrite an existing model folder");
-        Path parent = target.getParent();
-        Files.createDirectories(parent);
-        Path tmp = Files.createTempDirectory(parent, "." + target.getFileName() + ".");
-        boolean done = false;
-        try {
+        ModelFolders.createAtomically(dir, tmp -> {
             SafeTensors.write(tmp.resolve(CHECKPOINT_SAFETENSORS), unet.stateDict().asMap(), Map.of("format", "pt"), weightType);
-            writeJson(tmp.resolve(UNET_CONFIG), vsrConfigJson(unet.config()));
+            ModelFolders.writeJson(tmp.resolve(UNET_CONFIG), vsrConfigJson(unet.config()));
             Path x4 = tmp.resolve(X4);
-            writePart(x4.resolve(StableDiffusionParts.VAE), vae, vae.config().toJson(), "diffusion_pytorch_model.safetensors", weightType);
-            writePart(x4.resolve(StableDiffusionParts.TEXT_ENCODER), textEncoder, textEncoder.config().toJson(), "model.safetensors", weightType);
-            writeJson(x4.resolve(SCHEDULER).resolve(SCHEDULER_CONFIG), schedulerConfig.toJson());
-            writeJson(x4.resolve(LOW_RES_SCHEDULER).resolve(SCHEDULER_CONFIG), lowResSchedulerConfig.toJson());
-            writeTokenizer(x4.resolve(StableDiffusionParts.TOKENIZER), tokenizer);
-            AtomicFiles.publish(tmp, true);
-            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-            done = true;
-        } finally {
-            if (!done) deleteTree(tmp);
-        }
+            ModelFolders.writePart(x4.resolve(StableDiffusionParts.VAE), vae, vae.config().toJson(), "diffusion_pytorch_model.safetensors", weightType);
+            ModelFolders.writePart(x4.resolve(StableDiffusionParts.TEXT_ENCODER), textEncoder, textEncoder.config().toJson(), "model.safetensors", weightType);
+            ModelFolders.writeJson(x4.resolve(SCHEDULER).resolve(SCHEDULER_CONFIG), schedulerConfig.toJson());
+            ModelFolders.writeJson(x4.resolve(LOW_RES_SCHEDULER).resolve(SCHEDULER_CONFIG), lowResSchedulerConfig.toJson());
+            ModelFolders.writeTokenizer(x4.resolve(StableDiffusionParts.TOKENIZER), tokenizer);
+        });
     }
 
     /** A VSR UNet config as the JSON {@link VsrConfig#fromJson} reads back to an equal config. */
@@ -302,52 +269,9 @@ public record SuperResolutionModel(CLIPTokenizer tokenizer, CLIPTextModel textEn
         return n;
     }
 
-    private static void writePart(Path dir, Module module, ObjectNode config, String weightsName, DType weightType) throws IOException {
-        Files.createDirectories(dir);
-        writeJson(dir.resolve(CONFIG), config);
-        SafeTensors.write(dir.resolve(weightsName), module.stateDict().asMap(), Map.of("format", "pt"), weightType);
-    }
 
-    private static void writeTokenizer(Path dir, CLIPTokenizer tokenizer) throws IOException {
-        Files.createDirectories(dir);
-        for (String name : List.of("vocab.json", "merges.txt")) {
-            try (InputStream in = CLIPTokenizer.class.getResourceAsStream(name)) {
-                if (in == null) throw new IOException("CLIP tokenizer resource " + name + " is missing from the lavie-nn jar");
-                byte[] bytes = in.readAllBytes();
-                AtomicFiles.write(dir.resolve(name), ch -> AtomicFiles.writeFully(ch, ByteBuffer.wrap(bytes)));
-            }
-        }
-        CLIPTokenizer.Settings s = tokenizer.settings();
-        ObjectNode cfg = JsonNodeFactory.instance.objectNode();
-        cfg.put("tokenizer_class", "CLIPTokenizer");
-        cfg.put("model_max_length", s.maxLength());
-        cfg.put("bos_token", s.bosToken());
-        cfg.put("eos_token", s.eosToken());
-        cfg.put("unk_token", s.unkToken());
-        cfg.put("pad_token", s.padToken());
-        writeJson(dir.resolve("tokenizer_config.json"), cfg);
-    }
 
-    private static void writeJson(Path file, JsonNode json) throws IOException {
-        Files.createDirectories(file.getParent());
-        byte[] bytes = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(json)
-                .concat("\n").getBytes(StandardCharsets.UTF_8);
-        AtomicFiles.write(file, ch -> AtomicFiles.writeFully(ch, ByteBuffer.wrap(bytes)));
-    }
 
-    private static void deleteTree(Path root) {
-        try (Stream<Path> s = Files.walk(root)) {
-            s.sorted(Comparator.reverseOrder()).forEach(p -> {
-                try {
-                    Files.deleteIfExists(p);
-                } catch (IOException ignored) {
-                    // best effort: the caller sees the original failure
-                }
-            });
-        } catch (IOException ignored) {
-            // nothing to clean
-        }
-    }
 
     // ------------------------------------------------------------------------------------------------ random models
 

@@ -193,15 +193,7 @@ public final class SuperResolutionPipeline {
 
     /** The text encoder's last hidden state for one text: (1, L, D) float32. */
     public INDArray encodePrompt(String text) {
-        // TODO share with TextToVideoPipeline.encodePrompt / InterpolationPipeline.encodePrompt
-        if (tokenizer == null || textEncoder == null)
-            throw new IllegalStateException("SuperResolutionPipeline: no tokenizer/text encoder; pass prompt and negative embeddings instead of text");
-        try (Tape off = Grad.disabled()) {
-            Tensor y = textEncoder.forward(Tensor.of(tokenizer.encode(text).inputIdsArray()));   // (1, L, D)
-            INDArray out = y.data().castTo(DataType.FLOAT).dup('c');
-            y.release();
-            return out;
-        }
+        return PipelineSupport.encodePrompt(tokenizer, textEncoder, text, "SuperResolutionPipeline");
     }
 
     // ------------------------------------------------------------------------------------------------ checks
@@ -504,12 +496,7 @@ public final class SuperResolutionPipeline {
 
     /** Standard normal noise of the given shape from an explicit generator (row-major order). */
     static INDArray randn(RandomGenerator g, long[] shape) {
-        // TODO share with TextToVideoPipeline.randn / InterpolationPipeline.randn
-        long n = 1;
-        for (long s : shape) n *= s;
-        float[] v = new float[Math.toIntExact(n)];
-        for (int i = 0; i < v.length; i++) v[i] = (float) g.nextGaussian();
-        return Nd4j.createFromArray(v).reshape('c', shape);
+        return PipelineSupport.randn(g, shape);
     }
 
     private static long[] filled(int n, long value) {

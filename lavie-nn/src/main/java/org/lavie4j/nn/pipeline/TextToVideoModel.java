@@ -1,22 +1,15 @@
 package org.lavie4j.nn.pipeline;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import org.lavie4j.core.Module;
-import org.lavie4j.core.io.AtomicFiles;
 import org.lavie4j.core.io.DType;
 import org.lavie4j.core.io.DiffusersFolder;
-import org.lavie4j.core.io.SafeTensors;
 import org.lavie4j.nn.checkpoints.Inflation;
 import org.lavie4j.nn.checkpoints.LaVieCheckpoints;
 import org.lavie4j.nn.checkpoints.StableDiffusionParts;
 import org.lavie4j.nn.clip.CLIPTextConfig;
 import org.lavie4j.nn.clip.CLIPTextModel;
 import org.lavie4j.nn.clip.CLIPTokenizer;
-import org.lavie4j.nn.schedulers.Scheduler;
 import org.lavie4j.nn.schedulers.SchedulerConfig;
 import org.lavie4j.nn.schedulers.SchedulerKind;
 import org.lavie4j.nn.unet.UNet3DConditionModel;
@@ -28,18 +21,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.util.Comparator;
 import java.util.List;
-import java.util.Map;
-import java.util.stream.Stream;
 
 /**
  * A complete text-to-video model: tokenizer, text encoder, 3-D UNet, VAE, the noise schedule it was trained with, and
@@ -148,29 +133,21 @@ public record TextToVideoModel(CLIPTokenizer tokenizer, CLIPTextModel textEncode
 
     private static TextToVideoModel loadLavie4j(Path dir) throws IOException {
         Path infoFile = dir.resolve(ModelInfo.FILE);
-        ModelInfo info = parse(infoFile, ModelInfo::fromJson);
+        ModelInfo info = ModelFolders.parse(infoFile, ModelInfo::fromJson);
         Path unetDir = dir.resolve(UNET);
         Path unetConfigFile = unetDir.resolve(CONFIG);
         if (!Files.isRegularFile(unetConfigFile))
             throw new NoSuchFileException(unetConfigFile.toString(), null, "missing UNet config of the model folder " + dir + ": expected " + unetConfigFile);
-        UNetConfig unetConfig = parse(unetConfigFile, json -> UNetConfig.fromJson(json).config());
+        UNetConfig unetConfig = ModelFolders.parse(unetConfigFile, json -> UNetConfig.fromJson(json).config());
         Path schedulerFile = dir.resolve(SCHEDULER).resolve(SCHEDULER_CONFIG);
         if (!Files.isRegularFile(schedulerFile))
             throw new NoSuchFileException(schedulerFile.toString(), null, "missing scheduler config of the model folder " + dir + ": expected " + schedulerFile);
-        SchedulerConfig scheduler = parse(schedulerFile, json -> SchedulerConfig.fromJson(json.toString()));
+        SchedulerConfig scheduler = ModelFolders.parse(schedulerFile, json -> SchedulerConfig.fromJson(json.toString()));
         StableDiffusionParts.Parts parts = StableDiffusionParts.load(dir);
         UNet3DConditionModel unet = LaVieCheckpoints.loadBase(unetDir, unetConfig);
         return new TextToVideoModel(parts.tokenizer(), parts.textEncoder(), unet, parts.vae(), scheduler, info);
     }
 
-    private static <T> T parse(Path file, java.util.function.Function<JsonNode, T> parser) throws IOException {
-        JsonNode json = DiffusersFolder.readJson(file);
-        try {
-            return parser.apply(json);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
-        }
-    }
 
     // ------------------------------------------------------------------------------------------------ saving
 
@@ -181,77 +158,22 @@ public record TextToVideoModel(CLIPTokenizer tokenizer, CLIPTextModel textEncode
      * halve the size; loading converts back to float32).
      */
     public void save(Path dir, DType weightType) throws IOException {
-        Path target = dir.toAbsolutePath();
-        if (Files.exists(target)) throw new FileAlreadyExistsException(target.toString(), null, "will not overwrite an existing model folder");
-        Path parent = target.getParent();
-        Files.createDirectories(parent);
-        Path tmp = Files.createTempDirectory(parent, "." + target.getFileName() + ".");
-        boolean done = false;
-        try {
-            writeJson(tmp.resolve(ModelInfo.FILE), info.toJson());
-            writePart(tmp.resolve(UNET), unet, unet.config().toJson(), WEIGHTS, weightType);
-            writePart(tmp.resolve(StableDiffusionParts.VAE), vae, vae.config().toJson(), WEIGHTS, weightType);
-            writePart(tmp.resolve(StableDiffusionParts.TEXT_ENCODER), textEncoder, textEncoder.config().toJson(), TEXT_WEIGHTS, weightType);
-            writeJson(tmp.resolve(SCHEDULER).resolve(SCHEDULER_CONFIG), schedulerConfig.toJson());
-            writeTokenizer(tmp.resolve(StableDiffusionParts.TOKENIZER));
+        ModelFolders.createAtomically(dir, tmp -> {
+            ModelFolders.writeJson(tmp.resolve(ModelInfo.FILE), info.toJson());
+            ModelFolders.writePart(tmp.resolve(UNET), unet, unet.config().toJson(), WEIGHTS, weightType);
+            ModelFolders.writePart(tmp.resolve(StableDiffusionParts.VAE), vae, vae.config().toJson(), WEIGHTS, weightType);
+            ModelFolders.writePart(tmp.resolve(StableDiffusionParts.TEXT_ENCODER), textEncoder, textEncoder.config().toJson(), TEXT_WEIGHTS, weightType);
+            ModelFolders.writeJson(tmp.resolve(SCHEDULER).resolve(SCHEDULER_CONFIG), schedulerConfig.toJson());
+            ModelFolders.writeTokenizer(tmp.resolve(StableDiffusionParts.TOKENIZER), tokenizer);
             ObjectNode index = JsonNodeFactory.instance.objectNode();
             index.put("_class_name", "LaVieTextToVideoPipeline");
             index.put("_lavie4j_format", 1);
-            writeJson(tmp.resolve(DiffusersFolder.MODEL_INDEX), index);
-            AtomicFiles.publish(tmp, true);
-            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-            done = true;
-        } finally {
-            if (!done) deleteTree(tmp);
-        }
+            ModelFolders.writeJson(tmp.resolve(DiffusersFolder.MODEL_INDEX), index);
+        });
     }
 
-    private static void writePart(Path dir, Module module, ObjectNode config, String weightsName, DType weightType) throws IOException {
-        Files.createDirectories(dir);
-        writeJson(dir.resolve(CONFIG), config);
-        SafeTensors.write(dir.resolve(weightsName), module.stateDict().asMap(), Map.of("format", "pt"), weightType);
-    }
 
-    /** The tokenizer files: this tokenizer must be the standard CLIP BPE one (the only kind there is here). */
-    private void writeTokenizer(Path dir) throws IOException {
-        Files.createDirectories(dir);
-        for (String name : List.of("vocab.json", "merges.txt")) {
-            try (InputStream in = CLIPTokenizer.class.getResourceAsStream(name)) {
-                if (in == null) throw new IOException("CLIP tokenizer resource " + name + " is missing from the lavie-nn jar");
-                byte[] bytes = in.readAllBytes();
-                AtomicFiles.write(dir.resolve(name), ch -> AtomicFiles.writeFully(ch, ByteBuffer.wrap(bytes)));
-            }
-        }
-        ObjectNode cfg = JsonNodeFactory.instance.objectNode();
-        cfg.put("tokenizer_class", "CLIPTokenizer");
-        cfg.put("model_max_length", tokenizer.maxLength());
-        cfg.put("bos_token", CLIPTokenizer.START_OF_TEXT);
-        cfg.put("eos_token", CLIPTokenizer.END_OF_TEXT);
-        cfg.put("unk_token", CLIPTokenizer.END_OF_TEXT);
-        cfg.put("pad_token", CLIPTokenizer.END_OF_TEXT);
-        writeJson(dir.resolve("tokenizer_config.json"), cfg);
-    }
 
-    private static void writeJson(Path file, JsonNode json) throws IOException {
-        Files.createDirectories(file.getParent());
-        byte[] bytes = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(json)
-                .concat("\n").getBytes(StandardCharsets.UTF_8);
-        AtomicFiles.write(file, ch -> AtomicFiles.writeFully(ch, ByteBuffer.wrap(bytes)));
-    }
-
-    private static void deleteTree(Path root) {
-        try (Stream<Path> s = Files.walk(root)) {
-            s.sorted(Comparator.reverseOrder()).forEach(p -> {
-                try {
-                    Files.deleteIfExists(p);
-                } catch (IOException ignored) {
-                    // best effort: the caller sees the original failure
-                }
-            });
-        } catch (IOException ignored) {
-            // nothing to clean
-        }
-    }
 
     // ------------------------------------------------------------------------------------------------ random models
 

@@ -78,14 +78,7 @@ public final class TextToVideoPipeline {
 
     /** The text encoder's last hidden state for one prompt: (1, L, D) float32. */
     public INDArray encodePrompt(String text) {
-        if (tokenizer == null || textEncoder == null)
-            throw new IllegalStateException("TextToVideoPipeline: no tokenizer/text encoder; pass prompt and negative embeddings instead of text");
-        try (Tape off = Grad.disabled()) {
-            Tensor y = textEncoder.forward(Tensor.of(tokenizer.encode(text).inputIdsArray()));   // (1, L, D)
-            INDArray out = y.data().castTo(DataType.FLOAT).dup('c');
-            y.release();
-            return out;
-        }
+        return PipelineSupport.encodePrompt(tokenizer, textEncoder, text, "TextToVideoPipeline");
     }
 
     /**
@@ -217,11 +210,7 @@ public final class TextToVideoPipeline {
 
     /** Standard normal noise of the given shape from an explicit generator (row-major order). */
     static INDArray randn(RandomGenerator g, long[] shape) {
-        long n = 1;
-        for (long s : shape) n *= s;
-        float[] v = new float[Math.toIntExact(n)];
-        for (int i = 0; i < v.length; i++) v[i] = (float) g.nextGaussian();
-        return Nd4j.createFromArray(v).reshape('c', shape);
+        return PipelineSupport.randn(g, shape);
     }
 
     private static INDArray repeatBatch(INDArray x, long b) {
