@@ -207,7 +207,7 @@ public final class TrainCommand implements Callable<Integer> {
         return BAD_INPUT;
     }
 
-    /** A line per step (stdout) and, on a terminal, a progress bar with the loss (stderr). */
+    /** On a terminal a progress bar with the step's figures (stderr); otherwise, e.g. into a log, a line per step (stdout). */
     private static final class Progress implements TrainListener, AutoCloseable {
         private final PrintWriter out, err;
         private final boolean terminal;
@@ -228,16 +228,15 @@ public final class TrainCommand implements Callable<Integer> {
         }
 
         @Override public boolean onStep(StepStats s) {
-            double elapsed = s.elapsed().toNanos() / 1e9;
-            String line = String.format(Locale.ROOT, "step %d/%d  loss %.4f%s  lr %.2e  grad %.3f%s  %.2f clips/s  %.2f s/step",
-                    s.step(), s.totalSteps(), s.loss(), Double.isNaN(s.imageLoss()) ? "" : String.format(Locale.ROOT, " (video %.4f, image %.4f)",
-                            s.videoLoss(), s.imageLoss()), s.lr(), s.gradNorm(), s.skipped() ? "  SKIPPED (non-finite)" : "",
-                    s.clipsPerSecond(), s.stepTime().toNanos() / 1e9);
-            if (bar != null) {
+            String image = Double.isNaN(s.imageLoss()) ? "" : String.format(Locale.ROOT, " (video %.4f, image %.4f)", s.videoLoss(), s.imageLoss());
+            String figures = String.format(Locale.ROOT, "loss %.4f%s  lr %.2e  grad %.3f%s  %.2f clips/s", s.loss(), image, s.lr(),
+                    s.gradNorm(), s.skipped() ? "  SKIPPED (non-finite)" : "", s.clipsPerSecond());
+            if (bar != null) {                       // a terminal: the bar carries the figures
                 bar.stepTo(s.step());
-                bar.setExtraMessage(String.format(Locale.ROOT, " loss %.4f", s.loss()));
+                bar.setExtraMessage(" " + figures);
+                return true;
             }
-            out.println(line);
+            out.printf(Locale.ROOT, "step %d/%d  %s  %.2f s/step%n", s.step(), s.totalSteps(), figures, s.stepTime().toNanos() / 1e9);
             out.flush();
             return true;
         }
