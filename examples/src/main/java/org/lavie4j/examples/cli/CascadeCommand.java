@@ -182,7 +182,7 @@ public final class CascadeCommand implements Callable<Integer> {
             for (CascadeStage s : selected) if (s != last) targets.add(stagePath(target, s));
         }
         for (Path p : targets) {
-            String problem = checkTarget(p);
+            String problem = OutputTarget.problem(p, force, false, null);
             if (problem != null) return bad(err, problem);
         }
         Path modelDir = model;
@@ -368,21 +368,6 @@ public final class CascadeCommand implements Callable<Integer> {
         int dot = name.lastIndexOf('.');
         String stem = dot > 0 ? name.substring(0, dot) : name, ext = dot > 0 ? name.substring(dot) : "";
         return target.resolveSibling(stem + "-" + stage.id() + ext);
-    }
-
-    /** Why {@code target} cannot be written (null when it can). */
-    private String checkTarget(Path target) {
-        // TODO share with SampleCommand.checkTarget / InterpolateCommand.checkTarget / UpscaleCommand.checkTarget
-        String name = target.getFileName() == null ? "" : target.getFileName().toString().toLowerCase(Locale.ROOT);
-        boolean file = name.endsWith(".mp4") || name.endsWith(".gif");
-        if (name.endsWith(".png")) return "--out " + target + ": one PNG holds one frame; use FILE.mp4, FILE.gif or a folder for PNG frames";
-        if (!file && name.contains(".") && !Files.isDirectory(target))
-            return "--out " + target + ": unsupported output; use FILE.mp4, FILE.gif or a folder for PNG frames";
-        if (name.endsWith(".mp4") && !VideoIO.mp4Available())
-            return "--out " + target + ": mp4 needs JavaCV and FFmpeg on the classpath (" + VideoIO.MP4_DEPENDENCIES + "); write .gif or PNG frames instead";
-        if (Files.exists(target) && !force) return "--out " + target + ": already exists (use --force to replace it)";
-        if (Files.isDirectory(target) && file) return "--out " + target + ": is a folder";
-        return null;
     }
 
     private static String describe(Video v) {

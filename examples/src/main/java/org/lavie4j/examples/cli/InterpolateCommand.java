@@ -92,13 +92,13 @@ public final class InterpolateCommand implements Callable<Integer> {
 
         // 1. everything that can be checked before reading anything large
         if (!Files.exists(input)) return bad(err, input + ": no such file");
-        String stem = stem(input);
+        String stem = OutputTarget.stem(input);
         String text = prompt != null ? prompt : stem;
         if (text.isBlank()) return bad(err, "the prompt is empty");
         if (!(fps > 0) || fps > 240) return bad(err, "--fps must be in (0, 240], got " + fps);
         if ((height == null) != (width == null)) return bad(err, "give --height and --width together");
         Path target = out != null ? out : Path.of(SampleCommand.defaultName(stem) + "-interpolated" + (VideoIO.mp4Available() ? ".mp4" : ".gif"));
-        String problem = checkTarget(target);
+        String problem = OutputTarget.problem(target, force, false, input);
         if (problem != null) return bad(err, problem);
         Path modelDir = model;
         if (modelDir == null) {
@@ -186,31 +186,6 @@ public final class InterpolateCommand implements Callable<Integer> {
         stdout.printf(Locale.ROOT, "time: encode + denoise %.2f s (%.2f it/s), decode %.2f s, write %.2f s, total %.2f s%n", denoise,
                 options.steps() / Math.max(denoise, 1e-9), (runNanos - denoiseNanos.get()) / 1e9, writeNanos / 1e9, (System.nanoTime() - t0) / 1e9);
         return OK;
-    }
-
-    /** The file name without its extension (the original's prompt: {@code video_name}). */
-    static String stem(Path file) {
-        Path name = file.toAbsolutePath().normalize().getFileName();
-        String s = name == null ? "" : name.toString();
-        int dot = s.lastIndexOf('.');
-        return dot > 0 ? s.substring(0, dot) : s;
-    }
-
-    /** Why {@code target} cannot be written (null when it can). */
-    private String checkTarget(Path target) {
-        // TODO share with SampleCommand.checkTarget
-        String name = target.getFileName() == null ? "" : target.getFileName().toString().toLowerCase(Locale.ROOT);
-        boolean file = name.endsWith(".mp4") || name.endsWith(".gif");
-        if (name.endsWith(".png")) return "--out " + target + ": one PNG holds one frame; use FILE.mp4, FILE.gif or a folder for PNG frames";
-        if (!file && name.contains(".") && !Files.isDirectory(target))
-            return "--out " + target + ": unsupported output; use FILE.mp4, FILE.gif or a folder for PNG frames";
-        if (name.endsWith(".mp4") && !VideoIO.mp4Available())
-            return "--out " + target + ": mp4 needs JavaCV and FFmpeg on the classpath (" + VideoIO.MP4_DEPENDENCIES + "); write .gif or PNG frames instead";
-        if (Files.exists(target) && !force) return "--out " + target + ": already exists (use --force to replace it)";
-        if (Files.isDirectory(target) && file) return "--out " + target + ": is a folder";
-        if (Files.exists(target) && target.toAbsolutePath().normalize().equals(input.toAbsolutePath().normalize()))
-            return "--out " + target + ": is the input";
-        return null;
     }
 
     private static String fmt(double v) {

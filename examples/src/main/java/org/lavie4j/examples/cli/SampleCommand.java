@@ -100,7 +100,7 @@ public final class SampleCommand implements Callable<Integer> {
         if (model != null && !Files.isDirectory(model) && !Files.isRegularFile(model))
             return bad(err, "--model " + model + ": no such folder");
         Path target = out != null ? out : Path.of(defaultName(prompt) + (VideoIO.mp4Available() ? ".mp4" : ".gif"));
-        String problem = checkTarget(target);
+        String problem = OutputTarget.problem(target, force, true, null);
         if (problem != null) return bad(err, problem);
 
         // 2. the model and the options
@@ -168,19 +168,6 @@ public final class SampleCommand implements Callable<Integer> {
         stdout.printf(Locale.ROOT, "time: denoise %.2f s (%.2f it/s), decode %.2f s, write %.2f s, total %.2f s%n", denoise,
                 options.steps() / Math.max(denoise, 1e-9), decode, writeNanos / 1e9, (System.nanoTime() - t0) / 1e9);
         return OK;
-    }
-
-    /** Why {@code target} cannot be written (null when it can). */
-    private String checkTarget(Path target) {
-        String name = target.getFileName() == null ? "" : target.getFileName().toString().toLowerCase(Locale.ROOT);
-        boolean file = name.endsWith(".mp4") || name.endsWith(".gif") || name.endsWith(".png");
-        if (!file && name.contains(".") && !Files.isDirectory(target))
-            return "--out " + target + ": unsupported output; use FILE.mp4, FILE.gif, FILE.png or a folder for PNG frames";
-        if (name.endsWith(".mp4") && !VideoIO.mp4Available())
-            return "--out " + target + ": mp4 needs JavaCV and FFmpeg on the classpath (" + VideoIO.MP4_DEPENDENCIES + "); write .gif or PNG frames instead";
-        if (Files.exists(target) && !force) return "--out " + target + ": already exists (use --force to replace it)";
-        if (Files.isDirectory(target) && file) return "--out " + target + ": is a folder";
-        return null;
     }
 
     /** The reference's file name: the prompt with spaces as '_' (here also without path separators and other unsafe characters). */
