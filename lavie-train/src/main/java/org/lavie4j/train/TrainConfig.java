@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import org.lavie4j.nn.schedulers.PredictionType;
+import org.lavie4j.train.lora.LoraConfig;
 import org.lavie4j.train.optim.AdamW;
 import org.lavie4j.train.optim.LrSchedule;
 
@@ -27,7 +28,8 @@ import java.util.Set;
  * relative to the working directory, as LaVie's own configs.
  * <pre>{@code
  * model: {source: tiny, seed: 0}        # tiny | lavie4j | lavie | sd14 (+ path)
- * train: temporal                       # all | temporal ("_temp" keys only)
+ * train: temporal                       # all | temporal ("_temp" keys only) | lora (adapters only)
+ * lora: {rank: 8, alpha: 8, targets: [attn1.to_q, ...]}   # with train: lora; default the attention projections
  * steps: 1000
  * batch_size: 1
  * grad_accumulation: 1
@@ -57,18 +59,21 @@ import java.util.Set;
  * @param outputDir        checkpoints, validation GIFs and exports go here
  * @param vaeSlice         frames the VAE encodes at a time
  * @param data             the {@code data} mapping as written (null when absent); not interpreted here
+ * @param lora             the adapters trained with {@code train: lora} (null otherwise)
  */
 public record TrainConfig(ModelSource model, TrainTarget train, long steps, int batchSize, int gradAccumulation,
                           Optimizer optimizer, EmaSettings ema, PredictionType prediction, double imageLossWeight,
                           Checkpointing checkpoint, Validation validation, long seed, Path outputDir, int vaeSlice,
-                          JsonNode data) {
+                          JsonNode data, LoraConfig lora) {
 
     /** Which parameters of the UNet are trained; everything else is frozen. */
     public enum TrainTarget {
         /** Every UNet parameter. */
         ALL("all"),
         /** Only the temporal layers: keys containing {@code _temp} ({@link org.lavie4j.nn.checkpoints.Inflation#isTemporal}). */
-        TEMPORAL("temporal");
+        TEMPORAL("temporal"),
+        /** LoRA adapters on the UNet's Linear layers ({@link #lora()}); the UNet itself is frozen. */
+        LORA("lora");
 
         private final String key;
 
@@ -192,6 +197,16 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
         if (outputDir == null) throw ConfigNode.error("output_dir", "is required");
         if (vaeSlice < 1) throw ConfigNode.error("vae_slice", "must be an integer >= 1, got " + vaeSlice);
         if (data != null && !data.isObject()) throw ConfigNode.error("data", "must be a mapping of keys to values, got " + data);
+        if (train == TrainTarget.LORA && lora == null) lora = LoraConfig.attention(8, 8);
+        if (train != TrainTarget.LORA && lora != null) throw ConfigNode.error("lora", "is only read with train: lora, not " + train.key());
+    }
+
+    /** A config without LoRA adapters ({@code train: lora} gets rank 8, alpha 8 on the attention projections). */
+    public TrainConfig(ModelSource model, TrainTarget train, long steps, int batchSize, int gradAccumulation, Optimizer optimizer,
+                       EmaSettings ema, PredictionType prediction, double imageLossWeight, Checkpointing checkpoint,
+                       Validation validation, long seed, Path outputDir, int vaeSlice, JsonNode data) {
+        this(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation,
+                seed, outputDir, vaeSlice, data, null);
     }
 
     /** A config with LaVie's defaults for {@code model} writing to {@code outputDir}: all parameters, 1,000 steps, batch 1. */
@@ -202,24 +217,26 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
 
     // ------------------------------------------------------------------------------------------------ withers
 
-    public TrainConfig withModel(ModelSource v) { return new TrainConfig(v, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data); }
-    public TrainConfig withTrain(TrainTarget v) { return new TrainConfig(model, v, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data); }
-    public TrainConfig withSteps(long v) { return new TrainConfig(model, train, v, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data); }
-    public TrainConfig withBatch(int size, int accumulation) { return new TrainConfig(model, train, steps, size, accumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data); }
-    public TrainConfig withOptimizer(Optimizer v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, v, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data); }
-    public TrainConfig withEma(EmaSettings v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, v, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data); }
-    public TrainConfig withPrediction(PredictionType v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, v, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data); }
-    public TrainConfig withImageLossWeight(double v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, v, checkpoint, validation, seed, outputDir, vaeSlice, data); }
-    public TrainConfig withCheckpoint(Checkpointing v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, v, validation, seed, outputDir, vaeSlice, data); }
-    public TrainConfig withValidation(Validation v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, v, seed, outputDir, vaeSlice, data); }
-    public TrainConfig withSeed(long v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, v, outputDir, vaeSlice, data); }
-    public TrainConfig withOutputDir(Path v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, v, vaeSlice, data); }
-    public TrainConfig withData(JsonNode v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, v); }
+    public TrainConfig withModel(ModelSource v) { return new TrainConfig(v, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora); }
+    public TrainConfig withTrain(TrainTarget v) { return new TrainConfig(model, v, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v == TrainTarget.LORA ? lora : null); }
+    /** {@code train: lora} with these adapters. */
+    public TrainConfig withLora(LoraConfig v) { return new TrainConfig(model, TrainTarget.LORA, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v); }
+    public TrainConfig withSteps(long v) { return new TrainConfig(model, train, v, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora); }
+    public TrainConfig withBatch(int size, int accumulation) { return new TrainConfig(model, train, steps, size, accumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora); }
+    public TrainConfig withOptimizer(Optimizer v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, v, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora); }
+    public TrainConfig withEma(EmaSettings v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, v, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora); }
+    public TrainConfig withPrediction(PredictionType v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, v, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora); }
+    public TrainConfig withImageLossWeight(double v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, v, checkpoint, validation, seed, outputDir, vaeSlice, data, lora); }
+    public TrainConfig withCheckpoint(Checkpointing v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, v, validation, seed, outputDir, vaeSlice, data, lora); }
+    public TrainConfig withValidation(Validation v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, v, seed, outputDir, vaeSlice, data, lora); }
+    public TrainConfig withSeed(long v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, v, outputDir, vaeSlice, data, lora); }
+    public TrainConfig withOutputDir(Path v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, v, vaeSlice, data, lora); }
+    public TrainConfig withData(JsonNode v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, v, lora); }
 
     // ------------------------------------------------------------------------------------------------ reading
 
     private static final Set<String> KEYS = Set.of("model", "train", "steps", "batch_size", "grad_accumulation", "optimizer", "ema",
-            "prediction", "image_loss_weight", "checkpoint", "validation", "seed", "output_dir", "vae_slice", "data");
+            "prediction", "image_loss_weight", "checkpoint", "validation", "seed", "output_dir", "vae_slice", "data", "lora");
 
     /**
      * Reads a config file: {@code .yaml}/{@code .yml} as YAML, {@code .json} as JSON. Errors name the file and the key.
@@ -261,8 +278,8 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
         if (!n.has("model")) throw ConfigNode.error("model", "is required (e.g. {source: tiny} or {source: lavie, path: pretrained_models})");
         ModelSource model = ModelSource.fromConfig(n.object("model"));
         String trainKey = n.choice("train", "all", "all", "temporal", "lora");
-        if (trainKey.equals("lora")) throw ConfigNode.error("train", "lora is not implemented yet; use all or temporal");
-        TrainTarget train = trainKey.equals("all") ? TrainTarget.ALL : TrainTarget.TEMPORAL;
+        TrainTarget train = trainKey.equals("all") ? TrainTarget.ALL : trainKey.equals("lora") ? TrainTarget.LORA : TrainTarget.TEMPORAL;
+        LoraConfig lora = lora(n, train);
         long steps = n.integer("steps", 1000, 1);
         int batch = n.integer32("batch_size", 1, 1);
         int accumulation = n.integer32("grad_accumulation", 1, 1);
@@ -283,7 +300,22 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
         if (data != null && data.isNull()) data = null;
         if (data != null && !data.isObject()) throw ConfigNode.error("data", "must be a mapping of keys to values, got " + data);
         return new TrainConfig(model, train, steps, batch, accumulation, optimizer, ema, prediction, alpha, checkpoint, validation,
-                seed, Path.of(out), vaeSlice, data == null ? null : data.deepCopy());
+                seed, Path.of(out), vaeSlice, data == null ? null : data.deepCopy(), lora);
+    }
+
+    private static LoraConfig lora(ConfigNode n, TrainTarget train) {
+        if (!n.has("lora")) return null;
+        if (train != TrainTarget.LORA) throw ConfigNode.error("lora", "is only read with train: lora, not " + train.key());
+        ConfigNode l = n.object("lora");
+        l.checkKnown(Set.of("rank", "alpha", "targets"));
+        int rank = l.integer32("rank", 8, 1);
+        List<String> targets = l.strings("targets");
+        try {
+            return new LoraConfig(rank, l.number("alpha", rank, Double.MIN_VALUE, Double.MAX_VALUE),
+                    targets.isEmpty() ? LoraConfig.ATTENTION_PROJECTIONS : targets);
+        } catch (IllegalArgumentException e) {
+            throw ConfigNode.error("lora", e.getMessage());
+        }
     }
 
     private static Optimizer optimizer(ConfigNode o) {
@@ -369,6 +401,13 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
         n.put("output_dir", outputDir.toString());
         n.put("vae_slice", vaeSlice);
         if (data != null) n.set("data", data.deepCopy());
+        if (lora != null) {
+            ObjectNode l = n.putObject("lora");
+            l.put("rank", lora.rank());
+            l.put("alpha", lora.alpha());
+            ArrayNode targets = l.putArray("targets");
+            lora.targets().forEach(targets::add);
+        }
         return n;
     }
 

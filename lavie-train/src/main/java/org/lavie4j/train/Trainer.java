@@ -33,6 +33,8 @@ import org.lavie4j.train.data.SampleSource;
 import org.lavie4j.train.data.TrainingSample;
 import org.lavie4j.train.loss.DiffusionLoss;
 import org.lavie4j.train.loss.JointLoss;
+import org.lavie4j.train.lora.Lora;
+import org.lavie4j.train.lora.LoraAdapters;
 import org.lavie4j.train.optim.AdamW;
 import org.lavie4j.train.optim.Ema;
 import org.lavie4j.train.optim.GradAccumulator;
@@ -84,6 +86,8 @@ import java.util.SplittableRandom;
  */
 public final class Trainer {
     private static final Logger LOG = LoggerFactory.getLogger(Trainer.class);
+    /** The adapters' file in a checkpoint folder of a {@code train: lora} run. */
+    public static final String LORA_FILE = "lora.safetensors";
 
     private final TrainConfig config;
     private final TextToVideoModel model;
@@ -94,6 +98,7 @@ public final class Trainer {
     private final Scheduler noiseScheduler;
     private final SampleSource source;
     private final LinkedHashMap<String, Parameter> trainable;
+    private final LoraAdapters lora;   // train: lora only
     private final AdamW optimizer;
     private final Ema ema;
     private final LrSchedule schedule;
@@ -128,7 +133,10 @@ public final class Trainer {
         vae.setTrainable(false);
         unet.train(true);
         trainable = new LinkedHashMap<>();
-        unet.namedParameters().forEach((key, p) -> {
+        // train: lora: only the adapters' A and B (the UNet is frozen; its adapted weights are W + s·B·A, see LoraAdapters)
+        lora = config.train() == TrainConfig.TrainTarget.LORA ? Lora.apply(unet, config.lora(), config.seed()) : null;
+        if (lora != null) trainable.putAll(lora.namedParameters());
+        else unet.namedParameters().forEach((key, p) -> {
             boolean train = config.train() == TrainConfig.TrainTarget.ALL || Inflation.isTemporal(key);
             p.setTrainable(train);
             if (train) trainable.put(key, p);
@@ -160,6 +168,9 @@ public final class Trainer {
     /** The trained parameters, by key. */
     public Map<String, Parameter> trainableParameters() { return java.util.Collections.unmodifiableMap(trainable); }
 
+    /** The LoRA adapters being trained ({@code train: lora}), or null. */
+    public LoraAdapters lora() { return lora; }
+
     /** The weight average, or null when the run keeps none. */
     public Ema ema() { return ema; }
 
@@ -188,6 +199,7 @@ public final class Trainer {
             boolean images = false;
             for (int micro = 0; micro < accumulation; micro++) {
                 double[] l = microBatch(nextBatch(), step * accumulation + micro);
+                if (lora != null) lora.collectGradients();            // dL/dW_eff -> dL/dA, dL/dB
                 lossSum += l[0];
                 videoSum += l[1];
                 if (!Double.isNaN(l[2])) {
@@ -207,6 +219,7 @@ public final class Trainer {
             } else {
                 optimizer.setLr(lr);
                 optimizer.step();
+                if (lora != null) lora.sync();                         // W_eff = W + s·B·A for the next forward
                 if (ema != null) ema.update();
             }
             optimizer.zeroGrad();
@@ -332,7 +345,10 @@ public final class Trainer {
         Path dir;
         try {
             dir = store.save(CheckpointStore.name(step),
-                    tmp -> TrainCheckpoint.write(tmp, unet.stateDict(), ema == null ? null : ema.stateDict(), opt, config.toJson(), state));
+                    tmp -> {
+                        TrainCheckpoint.write(tmp, unet.stateDict(), ema == null ? null : ema.stateDict(), opt, config.toJson(), state);
+                        if (lora != null) lora.save(tmp.resolve(LORA_FILE));
+                    });
         } finally {
             for (String k : opt.keys()) Memory.free(opt.get(k).load());
         }
@@ -361,6 +377,7 @@ public final class Trainer {
             if (ema != null && !c.hasEma())
                 throw new IllegalArgumentException(c.dir() + ": has no EMA weights but this run keeps an EMA");
             unet.load(c.unet());
+            if (lora != null) lora.load(c.dir().resolve(LORA_FILE));          // after the UNet: rewrites the adapted weights
             if (ema != null) ema.load(c.ema(), s.emaUpdates());
             optimizer.loadStateDict(c.optimizer());
             source.seek(s.dataPosition());
@@ -388,6 +405,7 @@ public final class Trainer {
             else problems.add("model: checkpoint " + was.model() + ", config " + config.model());
         }
         if (was.train() != config.train()) problems.add("train: checkpoint " + was.train().key() + ", config " + config.train().key());
+        else if (!Objects.equals(was.lora(), config.lora())) problems.add("lora: checkpoint " + was.lora() + ", config " + config.lora());
         if (was.prediction() != config.prediction()) problems.add("prediction: checkpoint " + was.prediction().json() + ", config " + config.prediction().json());
         if (was.seed() != config.seed()) problems.add("seed: checkpoint " + was.seed() + ", config " + config.seed());
         if (was.batchSize() != config.batchSize()) problems.add("batch_size: checkpoint " + was.batchSize() + ", config " + config.batchSize());
@@ -467,6 +485,12 @@ public final class Trainer {
         SafeTensors.write(file, weights.asMap(), Map.of("format", "pt", "lavie4j_step", Long.toString(step),
                 "lavie4j_weights", useEma && ema != null ? "ema" : "live"), DType.F32);
         return file;
+    }
+
+    /** Writes the trained LoRA adapters alone ({@link LoraAdapters#save}); only for {@code train: lora}. */
+    public Path exportLora(Path file) throws IOException {
+        if (lora == null) throw new IllegalStateException("train: " + config.train().key() + " trains no LoRA adapters");
+        return lora.save(file);
     }
 
     private interface IoAction {
