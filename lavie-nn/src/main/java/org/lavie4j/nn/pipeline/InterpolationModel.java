@@ -59,19 +59,8 @@ public record InterpolationModel(CLIPTokenizer tokenizer, CLIPTextModel textEnco
      * @throws org.lavie4j.core.LoadReport.CheckpointMismatchException weights that do not fit (every key listed)
      */
     public static InterpolationModel load(Path dir) throws IOException {
-        if (dir == null) throw new IllegalArgumentException("model folder is null");
-        Path checkpoint;
-        if (Files.isRegularFile(dir)) {
-            checkpoint = dir;
-            dir = dir.toAbsolutePath().getParent();
-        } else {
-            if (!Files.isDirectory(dir)) throw new NoSuchFileException(dir.toString(), null, "no such model folder");
-            checkpoint = Files.isRegularFile(dir.resolve(CHECKPOINT_PT)) ? dir.resolve(CHECKPOINT_PT) : dir.resolve(CHECKPOINT_SAFETENSORS);
-            if (!Files.isRegularFile(checkpoint))
-                throw new NoSuchFileException(dir.resolve(CHECKPOINT_PT).toString(), null, "not a LaVie interpolation model folder: expected "
-                        + dir.resolve(CHECKPOINT_PT) + " (or " + CHECKPOINT_SAFETENSORS + ") with the folder " + dir.resolve(SD14)
-                        + " beside it (LaVie's pretrained_models/ layout)");
-        }
+        Path checkpoint = ModelFolders.releaseCheckpoint(dir, CHECKPOINT_PT, CHECKPOINT_SAFETENSORS, "interpolation", SD14);
+        dir = checkpoint.toAbsolutePath().getParent();
         Path sd = dir.resolve(SD14);
         if (!Files.isDirectory(sd))
             throw new NoSuchFileException(sd.toString(), null, "LaVie's interpolation stage needs the Stable Diffusion v1.4 folder beside "

@@ -18,6 +18,7 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Comparator;
@@ -56,6 +57,26 @@ final class ModelFolders {
         } finally {
             if (!done) deleteTree(tmp);
         }
+    }
+
+    /**
+     * The checkpoint of a stage in LaVie's release folder: {@code pathOrFolder} is the checkpoint file itself, or the
+     * folder holding {@code ptName} (preferred) or {@code safetensorsName}.
+     *
+     * @param stage   names the stage in the error ("interpolation", "VSR")
+     * @param partner the folder that must sit beside the checkpoint, for the error message
+     * @throws NoSuchFileException naming what was expected where
+     */
+    static Path releaseCheckpoint(Path pathOrFolder, String ptName, String safetensorsName, String stage, String partner) throws IOException {
+        if (pathOrFolder == null) throw new IllegalArgumentException("model folder is null");
+        if (Files.isRegularFile(pathOrFolder)) return pathOrFolder;
+        if (!Files.isDirectory(pathOrFolder)) throw new NoSuchFileException(pathOrFolder.toString(), null, "no such model folder");
+        Path pt = pathOrFolder.resolve(ptName);
+        Path checkpoint = Files.isRegularFile(pt) ? pt : pathOrFolder.resolve(safetensorsName);
+        if (!Files.isRegularFile(checkpoint))
+            throw new NoSuchFileException(pt.toString(), null, "not a LaVie " + stage + " model folder: expected " + pt + " (or "
+                    + safetensorsName + ") with the folder " + pathOrFolder.resolve(partner) + " beside it (LaVie's pretrained_models/ layout)");
+        return checkpoint;
     }
 
     /** Parses a JSON config; a parser's IllegalArgumentException is rethrown naming the file. */

@@ -118,19 +118,8 @@ public record SuperResolutionModel(CLIPTokenizer tokenizer, CLIPTextModel textEn
      * @throws org.lavie4j.core.LoadReport.CheckpointMismatchException weights that do not fit (every key listed)
      */
     public static SuperResolutionModel load(Path dir) throws IOException {
-        if (dir == null) throw new IllegalArgumentException("model folder is null");
-        Path checkpoint;
-        if (Files.isRegularFile(dir)) {
-            checkpoint = dir;
-            dir = dir.toAbsolutePath().getParent();
-        } else {
-            if (!Files.isDirectory(dir)) throw new NoSuchFileException(dir.toString(), null, "no such model folder");
-            checkpoint = Files.isRegularFile(dir.resolve(CHECKPOINT_PT)) ? dir.resolve(CHECKPOINT_PT) : dir.resolve(CHECKPOINT_SAFETENSORS);
-            if (!Files.isRegularFile(checkpoint))
-                throw new NoSuchFileException(dir.resolve(CHECKPOINT_PT).toString(), null, "not a LaVie VSR model folder: expected "
-                        + dir.resolve(CHECKPOINT_PT) + " (or " + CHECKPOINT_SAFETENSORS + ") with the folder " + dir.resolve(X4)
-                        + " beside it (LaVie's pretrained_models/ layout)");
-        }
+        Path checkpoint = ModelFolders.releaseCheckpoint(dir, CHECKPOINT_PT, CHECKPOINT_SAFETENSORS, "VSR", X4);
+        dir = checkpoint.toAbsolutePath().getParent();
         Path x4 = dir.resolve(X4);
         if (!Files.isDirectory(x4))
             throw new NoSuchFileException(x4.toString(), null, "LaVie's VSR stage needs the Stable Diffusion x4 upscaler folder beside "
