@@ -221,7 +221,7 @@ public final class CascadeCommand implements Callable<Integer> {
                 : modelDir.toAbsolutePath().toString());
         if (!info.trained()) err.println("note: the base model has random, untrained weights: the video will be noise, not the prompt");
         long s = seed != null ? seed : new SecureRandom().nextLong() & Long.MAX_VALUE;
-        CascadeOptions options;
+        CascadeOptions options = null;
         List<CascadePipeline.StagePlan> plan;
         try {
             CascadeOptions.Builder b = CascadeOptions.builder().prompt(prompt).stages(selected).seed(s).handoff(kind).baseFps(info.fps())
@@ -252,7 +252,10 @@ public final class CascadeCommand implements Callable<Integer> {
             }
             plan = cascade.plan(options);
         } catch (IllegalArgumentException | IllegalStateException e) {
-            return bad(err, e.getMessage());
+            boolean budget = vsr != null && options != null && options.superResolution().memoryBudgetBytes() > 0
+                    && e.getMessage() != null && e.getMessage().contains("budget");
+            return bad(err, e.getMessage() + (budget ? " (set --chunk, --tile or --memory-budget; the budget defaults to what "
+                    + "-Dorg.bytedeco.javacpp.maxphysicalbytes leaves)" : ""));
         }
         int promptTokens = baseModel.tokenizer().tokenize(prompt).size();
         if (promptTokens > baseModel.tokenizer().maxLength() - 2)
