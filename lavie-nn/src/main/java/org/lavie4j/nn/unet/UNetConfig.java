@@ -8,7 +8,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -228,25 +227,11 @@ public record UNetConfig(
     }
 
     private static List<Integer> ints(JsonNode json, String key, List<Integer> fallback) {
-        JsonNode v = json.get(key);
-        if (v == null || v.isNull()) return fallback;
-        if (!v.isArray()) throw new IllegalArgumentException("UNet config: " + key + " must be a list, got " + v);
-        List<Integer> out = new ArrayList<>();
-        for (Iterator<JsonNode> it = v.elements(); it.hasNext(); ) {
-            JsonNode e = it.next();
-            if (!e.canConvertToInt()) throw new IllegalArgumentException("UNet config: " + key + " has a non-integer entry " + e);
-            out.add(e.asInt());
-        }
-        return out;
+        return ConfigJson.ints(json, key, fallback, "UNet config");
     }
 
     private static List<String> strings(JsonNode json, String key, List<String> fallback) {
-        JsonNode v = json.get(key);
-        if (v == null || v.isNull()) return fallback;
-        if (!v.isArray()) throw new IllegalArgumentException("UNet config: " + key + " must be a list, got " + v);
-        List<String> out = new ArrayList<>();
-        v.elements().forEachRemaining(e -> out.add(e.asText()));
-        return out;
+        return ConfigJson.strings(json, key, fallback, "UNet config");
     }
 
     /**

@@ -9,7 +9,6 @@ import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -229,16 +228,7 @@ public record VsrConfig(
     }
 
     private static List<Integer> ints(JsonNode json, String key, List<Integer> fallback) {
-        JsonNode v = json.get(key);
-        if (v == null || v.isNull()) return fallback;
-        if (!v.isArray()) throw new IllegalArgumentException("VSR UNet config: " + key + " must be a list, got " + v);
-        List<Integer> out = new ArrayList<>();
-        for (Iterator<JsonNode> it = v.elements(); it.hasNext(); ) {
-            JsonNode e = it.next();
-            if (!e.canConvertToInt()) throw new IllegalArgumentException("VSR UNet config: " + key + " has a non-integer entry " + e);
-            out.add(e.asInt());
-        }
-        return out;
+        return ConfigJson.ints(json, key, fallback, "VSR UNet config");
     }
 
     private static List<Boolean> booleans(JsonNode json, String key) {
@@ -253,11 +243,6 @@ public record VsrConfig(
     }
 
     private static List<String> strings(JsonNode json, String key, List<String> fallback) {
-        JsonNode v = json.get(key);
-        if (v == null || v.isNull()) return fallback;
-        if (!v.isArray()) throw new IllegalArgumentException("VSR UNet config: " + key + " must be a list, got " + v);
-        List<String> out = new ArrayList<>();
-        v.elements().forEachRemaining(e -> out.add(e.asText()));
-        return out;
+        return ConfigJson.strings(json, key, fallback, "VSR UNet config");
     }
 }
