@@ -47,5 +47,13 @@ public final class GroupNorm extends Module {
 
     public int groups() { return groups; }
 
+    public int channels() { return channels; }
+
+    /** γ, (C). */
+    public Parameter weight() { return weight; }
+
+    /** β, (C). */
+    public Parameter bias() { return bias; }
+
     public double eps() { return eps; }
 }

@@ -3,6 +3,7 @@ package org.lavie4j.nn.layers;
 import org.lavie4j.core.Module;
 import org.lavie4j.core.Ops;
 import org.lavie4j.core.Tensor;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.Arrays;
 
@@ -105,19 +106,7 @@ public final class ResnetBlock3D extends Module {
      * reference) -> (B, C_out, F, H, W).
      */
     public Tensor forward(Tensor x, Tensor temb) {
-        long[] xs = x.shape();
-        if (xs.length != 5 || xs[1] != config.inChannels())
-            throw new IllegalArgumentException("ResnetBlock3D(in=" + config.inChannels() + "): input_tensor must be (B, "
-                    + config.inChannels() + ", F, H, W), got " + Arrays.toString(xs));
-        if (temb != null) {
-            if (timeEmbProj == null)
-                throw new IllegalArgumentException("ResnetBlock3D was built without time_emb_proj (temb_channels=None) but got temb "
-                        + Arrays.toString(temb.shape()));
-            long[] ts = temb.shape();
-            if (ts.length != 2 || (ts[0] != xs[0] && ts[0] != 1) || ts[1] != config.tembChannels())
-                throw new IllegalArgumentException("ResnetBlock3D: temb must be (B, temb_channels) = (" + xs[0] + ", "
-                        + config.tembChannels() + ") for input_tensor " + Arrays.toString(xs) + ", got " + Arrays.toString(ts));
-        }
+        checkInputs(x.shape(), temb);
         Tensor n1 = norm1.forward(x);                            // (b, c_in, f, h, w)
         Tensor a1 = Ops.silu(n1);
         n1.release();
@@ -161,5 +150,58 @@ public final class ResnetBlock3D extends Module {
             out = scaled;
         }
         return out;
+    }
+
+    private void checkInputs(long[] xs, Tensor temb) {
+        if (xs.length != 5 || xs[1] != config.inChannels())
+            throw new IllegalArgumentException("ResnetBlock3D(in=" + config.inChannels() + "): input_tensor must be (B, "
+                    + config.inChannels() + ", F, H, W), got " + Arrays.toString(xs));
+        if (temb != null) {
+            if (timeEmbProj == null)
+                throw new IllegalArgumentException("ResnetBlock3D was built without time_emb_proj (temb_channels=None) but got temb "
+                        + Arrays.toString(temb.shape()));
+            long[] ts = temb.shape();
+            if (ts.length != 2 || (ts[0] != xs[0] && ts[0] != 1) || ts[1] != config.tembChannels())
+                throw new IllegalArgumentException("ResnetBlock3D: temb must be (B, temb_channels) = (" + xs[0] + ", "
+                        + config.tembChannels() + ") for input_tensor " + Arrays.toString(xs) + ", got " + Arrays.toString(ts));
+        }
+    }
+
+    /**
+     * The same block on the channel concatenation of {@code parts} (e.g. an up block's [features ‖ skip], which is then
+     * never built as a whole), computed {@code sliceFrames} frames at a time ({@link Slices}): it holds the parts, the
+     * output and one slice's temporaries instead of the whole-video intermediates. Equal to
+     * {@code forward(concat(parts), temb)} up to float rounding. Inference only ("default" time embedding).
+     */
+    public Tensor forwardSliced(Tensor[] parts, Tensor temb, int sliceFrames) {
+        Slices.checkInference("ResnetBlock3D.forwardSliced");
+        if (config.timeEmbeddingNorm() != TimeEmbeddingNorm.DEFAULT)
+            throw new UnsupportedOperationException("ResnetBlock3D.forwardSliced supports the default time embedding norm, not " + config.timeEmbeddingNorm());
+        INDArray[] in = new INDArray[parts.length];
+        long channels = 0;
+        for (int i = 0; i < parts.length; i++) {
+            in[i] = parts[i].data();
+            long[] ps = in[i].shape(), p0 = in[0].shape();
+            if (ps.length != 5 || ps[0] != p0[0] || ps[2] != p0[2] || ps[3] != p0[3] || ps[4] != p0[4])
+                throw new IllegalArgumentException("ResnetBlock3D: parts must be (B, C_i, F, H, W) with equal B, F, H, W, got "
+                        + Arrays.toString(p0) + " and " + Arrays.toString(ps));
+            channels += ps[1];
+        }
+        long[] xs = in[0].shape().clone();
+        xs[1] = channels;
+        checkInputs(xs, temb);
+        Tensor proj = null;
+        if (temb != null) {
+            Tensor act = Ops.silu(temb);
+            proj = timeEmbProj.forward(act);                     // (b, c_out)
+            act.release();
+        }
+        try {
+            return Slices.resnet(in, Slices.FRAMES, Slices.sliceLength(xs, Slices.FRAMES, sliceFrames), norm1, conv1::forward,
+                    proj == null ? null : proj.data(), norm2, conv2::forward, convShortcut == null ? null : convShortcut::forward,
+                    config.outputScaleFactor());
+        } finally {
+            if (proj != null) proj.release();
+        }
     }
 }

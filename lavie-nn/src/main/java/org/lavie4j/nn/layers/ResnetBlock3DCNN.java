@@ -3,6 +3,7 @@ package org.lavie4j.nn.layers;
 import org.lavie4j.core.Module;
 import org.lavie4j.core.Ops;
 import org.lavie4j.core.Tensor;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.Arrays;
 
@@ -52,19 +53,7 @@ public final class ResnetBlock3DCNN extends Module {
 
     /** x: (B, C, F, H, W); temb: (B, temb_channels) or (1, temb_channels), or null -> (B, C, F, H, W). */
     public Tensor forward(Tensor x, Tensor temb) {
-        long[] xs = x.shape();
-        if (xs.length != 5 || xs[1] != channels)
-            throw new IllegalArgumentException("ResnetBlock3DCNN(" + channels + "): input_tensor must be (B, " + channels + ", F, H, W), got "
-                    + Arrays.toString(xs));
-        if (temb != null) {
-            if (timeEmbProj == null)
-                throw new IllegalArgumentException("ResnetBlock3DCNN was built without time_emb_proj (temb_channels=None) but got temb "
-                        + Arrays.toString(temb.shape()));
-            long[] ts = temb.shape();
-            if (ts.length != 2 || (ts[0] != xs[0] && ts[0] != 1) || ts[1] != tembChannels)
-                throw new IllegalArgumentException("ResnetBlock3DCNN: temb must be (B, temb_channels) = (" + xs[0] + ", " + tembChannels
-                        + ") for input_tensor " + Arrays.toString(xs) + ", got " + Arrays.toString(ts));
-        }
+        checkInputs(x.shape(), temb);
         Tensor n1 = norm1.forward(x);                            // (b, c, f, h, w), statistics over all frames
         Tensor a1 = Ops.silu(n1);
         n1.release();
@@ -88,6 +77,43 @@ public final class ResnetBlock3DCNN extends Module {
         Tensor out = Ops.add(x, c2);                             // identity shortcut (in = out channels)
         c2.release();
         return out;
+    }
+
+    private void checkInputs(long[] xs, Tensor temb) {
+        if (xs.length != 5 || xs[1] != channels)
+            throw new IllegalArgumentException("ResnetBlock3DCNN(" + channels + "): input_tensor must be (B, " + channels + ", F, H, W), got "
+                    + Arrays.toString(xs));
+        if (temb != null) {
+            if (timeEmbProj == null)
+                throw new IllegalArgumentException("ResnetBlock3DCNN was built without time_emb_proj (temb_channels=None) but got temb "
+                        + Arrays.toString(temb.shape()));
+            long[] ts = temb.shape();
+            if (ts.length != 2 || (ts[0] != xs[0] && ts[0] != 1) || ts[1] != tembChannels)
+                throw new IllegalArgumentException("ResnetBlock3DCNN: temb must be (B, temb_channels) = (" + xs[0] + ", " + tembChannels
+                        + ") for input_tensor " + Arrays.toString(xs) + ", got " + Arrays.toString(ts));
+        }
+    }
+
+    /**
+     * The same block computed a slice of rows at a time ({@link Slices}; its convolutions mix frames only), with slices
+     * about as large as {@code sliceFrames} frames: it holds the input, the output and one slice's temporaries. Equal to
+     * {@link #forward} up to float rounding. Inference only.
+     */
+    public Tensor forwardSliced(Tensor x, Tensor temb, int sliceFrames) {
+        Slices.checkInference("ResnetBlock3DCNN.forwardSliced");
+        checkInputs(x.shape(), temb);
+        Tensor proj = null;
+        if (temb != null) {
+            Tensor act = Ops.silu(temb);
+            proj = timeEmbProj.forward(act);                     // (b, c)
+            act.release();
+        }
+        try {
+            return Slices.resnet(new INDArray[]{x.data()}, Slices.ROWS, Slices.sliceLength(x.shape(), Slices.ROWS, sliceFrames), norm1,
+                    conv1::forward, proj == null ? null : proj.data(), norm2, conv2::forward, null, 1.0);
+        } finally {
+            if (proj != null) proj.release();
+        }
     }
 
     public int channels() { return channels; }

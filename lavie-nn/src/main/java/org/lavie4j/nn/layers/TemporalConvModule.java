@@ -3,6 +3,9 @@ package org.lavie4j.nn.layers;
 import org.lavie4j.core.Module;
 import org.lavie4j.core.Ops;
 import org.lavie4j.core.Tensor;
+import org.lavie4j.core.Memory;
+import org.lavie4j.core.Views;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.Arrays;
 
@@ -52,6 +55,37 @@ public final class TemporalConvModule extends Module {
         Tensor out = Ops.add(x, shift);
         shift.release();
         return out;
+    }
+
+    /**
+     * The same module computed slice by slice ({@link Slices}: the temporal resnet by rows, the spatial resnet and the
+     * shift by frames, {@code sliceFrames} frames or as many elements per slice): holds x, two x-sized arrays and one
+     * slice's temporaries. Equal to {@link #forward} up to float rounding. Inference only; x is not released.
+     */
+    public Tensor forwardSliced(Tensor x, Tensor temb, int sliceFrames) {
+        Slices.checkInference("TemporalConvModule.forwardSliced");
+        if (x.rank() != 5 || x.size(1) != channels)
+            throw new IllegalArgumentException("TemporalConvModule(" + channels + "): hidden_states must be (B, " + channels
+                    + ", F, H, W), got " + Arrays.toString(x.shape()));
+        if (temb == null) throw new IllegalArgumentException("TemporalConvModule: temb is required");
+        Tensor t = resblocks3dT.forwardSliced(x, temb, sliceFrames);
+        Tensor s;
+        try {
+            s = resblocks3dS.forwardSliced(new Tensor[]{t}, temb, sliceFrames);
+        } finally {
+            t.release();
+        }
+        INDArray sd = s.data(), xd = x.data();
+        long frames = sd.size(Slices.FRAMES), length = Slices.sliceLength(sd.shape(), Slices.FRAMES, sliceFrames);
+        for (long f0 = 0; f0 < frames; f0 += length) {                 // out = x + shift_conv(s), written over s
+            long f1 = Math.min(frames, f0 + length);
+            INDArray ss = Views.interval(sd, Slices.FRAMES, f0, f1), a = ss.dup('c');
+            Tensor shift = shiftConv.forward(Tensor.of(a));
+            Memory.free(a);
+            ss.assign(shift.data().addi(Views.interval(xd, Slices.FRAMES, f0, f1)));
+            shift.release();
+        }
+        return s;
     }
 
     public int channels() { return channels; }

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.unet;
 
+import org.lavie4j.core.Grad;
 import org.lavie4j.core.Module;
 import org.lavie4j.core.ModuleList;
 import org.lavie4j.core.Ops;
@@ -11,6 +12,7 @@ import org.lavie4j.nn.attention.VsrTransformerBlock;
 import org.lavie4j.nn.layers.Embedding;
 import org.lavie4j.nn.layers.GroupNorm;
 import org.lavie4j.nn.layers.InflatedConv3d;
+import org.lavie4j.nn.layers.Slices;
 import org.lavie4j.nn.layers.TemporalConvModule;
 import org.lavie4j.nn.layers.TimestepEmbedding;
 import org.lavie4j.nn.layers.Timesteps;
@@ -60,6 +62,7 @@ public final class UNet3DVSRModel extends Module {
     private final GroupNorm convNormOut;
     private final InflatedConv3d convOut;
     private final VsrConfig config;
+    private int sliceFrames;
 
     /** The reference's {@code EmptyTemporalModule3D}: the identity, no parameters (for levels without a temporal module). */
     static final class EmptyTemporalModule extends Module {}
@@ -136,6 +139,23 @@ public final class UNet3DVSRModel extends Module {
     }
 
     /**
+     * Runs the resnets, temporal modules, up/down-samplers and the input and output convolutions {@code frames} frames
+     * at a time (temporal convolutions: as many rows) when no tape records, so that a level holds its inputs, its
+     * output and one slice's temporaries instead of the whole-video intermediates ({@link Slices}; GroupNorm statistics
+     * still span all frames). Changes memory, not results beyond float rounding. 0 (the default) turns it off. At
+     * 320×512 latents this cuts the working memory of a chunk from ~3.1 GB to ~1.5 GB per frame and sample (measured:
+     * benchmarks/README.md). Returns this.
+     */
+    public UNet3DVSRModel sliceFrames(int frames) {
+        if (frames < 0) throw new IllegalArgumentException("sliceFrames must be >= 0 (0 = off), got " + frames);
+        sliceFrames = frames;
+        return this;
+    }
+
+    /** The frames per slice of {@link #sliceFrames(int)}; 0 when off. */
+    public int sliceFrames() { return sliceFrames; }
+
+    /**
      * Sets the byte budget of the feed-forward intermediates of one token chunk in every transformer block (inference;
      * default {@link VsrTransformerBlock#DEFAULT_MAX_FEED_FORWARD_BYTES}). Returns this.
      */
@@ -191,6 +211,7 @@ public final class UNet3DVSRModel extends Module {
             throw new IllegalArgumentException("UNet3DVSRModel: class_labels given but the model has no class embedding (num_class_embeds = None)");
         }
 
+        int slice = Grad.isRecording() ? 0 : sliceFrames;                       // slicing is for inference
         Tensor x = Ops.concat(1, sample, lowRes);                               // (b, 7, f, h, w): latents first
         if (config.centerInputSample()) {
             Tensor centred = Ops.addScalar(Ops.scale(x, 2.0), -1.0);
@@ -198,38 +219,45 @@ public final class UNet3DVSRModel extends Module {
             x = centred;
         }
         Deque<Tensor> skips = new ArrayDeque<>();
-        Tensor h = convIn.forward(x);                                            // (b, c0, f, h, w)
+        Tensor h = VsrBlocks.perFrame(convIn::forward, x, slice);               // (b, c0, f, h, w)
         x.release();
         skips.push(h);
         boolean onStack = true;                                                  // whether h is one of the skips
         for (int i = 0; i < downBlocks.size(); i++) {
-            Tensor next = downBlocks.get(i).forward(h, emb, context, skips);    // its outputs are skips: kept
+            Tensor next = downBlocks.get(i).forward(h, emb, context, skips, slice);   // its outputs are skips: kept
             if (!onStack) h.release();
             h = next;
             onStack = !(downTemporalBlocks.get(i) instanceof TemporalConvModule);
-            h = temporal(downTemporalBlocks.get(i), h, emb, false);             // the skip stays as the block left it
+            h = temporal(downTemporalBlocks.get(i), h, emb, false, slice);      // the skip stays as the block left it
         }
-        Tensor m = midBlock.forward(h, emb, context);
+        Tensor m = midBlock.forward(h, emb, context, slice);
         if (!onStack) h.release();
-        h = temporal(midTemporalBlock, m, emb, true);
+        h = temporal(midTemporalBlock, m, emb, true, slice);
         for (int i = 0; i < upBlocks.size(); i++) {
-            h = upBlocks.get(i).forward(h, emb, context, skips);
-            h = temporal(upTemporalBlocks.get(i), h, emb, true);
+            h = upBlocks.get(i).forward(h, emb, context, skips, slice);
+            h = temporal(upTemporalBlocks.get(i), h, emb, true, slice);
         }
 
-        Tensor n = convNormOut.forward(h);                                       // statistics over all frames
-        h.release();
-        Tensor a = Ops.silu(n);
-        n.release();
-        Tensor out = convOut.forward(a);                                         // (b, out_channels, f, h, w)
-        Tensor.release(a, emb);
+        Tensor out;
+        if (slice > 0) {
+            out = Slices.normSiluConv(convNormOut, h, slice, convOut::forward);  // statistics over all frames
+            h.release();
+        } else {
+            Tensor n = convNormOut.forward(h);                                   // statistics over all frames
+            h.release();
+            Tensor a = Ops.silu(n);
+            n.release();
+            out = convOut.forward(a);                                            // (b, out_channels, f, h, w)
+            a.release();
+        }
+        emb.release();
         return out;
     }
 
     /** Runs a temporal module (or the identity); releases its input when {@code releaseInput} and a new tensor came out. */
-    private static Tensor temporal(Module module, Tensor x, Tensor emb, boolean releaseInput) {
+    private static Tensor temporal(Module module, Tensor x, Tensor emb, boolean releaseInput, int slice) {
         if (!(module instanceof TemporalConvModule t)) return x;
-        Tensor y = t.forward(x, emb);
+        Tensor y = slice > 0 ? t.forwardSliced(x, emb, slice) : t.forward(x, emb);
         if (releaseInput) x.release();
         return y;
     }

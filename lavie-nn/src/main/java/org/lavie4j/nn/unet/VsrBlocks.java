@@ -8,11 +8,13 @@ import org.lavie4j.nn.attention.RotaryEmbedding;
 import org.lavie4j.nn.attention.VsrTransformer3DModel;
 import org.lavie4j.nn.layers.Downsample3D;
 import org.lavie4j.nn.layers.ResnetBlock3D;
+import org.lavie4j.nn.layers.Slices;
 import org.lavie4j.nn.layers.Upsample3D;
 
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.List;
+import java.util.function.UnaryOperator;
 
 /**
  * The resolution levels of LaVie's VSR UNet (vsr/models/unet_blocks.py): {@code CrossAttnDownBlock3D} /
@@ -23,6 +25,29 @@ import java.util.List;
 // TODO merge with UNetBlocks (the same levels around another transformer class) once the interpolation port has landed
 public final class VsrBlocks {
     private VsrBlocks() {}
+
+    /**
+     * A resnet on x (skip null, x not released), or on [x ‖ skip], releasing both as soon as they are not needed;
+     * {@code slice} > 0 computes it that many frames at a time without building the concatenation.
+     */
+    static Tensor resnet(ResnetBlock3D r, Tensor x, Tensor skip, Tensor temb, int slice) {
+        if (skip == null) return slice > 0 ? r.forwardSliced(new Tensor[]{x}, temb, slice) : r.forward(x, temb);
+        if (slice > 0) {
+            Tensor h = r.forwardSliced(new Tensor[]{x, skip}, temb, slice);
+            Tensor.release(x, skip);
+            return h;
+        }
+        Tensor cat = Ops.concat(1, x, skip);                          // (b, c + c_skip, f, h, w)
+        Tensor.release(x, skip);
+        Tensor h = r.forward(cat, temb);
+        cat.release();
+        return h;
+    }
+
+    /** A per-frame layer on x, {@code slice} frames at a time when slice > 0. x is not released. */
+    static Tensor perFrame(UnaryOperator<Tensor> layer, Tensor x, int slice) {
+        return slice > 0 ? Slices.map(x, Slices.FRAMES, Slices.sliceLength(x.shape(), Slices.FRAMES, slice), layer) : layer.apply(x);
+    }
 
     /** What a level needs to build its transformers. */
     record AttentionSpec(int heads, int contextDim, int groups, boolean onlyCrossAttention, RotaryEmbedding rotary) {
@@ -49,10 +74,13 @@ public final class VsrBlocks {
             downsamplers = downsample ? child("downsamplers", new ModuleList<>(new Downsample3D(out, out, padding))) : null;
         }
 
-        /** Runs the level; every intermediate output is pushed on {@code skips} (the up path pops them), the last one is returned. */
-        Tensor forward(Tensor x, Tensor temb, Tensor context, Deque<Tensor> skips) {
+        /**
+         * Runs the level; every intermediate output is pushed on {@code skips} (the up path pops them), the last one is
+         * returned. {@code slice} > 0: resnets and down-sampler run that many frames at a time ({@link Slices}).
+         */
+        Tensor forward(Tensor x, Tensor temb, Tensor context, Deque<Tensor> skips, int slice) {
             for (int i = 0; i < resnets.size(); i++) {
-                Tensor h = resnets.get(i).forward(x, temb);
+                Tensor h = resnet(resnets.get(i), x, null, temb, slice);
                 if (attentions != null) {
                     Tensor t = attentions.get(i).forward(h, context);
                     h.release();
@@ -62,7 +90,7 @@ public final class VsrBlocks {
                 x = h;
             }
             if (downsamplers != null) {
-                x = downsamplers.get(0).forward(x);
+                x = perFrame(downsamplers.get(0)::forward, x, slice);
                 skips.push(x);
             }
             return x;
@@ -82,11 +110,11 @@ public final class VsrBlocks {
             attentions = child("attentions", new ModuleList<>(attention.build(channels)));
         }
 
-        Tensor forward(Tensor x, Tensor temb, Tensor context) {
-            Tensor h = resnets.get(0).forward(x, temb);
+        Tensor forward(Tensor x, Tensor temb, Tensor context, int slice) {
+            Tensor h = resnet(resnets.get(0), x, null, temb, slice);
             Tensor t = attentions.get(0).forward(h, context);
             h.release();
-            Tensor out = resnets.get(1).forward(t, temb);
+            Tensor out = resnet(resnets.get(1), t, null, temb, slice);
             t.release();
             return out;
         }
@@ -117,14 +145,11 @@ public final class VsrBlocks {
             upsamplers = upsample ? child("upsamplers", new ModuleList<>(new Upsample3D(out, out))) : null;
         }
 
-        /** Consumes (releases) {@code x} and the popped skips. */
-        Tensor forward(Tensor x, Tensor temb, Tensor context, Deque<Tensor> skips) {
+        /** Consumes (releases) {@code x} and the popped skips; {@code slice} as {@link DownBlock#forward}. */
+        Tensor forward(Tensor x, Tensor temb, Tensor context, Deque<Tensor> skips, int slice) {
             for (int i = 0; i < resnets.size(); i++) {
                 Tensor skip = skips.pop();
-                Tensor cat = Ops.concat(1, x, skip);                  // (b, c + c_skip, f, h, w): current first
-                Tensor.release(x, skip);
-                Tensor h = resnets.get(i).forward(cat, temb);
-                cat.release();
+                Tensor h = resnet(resnets.get(i), x, skip, temb, slice);   // on [x ‖ skip]: current first; releases both
                 if (attentions != null) {
                     Tensor t = attentions.get(i).forward(h, context);
                     h.release();
@@ -133,7 +158,7 @@ public final class VsrBlocks {
                 x = h;
             }
             if (upsamplers != null) {
-                Tensor up = upsamplers.get(0).forward(x);
+                Tensor up = perFrame(upsamplers.get(0)::forward, x, slice);
                 x.release();
                 x = up;
             }

@@ -92,6 +92,33 @@ class UNet3DVSRModelTest {
         assertTrue(Nd4j.math().abs(err).subi(bound).maxNumber().doubleValue() <= 0, "outside rtol 1e-4, atol 3.5e-5");
     }
 
+    @Test void frameSlicesChangeMemoryNotResults() {
+        // double precision: only summation order differs; batch 2 (per-sample statistics), 3 frames (a short last slice)
+        INDArray x = rand(12, 2, 4, 3, 8, 8).castTo(DataType.DOUBLE), lowRes = rand(13, 2, 3, 3, 8, 8).castTo(DataType.DOUBLE),
+                ctx = rand(14, 2, 77, 48).castTo(DataType.DOUBLE);
+        UNet3DVSRModel unet = VsrGolden.model();
+        unet.to(DataType.DOUBLE);
+        assertEquals(0, unet.sliceFrames());
+        INDArray whole = run(unet, x, lowRes, ctx);
+        for (int slice : new int[]{1, 2}) {
+            INDArray sliced = run(unet.sliceFrames(slice), x, lowRes, ctx);
+            double diff = whole.sub(sliced).amaxNumber().doubleValue(), scale = whole.amaxNumber().doubleValue();
+            System.out.printf("frame slices of %d: max abs diff %.3e (output max %.3e)%n", slice, diff, scale);
+            assertTrue(diff <= 1e-12 * scale, "slices of " + slice + " changed the output by " + diff);
+        }
+        assertThrows(IllegalArgumentException.class, () -> unet.sliceFrames(-1));
+    }
+
+    @Test void goldenTinyMatchesTheReferenceInFrameSlices() {
+        UNet3DVSRModel unet = VsrGolden.model().sliceFrames(1);
+        INDArray y = run(unet, VsrGolden.io("in.sample"), VsrGolden.io("in.timestep"), VsrGolden.io("in.low_res"),
+                VsrGolden.io("in.encoder_hidden_states"), VsrGolden.io("in.class_labels"));
+        INDArray expected = VsrGolden.io("out.sample");
+        INDArray err = y.sub(expected), bound = Nd4j.math().abs(expected).muli(1e-4).addi(VsrGolden.ATOL);
+        System.out.printf("unet_vsr in frame slices: max abs err %.3e%n", err.amaxNumber().doubleValue());
+        assertTrue(Nd4j.math().abs(err).subi(bound).maxNumber().doubleValue() <= 0, "outside rtol 1e-4, atol 3.5e-5");
+    }
+
     @Test void memoryBudgetsReachEveryLayerAndChangeMemoryNotResults() {
         // in double precision, so that only the blocking of the score products could differ (float32 GEMMs of other
         // shapes round differently, amplified through the network to ~1e-6 of the output)
