@@ -31,6 +31,23 @@ public final class Tape implements AutoCloseable {
     /** Number of recorded ops still held. */
     public int size() { return nodes.size(); }
 
+    /**
+     * Bytes of the op outputs this tape holds until backward frees them (each allocation counted once, freed ones not):
+     * the activations a recorded forward keeps alive. Arrays that backward closures saved besides their op's output
+     * (e.g. a norm's x̂) are not counted.
+     */
+    public long heldBytes() {
+        java.util.HashSet<Long> seen = new java.util.HashSet<>();
+        long bytes = 0;
+        for (INDArray a : outputs) {
+            if (a.wasClosed()) continue;
+            DataBuffer b = a.data();
+            for (DataBuffer p = b.originalDataBuffer(); p != null && p != b; p = b.originalDataBuffer()) b = p;
+            if (seen.add(b.addressPointer().address())) bytes += b.length() * b.getElementSize();
+        }
+        return bytes;
+    }
+
     /** Backward from a scalar (one-element) output with seed gradient 1. */
     public void backward(Tensor output) {
         if (output.numel() != 1)

@@ -51,6 +51,9 @@ public final class Tensor {
     /** An op result recorded on the tape. */
     static Tensor recorded(INDArray data, Node node) { return new Tensor(data, data, true, true, node); }
 
+    /** The fresh array this op result owns (its data or the array its data is a view of); null for constants and leaves. */
+    INDArray owner() { return owned ? owner : null; }
+
     /** The values. Do not mutate an array that a recorded op has captured. */
     public INDArray data() {
         if (data == null) throw new IllegalStateException("tensor was released");
@@ -83,6 +86,12 @@ public final class Tensor {
             Memory.free(grad);
             grad = null;
         }
+    }
+
+    /** Takes {@code g} (owned) as this leaf's accumulated gradient, replacing none. */
+    void seedGrad(INDArray g) {
+        if (grad != null) throw new IllegalStateException("leaf already has a gradient");
+        grad = g;
     }
 
     void accumulateGrad(INDArray g, boolean gOwned) {
