@@ -42,6 +42,7 @@ import java.util.Set;
  * seed: 0
  * output_dir: runs/my-run
  * data: {...}                           # the data source's own settings (read by whoever builds the SampleSource)
+ * gradient_checkpointing: false         # true: re-run each UNet block in backward instead of keeping its activations
  * }</pre>
  *
  * @param model            the starting model
@@ -60,11 +61,14 @@ import java.util.Set;
  * @param vaeSlice         frames the VAE encodes at a time
  * @param data             the {@code data} mapping as written (null when absent); not interpreted here
  * @param lora             the adapters trained with {@code train: lora} (null otherwise)
+ * @param gradientCheckpointing checkpoint every resnet and transformer of the UNet
+ *                         ({@link org.lavie4j.nn.unet.UNet3DConditionModel#gradientCheckpointing}): the tape keeps block
+ *                         inputs and outputs only, backward re-runs one block at a time (same gradients, one more forward)
  */
 public record TrainConfig(ModelSource model, TrainTarget train, long steps, int batchSize, int gradAccumulation,
                           Optimizer optimizer, EmaSettings ema, PredictionType prediction, double imageLossWeight,
                           Checkpointing checkpoint, Validation validation, long seed, Path outputDir, int vaeSlice,
-                          JsonNode data, LoraConfig lora) {
+                          JsonNode data, LoraConfig lora, boolean gradientCheckpointing) {
 
     /** Which parameters of the UNet are trained; everything else is frozen. */
     public enum TrainTarget {
@@ -206,7 +210,15 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
                        EmaSettings ema, PredictionType prediction, double imageLossWeight, Checkpointing checkpoint,
                        Validation validation, long seed, Path outputDir, int vaeSlice, JsonNode data) {
         this(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation,
-                seed, outputDir, vaeSlice, data, null);
+                seed, outputDir, vaeSlice, data, null, false);
+    }
+
+    /** A config without gradient checkpointing. */
+    public TrainConfig(ModelSource model, TrainTarget train, long steps, int batchSize, int gradAccumulation, Optimizer optimizer,
+                       EmaSettings ema, PredictionType prediction, double imageLossWeight, Checkpointing checkpoint,
+                       Validation validation, long seed, Path outputDir, int vaeSlice, JsonNode data, LoraConfig lora) {
+        this(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation,
+                seed, outputDir, vaeSlice, data, lora, false);
     }
 
     /** A config with LaVie's defaults for {@code model} writing to {@code outputDir}: all parameters, 1,000 steps, batch 1. */
@@ -217,26 +229,29 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
 
     // ------------------------------------------------------------------------------------------------ withers
 
-    public TrainConfig withModel(ModelSource v) { return new TrainConfig(v, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora); }
-    public TrainConfig withTrain(TrainTarget v) { return new TrainConfig(model, v, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v == TrainTarget.LORA ? lora : null); }
+    public TrainConfig withModel(ModelSource v) { return new TrainConfig(v, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing); }
+    public TrainConfig withTrain(TrainTarget v) { return new TrainConfig(model, v, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v == TrainTarget.LORA ? lora : null, gradientCheckpointing); }
     /** {@code train: lora} with these adapters. */
-    public TrainConfig withLora(LoraConfig v) { return new TrainConfig(model, TrainTarget.LORA, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v); }
-    public TrainConfig withSteps(long v) { return new TrainConfig(model, train, v, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora); }
-    public TrainConfig withBatch(int size, int accumulation) { return new TrainConfig(model, train, steps, size, accumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora); }
-    public TrainConfig withOptimizer(Optimizer v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, v, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora); }
-    public TrainConfig withEma(EmaSettings v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, v, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora); }
-    public TrainConfig withPrediction(PredictionType v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, v, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora); }
-    public TrainConfig withImageLossWeight(double v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, v, checkpoint, validation, seed, outputDir, vaeSlice, data, lora); }
-    public TrainConfig withCheckpoint(Checkpointing v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, v, validation, seed, outputDir, vaeSlice, data, lora); }
-    public TrainConfig withValidation(Validation v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, v, seed, outputDir, vaeSlice, data, lora); }
-    public TrainConfig withSeed(long v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, v, outputDir, vaeSlice, data, lora); }
-    public TrainConfig withOutputDir(Path v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, v, vaeSlice, data, lora); }
-    public TrainConfig withData(JsonNode v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, v, lora); }
+    public TrainConfig withLora(LoraConfig v) { return new TrainConfig(model, TrainTarget.LORA, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v, gradientCheckpointing); }
+    public TrainConfig withSteps(long v) { return new TrainConfig(model, train, v, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing); }
+    public TrainConfig withBatch(int size, int accumulation) { return new TrainConfig(model, train, steps, size, accumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing); }
+    public TrainConfig withOptimizer(Optimizer v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, v, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing); }
+    public TrainConfig withEma(EmaSettings v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, v, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing); }
+    public TrainConfig withPrediction(PredictionType v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, v, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing); }
+    public TrainConfig withImageLossWeight(double v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, v, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing); }
+    public TrainConfig withCheckpoint(Checkpointing v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, v, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing); }
+    public TrainConfig withValidation(Validation v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, v, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing); }
+    public TrainConfig withSeed(long v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, v, outputDir, vaeSlice, data, lora, gradientCheckpointing); }
+    public TrainConfig withOutputDir(Path v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, v, vaeSlice, data, lora, gradientCheckpointing); }
+    /** {@code gradient_checkpointing}: checkpoint every UNet block (same gradients, one more forward per step). */
+    public TrainConfig withGradientCheckpointing(boolean v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, v); }
+    public TrainConfig withData(JsonNode v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, v, lora, gradientCheckpointing); }
 
     // ------------------------------------------------------------------------------------------------ reading
 
     private static final Set<String> KEYS = Set.of("model", "train", "steps", "batch_size", "grad_accumulation", "optimizer", "ema",
-            "prediction", "image_loss_weight", "checkpoint", "validation", "seed", "output_dir", "vae_slice", "data", "lora");
+            "prediction", "image_loss_weight", "checkpoint", "validation", "seed", "output_dir", "vae_slice", "data", "lora",
+            "gradient_checkpointing");
 
     /**
      * Reads a config file: {@code .yaml}/{@code .yml} as YAML, {@code .json} as JSON. Errors name the file and the key.
@@ -299,8 +314,9 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
         JsonNode data = n.raw("data");
         if (data != null && data.isNull()) data = null;
         if (data != null && !data.isObject()) throw ConfigNode.error("data", "must be a mapping of keys to values, got " + data);
+        boolean gradientCheckpointing = n.bool("gradient_checkpointing", false);
         return new TrainConfig(model, train, steps, batch, accumulation, optimizer, ema, prediction, alpha, checkpoint, validation,
-                seed, Path.of(out), vaeSlice, data == null ? null : data.deepCopy(), lora);
+                seed, Path.of(out), vaeSlice, data == null ? null : data.deepCopy(), lora, gradientCheckpointing);
     }
 
     private static LoraConfig lora(ConfigNode n, TrainTarget train) {
@@ -400,6 +416,7 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
         n.put("seed", seed);
         n.put("output_dir", outputDir.toString());
         n.put("vae_slice", vaeSlice);
+        n.put("gradient_checkpointing", gradientCheckpointing);
         if (data != null) n.set("data", data.deepCopy());
         if (lora != null) {
             ObjectNode l = n.putObject("lora");

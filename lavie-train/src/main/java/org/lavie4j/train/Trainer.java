@@ -132,6 +132,7 @@ public final class Trainer {
         vae.eval();
         vae.setTrainable(false);
         unet.train(true);
+        unet.gradientCheckpointing(config.gradientCheckpointing());   // no effect outside the training tape
         trainable = new LinkedHashMap<>();
         // train: lora: only the adapters' A and B (the UNet is frozen; its adapted weights are W + s·B·A, see LoraAdapters)
         lora = config.train() == TrainConfig.TrainTarget.LORA ? Lora.apply(unet, config.lora(), config.seed()) : null;

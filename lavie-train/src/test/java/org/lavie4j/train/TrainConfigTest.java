@@ -46,6 +46,7 @@ class TrainConfigTest {
             output_dir: runs/x
             vae_slice: 2
             data: {manifest: data/videos.csv, frames: 16, stride: 3}
+            gradient_checkpointing: true
             """;
 
     private static TrainConfig yaml(String text) { return TrainConfig.parse(text, true); }
@@ -74,6 +75,7 @@ class TrainConfigTest {
         assertEquals("data/videos.csv", c.data().path("manifest").asText());
         assertEquals(new LrSchedule.WarmupCosine(2e-5, 100, 20000), c.optimizer().lrSchedule(c.steps()));
         assertEquals(3, c.validation().seed(0));
+        assertTrue(c.gradientCheckpointing());
     }
 
     @Test void leftOutKeysTakeLaViesDefaults() {
@@ -85,6 +87,7 @@ class TrainConfigTest {
         assertEquals(0.0, c.optimizer().weightDecay());
         assertEquals(0.9999, c.ema().decay());
         assertFalse(c.validation().enabled());
+        assertFalse(c.gradientCheckpointing());
         assertEquals(0, yaml("model: {source: tiny}\noutput_dir: out\noptimizer: {schedule: constant}\n").optimizer().warmupSteps());
         assertEquals(1, yaml("model: {source: tiny}\noutput_dir: o\nvalidation: {every: 5, prompts: [a, b]}\n").validation().seed(1),
                 "without seeds prompt i uses seed i");

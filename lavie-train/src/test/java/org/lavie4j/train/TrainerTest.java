@@ -131,6 +131,23 @@ class TrainerTest {
         for (String k : t.optimizer().stateDict().keys()) assertTrue(Inflation.isTemporal(k), "optimizer state for " + k);
     }
 
+    @Test void gradientCheckpointingTrainsBitForBitTheSameWeights(@TempDir Path tmp) throws Exception {
+        // temporal layers only, joint batches of a clip + 2 images, two optimizer steps
+        TrainConfig config = TinyRuns.config(tmp.resolve("plain"), 2).withTrain(TrainConfig.TrainTarget.TEMPORAL);
+        Trainer plain = TinyRuns.trainer(config, 2);
+        Trainer ckpt = TinyRuns.trainer(config.withOutputDir(tmp.resolve("ckpt")).withGradientCheckpointing(true), 2);
+        assertTrue(ckpt.model().unet().isGradientCheckpointing());
+        Recorder a = new Recorder(), b = new Recorder();
+        plain.train(a);
+        ckpt.train(b);
+        for (int i = 0; i < 2; i++) {
+            assertEquals(a.steps.get(i).loss(), b.steps.get(i).loss(), 0.0, "loss of step " + i);
+            assertEquals(a.steps.get(i).gradNorm(), b.steps.get(i).gradNorm(), 0.0, "gradient norm of step " + i);
+        }
+        assertBitwiseEqual(plain.model().unet().stateDict(), ckpt.model().unet().stateDict(), "trained UNet");
+        assertBitwiseEqual(plain.optimizer().stateDict(), ckpt.optimizer().stateDict(), "AdamW");
+    }
+
     @Test void jointImageVideoBatchesTrainWithAccumulation(@TempDir Path tmp) throws Exception {
         TrainConfig config = TinyRuns.config(tmp, 2).withBatch(2, 2).withImageLossWeight(0.5);
         Trainer t = TinyRuns.trainer(config, 2);

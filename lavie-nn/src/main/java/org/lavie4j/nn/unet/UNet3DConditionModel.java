@@ -50,6 +50,7 @@ public final class UNet3DConditionModel extends Module {
     private final InflatedConv3d convOut;
     private final RotaryEmbedding rotary;
     private final UNetConfig config;
+    private boolean gradientCheckpointing;
 
     public UNet3DConditionModel(UNetConfig config) {
         this.config = config;
@@ -116,6 +117,21 @@ public final class UNet3DConditionModel extends Module {
         for (Module c : m.children().values()) setBudget(c, bytes);
     }
 
+    /**
+     * Gradient checkpointing per block (diffusers' {@code enable_gradient_checkpointing}): while gradients are recorded,
+     * every resnet and every transformer of every level runs under {@link org.lavie4j.core.Checkpoint}, so the tape keeps
+     * only the blocks' inputs and outputs and backward re-runs one block at a time. The same loss and gradients (to float
+     * rounding in the order input gradients are summed) for one extra forward per step. No effect without a tape.
+     * Returns this.
+     */
+    public UNet3DConditionModel gradientCheckpointing(boolean on) {
+        this.gradientCheckpointing = on;
+        return this;
+    }
+
+    /** True when {@link #gradientCheckpointing(boolean)} is on. */
+    public boolean isGradientCheckpointing() { return gradientCheckpointing; }
+
     /** Inference on a plain video: {@code layout = FrameLayout.video(F)}. */
     public Tensor forward(Tensor sample, Tensor timestep, Tensor context) {
         return forward(sample, timestep, context, FrameLayout.video(Math.toIntExact(sample.size(2))));
@@ -149,9 +165,10 @@ public final class UNet3DConditionModel extends Module {
         Deque<Tensor> skips = UNetBlocks.stack();
         Tensor h = convIn.forward(x);                                            // (b, c0, f, h, w)
         skips.push(h);
-        for (UNetBlocks.DownBlock block : downBlocks) h = block.forward(h, emb, context, layout, skips);
-        h = midBlock.forward(h, emb, context, layout);
-        for (UNetBlocks.UpBlock block : upBlocks) h = block.forward(h, emb, context, layout, skips);
+        boolean checkpoint = gradientCheckpointing;
+        for (UNetBlocks.DownBlock block : downBlocks) h = block.forward(h, emb, context, layout, skips, checkpoint);
+        h = midBlock.forward(h, emb, context, layout, checkpoint);
+        for (UNetBlocks.UpBlock block : upBlocks) h = block.forward(h, emb, context, layout, skips, checkpoint);
 
         Tensor n = convNormOut.forward(h);                                       // statistics over all frames
         h.release();

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.unet;
 
+import org.lavie4j.core.Checkpoint;
 import org.lavie4j.core.Module;
 import org.lavie4j.core.ModuleList;
 import org.lavie4j.core.Ops;
@@ -23,7 +24,8 @@ import java.util.List;
  * apart from the transformer blocks they build): {@code CrossAttnDownBlock3D} /
  * {@code DownBlock3D} (one class, attentions present or not), {@code UNetMidBlock3DCrossAttn}, and
  * {@code CrossAttnUpBlock3D} / {@code UpBlock3D}. Keys: {@code resnets.i}, {@code attentions.i},
- * {@code downsamplers.0.conv}, {@code upsamplers.0.conv}.
+ * {@code downsamplers.0.conv}, {@code upsamplers.0.conv}. With {@code checkpoint} set, each resnet and each transformer
+ * runs under {@link Checkpoint} (diffusers' per-module gradient checkpointing in these blocks).
  */
 public final class UNetBlocks {
     private UNetBlocks() {}
@@ -61,11 +63,11 @@ public final class UNetBlocks {
         }
 
         /** Runs the level; every intermediate output is pushed on {@code skips} (the up path pops them). */
-        Tensor forward(Tensor x, Tensor temb, Tensor context, FrameLayout layout, Deque<Tensor> skips) {
+        Tensor forward(Tensor x, Tensor temb, Tensor context, FrameLayout layout, Deque<Tensor> skips, boolean checkpoint) {
             for (int i = 0; i < resnets.size(); i++) {
-                Tensor h = resnets.get(i).forward(x, temb);
+                Tensor h = resnet(resnets.get(i), x, temb, checkpoint);
                 if (attentions != null) {
-                    Tensor t = attentions.get(i).forward(h, context, layout);
+                    Tensor t = attention(attentions.get(i), h, context, layout, checkpoint);
                     h.release();
                     h = t;
                 }
@@ -93,11 +95,11 @@ public final class UNetBlocks {
             attentions = child("attentions", new ModuleList<>(attention.build(channels)));
         }
 
-        Tensor forward(Tensor x, Tensor temb, Tensor context, FrameLayout layout) {
-            Tensor h = resnets.get(0).forward(x, temb);
-            Tensor t = attentions.get(0).forward(h, context, layout);
+        Tensor forward(Tensor x, Tensor temb, Tensor context, FrameLayout layout, boolean checkpoint) {
+            Tensor h = resnet(resnets.get(0), x, temb, checkpoint);
+            Tensor t = attention(attentions.get(0), h, context, layout, checkpoint);
             h.release();
-            Tensor out = resnets.get(1).forward(t, temb);
+            Tensor out = resnet(resnets.get(1), t, temb, checkpoint);
             t.release();
             return out;
         }
@@ -126,15 +128,15 @@ public final class UNetBlocks {
             upsamplers = upsample ? child("upsamplers", new ModuleList<>(new Upsample3D(out, out))) : null;
         }
 
-        Tensor forward(Tensor x, Tensor temb, Tensor context, FrameLayout layout, Deque<Tensor> skips) {
+        Tensor forward(Tensor x, Tensor temb, Tensor context, FrameLayout layout, Deque<Tensor> skips, boolean checkpoint) {
             for (int i = 0; i < resnets.size(); i++) {
                 Tensor skip = skips.pop();
                 Tensor cat = Ops.concat(1, x, skip);                  // (b, c + c_skip, f, h, w): current first
                 Tensor.release(x, skip);
-                Tensor h = resnets.get(i).forward(cat, temb);
+                Tensor h = resnet(resnets.get(i), cat, temb, checkpoint);
                 cat.release();
                 if (attentions != null) {
-                    Tensor t = attentions.get(i).forward(h, context, layout);
+                    Tensor t = attention(attentions.get(i), h, context, layout, checkpoint);
                     h.release();
                     h = t;
                 }
@@ -152,4 +154,15 @@ public final class UNetBlocks {
     }
 
     static Deque<Tensor> stack() { return new ArrayDeque<>(); }
+
+    /** {@code resnet.forward(x, temb)}, checkpointed when {@code checkpoint}. */
+    static Tensor resnet(ResnetBlock3D resnet, Tensor x, Tensor temb, boolean checkpoint) {
+        return checkpoint ? Checkpoint.run(resnet, in -> resnet.forward(in[0], in[1]), x, temb) : resnet.forward(x, temb);
+    }
+
+    /** {@code attention.forward(x, context, layout)}, checkpointed when {@code checkpoint}. */
+    static Tensor attention(Transformer3DModel attention, Tensor x, Tensor context, FrameLayout layout, boolean checkpoint) {
+        return checkpoint ? Checkpoint.run(attention, in -> attention.forward(in[0], in[1], layout), x, context)
+                : attention.forward(x, context, layout);
+    }
 }
