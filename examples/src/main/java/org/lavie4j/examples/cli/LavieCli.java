@@ -28,6 +28,8 @@ import java.util.Properties;
                 InitModelCommand.class,
                 SyntheticDataCommand.class,
                 TrainCommand.class,
+                TrainVaeCommand.class,
+                EvalShapesCommand.class,
                 CommandLine.HelpCommand.class,
         })
 public final class LavieCli implements Runnable {

@@ -1,0 +1,66 @@
+package org.lavie4j.train;
+
+import org.junit.jupiter.api.Test;
+import org.lavie4j.core.media.Video;
+import org.lavie4j.train.data.ShapeCaption;
+import org.lavie4j.train.data.SyntheticShapes;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** {@link PromptFollowing#score}: real synthetic clips follow their own captions, and not mirrored or recoloured ones. */
+class PromptFollowingTest {
+    private final SyntheticShapes.Options options = SyntheticShapes.Options.of(24, 32, 8);
+    private final List<Video> videos = new ArrayList<>();
+    private final List<ShapeCaption> truth = new ArrayList<>();
+    private final List<Long> seeds = new ArrayList<>();
+
+    PromptFollowingTest() {
+        for (int k = 0; k < options.count(); k++) {
+            videos.add(SyntheticShapes.clip(options, k));
+            truth.add(SyntheticShapes.combination(options, k));
+            seeds.add((long) k);
+        }
+    }
+
+    @Test
+    void trueCaptionsScoreFull() {
+        PromptFollowing.Report r = PromptFollowing.score(truth, seeds, videos);
+        assertEquals(24, r.samples().size());
+        assertEquals(1.0, r.accuracy());
+        assertEquals(1.0, r.colourAccuracy());
+        assertEquals(1.0, r.directionAccuracy());
+    }
+
+    @Test
+    void wrongDirectionsAndColoursAreCounted() {
+        List<ShapeCaption> opposite = new ArrayList<>(), recoloured = new ArrayList<>();
+        ShapeCaption.Colour[] colours = ShapeCaption.Colour.values();
+        for (ShapeCaption c : truth) {
+            ShapeCaption.Direction d = switch (c.direction()) {
+                case LEFT -> ShapeCaption.Direction.RIGHT;
+                case RIGHT -> ShapeCaption.Direction.LEFT;
+                case UP -> ShapeCaption.Direction.DOWN;
+                case DOWN -> ShapeCaption.Direction.UP;
+            };
+            opposite.add(new ShapeCaption(c.colour(), c.shape(), d));
+            recoloured.add(new ShapeCaption(colours[(c.colour().ordinal() + 1) % colours.length], c.shape(), c.direction()));
+        }
+        PromptFollowing.Report r = PromptFollowing.score(opposite, seeds, videos);
+        assertEquals(0.0, r.directionAccuracy());
+        assertEquals(1.0, r.colourAccuracy());
+        assertEquals(0.0, r.accuracy());
+        PromptFollowing.Report c = PromptFollowing.score(recoloured, seeds, videos);
+        assertEquals(0.0, c.colourAccuracy());
+        assertEquals(1.0, c.directionAccuracy());
+        assertFalse(c.samples().get(0).ok());
+    }
+
+    @Test
+    void mismatchedListsAreRefused() {
+        assertThrows(IllegalArgumentException.class, () -> PromptFollowing.score(truth.subList(0, 3), seeds, videos));
+        assertTrue(Double.isNaN(new PromptFollowing.Report(List.of()).accuracy()));
+    }
+}
