@@ -3,6 +3,7 @@ package org.lavie4j.examples.cli;
 import org.bytedeco.javacpp.Pointer;
 import org.lavie4j.core.media.Video;
 import org.lavie4j.core.media.VideoIO;
+import org.lavie4j.nn.pipeline.UpscaleOptions;
 import org.lavie4j.nn.pipeline.CascadeOptions;
 import org.lavie4j.nn.pipeline.CascadePipeline;
 import org.lavie4j.nn.pipeline.CascadeProgress;
@@ -127,6 +128,11 @@ public final class CascadeCommand implements Callable<Integer> {
             + "(default: what -Dorg.bytedeco.javacpp.maxphysicalbytes leaves after loading the models; no check without it).")
     Double memoryBudget;
 
+    @Option(names = "--memory-mode", paramLabel = "MODE", description = "VSR: How the VSR UNet runs: full (the original's batch of both guidance halves), "
+            + "low (the halves one after the other, frame slices, one frame per decode call: about a third of the memory, same results "
+            + "up to float rounding), auto (default: low only when full exceeds the memory budget).")
+    String memoryMode = "auto";
+
     @Option(names = "--handoff", paramLabel = "KIND", description = "How frames pass between stages: uint8 (the original's mp4 round trip "
             + "without codec loss; default) or float.")
     String handoff = "uint8";
@@ -168,6 +174,13 @@ public final class CascadeCommand implements Callable<Integer> {
         }
         if ((height == null) != (width == null)) return bad(err, "give --height and --width together");
         if (memoryBudget != null && !(memoryBudget > 0)) return bad(err, "--memory-budget must be a positive number of GiB, got " + memoryBudget);
+        UpscaleOptions.MemoryMode mode = switch (memoryMode.toLowerCase(java.util.Locale.ROOT)) {
+            case "auto" -> UpscaleOptions.MemoryMode.AUTO;
+            case "full" -> UpscaleOptions.MemoryMode.FULL_BATCH;
+            case "low" -> UpscaleOptions.MemoryMode.LOW_MEMORY;
+            default -> null;
+        };
+        if (mode == null) return bad(err, "--memory-mode must be auto, full or low, got " + memoryMode);
         if (decodeSlice < 1) return bad(err, "--decode-slice must be >= 1, got " + decodeSlice);
         CascadeStage last = selected.contains(CascadeStage.SUPER_RESOLUTION) ? CascadeStage.SUPER_RESOLUTION
                 : selected.contains(CascadeStage.INTERPOLATION) ? CascadeStage.INTERPOLATION : CascadeStage.BASE;
@@ -240,7 +253,7 @@ public final class CascadeCommand implements Callable<Integer> {
                         if (vsrSteps != null) u.steps(vsrSteps);
                         if (chunk != null) u.chunkFrames(chunk);
                         if (memoryBudget != null) u.memoryBudgetBytes((long) (memoryBudget * (1L << 30)));
-                        return u.seed(vsrSeed);
+                        return u.seed(vsrSeed).memoryMode(mode);
                     });
             options = b.build();
             if (vsr != null) {
@@ -254,7 +267,7 @@ public final class CascadeCommand implements Callable<Integer> {
         } catch (IllegalArgumentException | IllegalStateException e) {
             boolean budget = vsr != null && options != null && options.superResolution().memoryBudgetBytes() > 0
                     && e.getMessage() != null && e.getMessage().contains("budget");
-            return bad(err, e.getMessage() + (budget ? " (set --chunk, --tile or --memory-budget; the budget defaults to what "
+            return bad(err, e.getMessage() + (budget ? " (set --memory-mode low, --chunk, --tile or --memory-budget; the budget defaults to what "
                     + "-Dorg.bytedeco.javacpp.maxphysicalbytes leaves)" : ""));
         }
         int promptTokens = baseModel.tokenizer().tokenize(prompt).size();

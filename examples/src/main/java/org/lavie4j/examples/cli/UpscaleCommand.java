@@ -85,6 +85,11 @@ public final class UpscaleCommand implements Callable<Integer> {
             + "(default: what -Dorg.bytedeco.javacpp.maxphysicalbytes leaves after loading the model; no check without it).")
     Double memoryBudget;
 
+    @Option(names = "--memory-mode", paramLabel = "MODE", description = "How the VSR UNet runs: full (the original's batch of both guidance halves), "
+            + "low (the halves one after the other, frame slices, one frame per decode call: about a third of the memory, same results "
+            + "up to float rounding), auto (default: low only when full exceeds the memory budget).")
+    String memoryMode = "auto";
+
     @Option(names = "--force", description = "Replace the output when it exists.")
     boolean force;
 
@@ -103,6 +108,13 @@ public final class UpscaleCommand implements Callable<Integer> {
         String text = prompt != null ? prompt : stem;
         if (text.isBlank()) return bad(err, "the prompt is empty");
         if (memoryBudget != null && !(memoryBudget > 0)) return bad(err, "--memory-budget must be a positive number of GiB, got " + memoryBudget);
+        UpscaleOptions.MemoryMode mode = switch (memoryMode.toLowerCase(java.util.Locale.ROOT)) {
+            case "auto" -> UpscaleOptions.MemoryMode.AUTO;
+            case "full" -> UpscaleOptions.MemoryMode.FULL_BATCH;
+            case "low" -> UpscaleOptions.MemoryMode.LOW_MEMORY;
+            default -> null;
+        };
+        if (mode == null) return bad(err, "--memory-mode must be auto, full or low, got " + memoryMode);
         Path target = out != null ? out : Path.of(SampleCommand.defaultName(stem) + "-x4" + (VideoIO.mp4Available() ? ".mp4" : ".gif"));
         String problem = OutputTarget.problem(target, force, false, input);
         if (problem != null) return bad(err, problem);
@@ -120,7 +132,7 @@ public final class UpscaleCommand implements Callable<Integer> {
         try {
             options = UpscaleOptions.builder().prompt(text).negativePrompt(negative).steps(steps).guidanceScale(guidance)
                     .noiseLevel(noiseLevel).chunkFrames(chunk).decodeFrames(decodeFrames).seed(seed)
-                    .memoryBudgetBytes(memoryBudget != null ? (long) (memoryBudget * (1L << 30)) : 0).build();
+                    .memoryBudgetBytes(memoryBudget != null ? (long) (memoryBudget * (1L << 30)) : 0).memoryMode(mode).build();
         } catch (IllegalArgumentException e) {
             return bad(err, e.getMessage());
         }
@@ -148,7 +160,7 @@ public final class UpscaleCommand implements Callable<Integer> {
             pipeline.check(video.frames(), video.height(), video.width(), options);
         } catch (IllegalArgumentException | IllegalStateException e) {
             return bad(err, e.getMessage() + (options.memoryBudgetBytes() > 0 && memoryBudget == null
-                    ? " (budget: what -Dorg.bytedeco.javacpp.maxphysicalbytes leaves; set --memory-budget or --chunk)" : ""));
+                    ? " (budget: what -Dorg.bytedeco.javacpp.maxphysicalbytes leaves; set --memory-mode low, --memory-budget or --chunk)" : ""));
         }
         int promptTokens = m.tokenizer().tokenize(text).size();
         if (promptTokens > m.tokenizer().maxLength() - 2)

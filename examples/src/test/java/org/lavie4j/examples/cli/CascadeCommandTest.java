@@ -150,7 +150,8 @@ class CascadeCommandTest extends CliTestBase {
                 "the interp stage cannot take the base stage's output (8 frames of 16x16)");
         assertBad(cascade("a cat", gif, "--model", model.toString(), "--stages", "base,vsr", "--frames", "2", "--height", "16", "--width", "16",
                 "--memory-budget", "0.000001"), "the vsr stage cannot take the base stage's output");
-        assertTrue(err.toString().contains("set --chunk, --tile or --memory-budget"), err.toString());
+        assertTrue(err.toString().contains("set --memory-mode low, --chunk, --tile or --memory-budget"), err.toString());
+        assertBad(cascade("a cat", gif, "--stages", "base", "--memory-mode", "tiny"), "--memory-mode must be auto, full or low");
         assertFalse(Files.exists(gif), "nothing written");
 
         // an existing output is kept without --force, replaced with it

@@ -110,6 +110,9 @@ class UpscaleCommandTest extends CliTestBase {
                 {"is the input", in.toString(), "--out", in.toString(), "--force"},
                 {"over the budget", in.toString(), "--memory-budget", "0.000001", "--out", tmp.resolve("o3.mp4").toString()},
                 {"--memory-budget must be a positive", in.toString(), "--memory-budget", "0"},
+                {"--memory-mode must be auto, full or low", in.toString(), "--memory-mode", "half"},
+                {"in the low-memory mode, over the budget", in.toString(), "--memory-mode", "low", "--memory-budget", "0.000001",
+                        "--out", tmp.resolve("o4.mp4").toString()},
                 {"the prompt is empty", in.toString(), " "},
         };
         for (String[] c : cases) {

@@ -242,7 +242,11 @@ public final class SuperResolutionPipeline {
             MemoryEstimate e = estimateMemory(frames, height, width, o);
             if (e.peakBytes() > o.memoryBudgetBytes()) {
                 String hint = "";
-                for (int c = Math.min(o.chunkFrames(), frames) - 1; c >= 1; c--) {
+                if (o.memoryMode() == UpscaleOptions.MemoryMode.FULL_BATCH) {
+                    MemoryEstimate low = estimateMemory(frames, height, width, o.toBuilder().memoryMode(UpscaleOptions.MemoryMode.LOW_MEMORY).build());
+                    if (low.peakBytes() <= o.memoryBudgetBytes()) hint = "; the low-memory mode would need about " + gb(low.peakBytes());
+                }
+                for (int c = Math.min(o.chunkFrames(), frames) - 1; c >= 1 && hint.isEmpty(); c--) {
                     MemoryEstimate smaller = estimateMemory(frames, height, width, o.toBuilder().chunkFrames(c).build());
                     if (smaller.peakBytes() <= o.memoryBudgetBytes()) {
                         hint = "; chunks of " + c + " frame" + (c == 1 ? "" : "s") + " would need about " + gb(smaller.peakBytes());
@@ -251,8 +255,9 @@ public final class SuperResolutionPipeline {
                 }
                 if (hint.isEmpty()) hint = "; even chunks of 1 frame do not fit: raise the budget, use a smaller input, or decode with tiling";
                 throw new IllegalArgumentException(String.format(Locale.ROOT,
-                        "the VSR input (%d frames of %dx%d -> %dx%d) needs an estimated %s of working memory with chunks of %d frames, over the budget of %s%s",
-                        frames, height, width, height * scale(), width * scale(), e, Math.min(o.chunkFrames(), frames), gb(o.memoryBudgetBytes()), hint));
+                        "the VSR input (%d frames of %dx%d -> %dx%d) needs an estimated %s of working memory with chunks of %d frames%s, over the budget of %s%s",
+                        frames, height, width, height * scale(), width * scale(), e, Math.min(o.chunkFrames(), frames),
+                        lowMemory(frames, height, width, o) ? " in the low-memory mode" : "", gb(o.memoryBudgetBytes()), hint));
             }
         }
     }
@@ -262,10 +267,37 @@ public final class SuperResolutionPipeline {
         return estimateMemory(unet.config(), vae.config(), frames, height, width, o);
     }
 
+    /**
+     * Whether a run with {@code o} uses {@link UpscaleOptions.MemoryMode#LOW_MEMORY}: as asked, or under
+     * {@link UpscaleOptions.MemoryMode#AUTO} when the full batch's estimate exceeds the memory budget.
+     */
+    public boolean lowMemory(int frames, int height, int width, UpscaleOptions o) {
+        return lowMemory(unet.config(), vae.config(), frames, height, width, o);
+    }
+
+    static boolean lowMemory(VsrConfig u, VaeConfig v, int frames, int height, int width, UpscaleOptions o) {
+        return switch (o.memoryMode()) {
+            case LOW_MEMORY -> true;
+            case FULL_BATCH -> false;
+            case AUTO -> o.memoryBudgetBytes() > 0
+                    && estimateMemory(u, v, frames, height, width, o, false).peakBytes() > o.memoryBudgetBytes();
+        };
+    }
+
     /** {@link #estimateMemory(int, int, int, UpscaleOptions)} from the configs alone (no model needs to be built). */
     public static MemoryEstimate estimateMemory(VsrConfig u, VaeConfig v, int frames, int height, int width, UpscaleOptions o) {
+        return estimateMemory(u, v, frames, height, width, o, lowMemory(u, v, frames, height, width, o));
+    }
+
+    /**
+     * The estimate for the full batch ({@code low} false) or the low-memory mode: guidance halves one after the other
+     * (batch 1) and frame slices, where a resolution without attention holds its skips, its inputs (as channel parts),
+     * a resnet's output or the temporal module's two inner results, and one frame's temporaries (measured at 320×512:
+     * benchmarks/README.md).
+     */
+    static MemoryEstimate estimateMemory(VsrConfig u, VaeConfig v, int frames, int height, int width, UpscaleOptions o, boolean low) {
         int chunk = Math.min(o.chunkFrames(), frames);
-        long batch = o.doClassifierFreeGuidance() ? 2 : 1;
+        long batch = o.doClassifierFreeGuidance() && !low ? 2 : 1;
         List<Integer> c = u.blockOutChannels();
         int levels = c.size();
         double[] n = new double[levels];                                 // elements per channel at level i (b·f·h·w)
@@ -284,6 +316,9 @@ public final class SuperResolutionPipeline {
             held += skips[r];
             int cIn = r < levels - 1 ? c.get(r + 1) : c.get(r), cr = c.get(r);
             double working = n[r] * (cIn + cr + 5.0 * Math.max(cIn, cr));
+            boolean attention = u.downBlockTypes().get(r).hasAttention() || u.upBlockTypes().get(levels - 1 - r).hasAttention();
+            if (low && !attention)                                       // sliced: temporal module x, t, h / resnet parts + h; one frame
+                working = n[r] * Math.max(3.0 * cIn, cIn + 2.0 * cr) + n[r] / chunk * (3.0 * (cIn + cr) + cr);
             unet = Math.max(unet, held + working);
         }
         // attention scores and feed-forward intermediates: one block of at most the budget, or the whole computation
@@ -310,7 +345,7 @@ public final class SuperResolutionPipeline {
             long stride = Math.max(1, (long) (tiling.latentTile() * (1 - tiling.overlapFactor())));
             tileRows = 2 * ((width + stride - 1) / stride);              // two rows of tile outputs are alive at once
         }
-        long d = Math.min(o.decodeFrames(), chunk);
+        long d = low ? 1 : Math.min(o.decodeFrames(), chunk);        // the low-memory mode decodes one frame per call
         double vae = 0;
         for (int k = 0; k < vl; k++) {                                  // decoder level k: latent size · 2^k
             int ck = v.blockOutChannels().get(vl - 1 - k), cIn = v.blockOutChannels().get(Math.min(vl - 1, vl - k));
@@ -372,8 +407,10 @@ public final class SuperResolutionPipeline {
         int frames = (int) lowRes.size(2);
         long h = lowRes.size(3), w = lowRes.size(4);
         int latentC = vae.config().latentChannels(), f = scale();
-        boolean cfg = o.doClassifierFreeGuidance();
+        boolean cfg = o.doClassifierFreeGuidance(), low = lowMemory(frames, (int) h, (int) w, o);
         unet.maxScoreBytes(o.maxScoreBytes()).maxFeedForwardBytes(o.maxFeedForwardBytes());
+        int slicesBefore = unet.sliceFrames();
+        unet.sliceFrames(low ? 1 : 0);
         try (Tape off = Grad.disabled()) {
             // 1. text states, UNCOND FIRST: [negative, prompt] (StableDiffusionUpscalePipeline._encode_prompt)
             INDArray cond = o.promptEmbeds() != null ? o.promptEmbeds().castTo(DataType.FLOAT) : encodePrompt(o.prompt());
@@ -386,8 +423,10 @@ public final class SuperResolutionPipeline {
                 ctx = Nd4j.concat(0, uncond, cond);                                                  // (2, L, D): [uncond, cond]
                 if (o.negativePromptEmbeds() == null) Memory.free(uncond);
             }
-            Tensor context = Tensor.of(ctx);
-            int batch = cfg ? 2 : 1;
+            // the UNet's text batches: [uncond, cond] at once, or (low memory) uncond and cond one after the other
+            INDArray[] contexts = cfg && low ? new INDArray[]{Views.interval(ctx, 0, 0, 1).dup('c'), Views.interval(ctx, 0, 1, 2).dup('c')}
+                    : new INDArray[]{ctx};
+            int batch = cfg && !low ? 2 : 1;
             INDArray labels = Nd4j.createFromArray(filled(batch, o.noiseLevel()));                   // class labels = noise level
 
             DDIMScheduler scheduler = new DDIMScheduler(schedulerConfig);
@@ -410,9 +449,9 @@ public final class SuperResolutionPipeline {
                     Memory.free(image, lowNoise);
                     INDArray x = draw(o, generator, ci, Draw.LATENTS, new long[]{1, latentC, tc, h, w});   // × init_noise_sigma = 1
                     if (o.observer() != null) o.observer().onChunkStart(ci, s0, s1, noisy, x);
-                    INDArray imageIn = cfg ? Nd4j.concat(0, noisy, noisy) : noisy;                        // (batch, 3, Tc, h, w)
+                    INDArray imageIn = batch == 2 ? Nd4j.concat(0, noisy, noisy) : noisy;                 // (batch, 3, Tc, h, w)
                     try {
-                        x = denoise(x, imageIn, context, labels, scheduler, timesteps, generator, o, ci, chunks.size(), start);
+                        x = denoise(x, imageIn, contexts, labels, scheduler, timesteps, generator, o, ci, chunks.size(), start);
                     } finally {
                         if (imageIn != noisy) Memory.free(imageIn);
                         Memory.free(noisy);
@@ -422,7 +461,7 @@ public final class SuperResolutionPipeline {
                     // 3. decode (1/0.08333)·latents, decodeFrames frames per VAE call, clamp(−1, 1)
                     if (video != null) {
                         INDArray z = x.mul((float) (1.0 / vae.config().scalingFactor()));
-                        Tensor decoded = vae.decodeVideo(Tensor.of(z), o.decodeFrames(), o.tiling());    // (1, 3, Tc, fh, fw)
+                        Tensor decoded = vae.decodeVideo(Tensor.of(z), low ? 1 : o.decodeFrames(), o.tiling());   // (1, 3, Tc, fh, fw)
                         Memory.free(z);
                         INDArray px = Transforms.min(Transforms.max(decoded.data(), -1.0, false), 1.0, false);   // in place
                         Views.interval(video, 2, s0, s1).assign(px);
@@ -437,15 +476,21 @@ public final class SuperResolutionPipeline {
                 throw e;
             } finally {
                 Memory.free(labels, noiseLevel);
+                if (contexts.length == 2) Memory.free(contexts);
                 if (ctx != cond) Memory.free(ctx);
                 if (o.promptEmbeds() == null) Memory.free(cond);
             }
             return new UpscaleResult(latentsOut, video);
+        } finally {
+            unet.sliceFrames(slicesBefore);
         }
     }
 
-    /** The DDIM loop of one chunk from initial latents x (freed); returns the final latents. */
-    private INDArray denoise(INDArray x, INDArray imageIn, Tensor context, INDArray labels, DDIMScheduler scheduler, long[] timesteps,
+    /**
+     * The DDIM loop of one chunk from initial latents x (freed); returns the final latents. {@code contexts}: one text
+     * batch ([uncond, cond] with guidance, or the prompt alone), or the two guidance halves run one after the other.
+     */
+    private INDArray denoise(INDArray x, INDArray imageIn, INDArray[] contexts, INDArray labels, DDIMScheduler scheduler, long[] timesteps,
                              RandomGenerator generator, UpscaleOptions o, int chunk, int chunks, long start) {
         boolean cfg = o.doClassifierFreeGuidance();
         Tensor image = Tensor.of(imageIn), classLabels = Tensor.of(labels);
@@ -453,18 +498,26 @@ public final class SuperResolutionPipeline {
         try {
             for (int j = 0; j < n; j++) {
                 long t = timesteps[j];
-                INDArray in = cfg ? Nd4j.concat(0, x, x) : x;                                       // scale_model_input: identity
-                Tensor out = unet.forward(Tensor.of(in), Tensor.of(Nd4j.createFromArray(t)), image, context, classLabels);
-                if (in != x) Memory.free(in);
-                INDArray v = out.data();                                                             // (batch, C, Tc, h, w)
+                Tensor timestep = Tensor.of(Nd4j.createFromArray(t));
                 INDArray guided;
-                if (cfg) {
-                    INDArray vu = Views.interval(v, 0, 0, 1), vc = Views.interval(v, 0, 1, 2);       // [uncond, cond]
-                    guided = vc.sub(vu).muli(o.guidanceScale()).addi(vu);                             // v_u + s·(v_c − v_u)
+                if (contexts.length == 2) {                                                          // one half after the other
+                    Tensor vu = unet.forward(Tensor.of(x), timestep, image, Tensor.of(contexts[0]), classLabels);
+                    Tensor vc = unet.forward(Tensor.of(x), timestep, image, Tensor.of(contexts[1]), classLabels);
+                    guided = vc.data().sub(vu.data()).muli(o.guidanceScale()).addi(vu.data());      // v_u + s·(v_c − v_u)
+                    Tensor.release(vu, vc);
                 } else {
-                    guided = v.dup('c');
+                    INDArray in = cfg ? Nd4j.concat(0, x, x) : x;                                   // scale_model_input: identity
+                    Tensor out = unet.forward(Tensor.of(in), timestep, image, Tensor.of(contexts[0]), classLabels);
+                    if (in != x) Memory.free(in);
+                    INDArray v = out.data();                                                         // (batch, C, Tc, h, w)
+                    if (cfg) {
+                        INDArray vu = Views.interval(v, 0, 0, 1), vc = Views.interval(v, 0, 1, 2);   // [uncond, cond]
+                        guided = vc.sub(vu).muli(o.guidanceScale()).addi(vu);                         // v_u + s·(v_c − v_u)
+                    } else {
+                        guided = v.dup('c');
+                    }
+                    out.release();
                 }
-                out.release();
                 INDArray varianceNoise = o.eta() > 0 ? randn(generator, x.shape()) : null;
                 StepOutput step = scheduler.step(guided, t, x, o.eta(), varianceNoise);
                 Memory.free(guided, varianceNoise, step.predOriginalSample(), x);

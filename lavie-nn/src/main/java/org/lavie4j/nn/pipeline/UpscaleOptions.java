@@ -37,6 +37,10 @@ import java.util.Arrays;
  * @param maxFeedForwardBytes  budget of one feed-forward token chunk in the UNet (likewise)
  * @param memoryBudgetBytes    refuse, before any work, an input whose estimated working memory
  *                             ({@link SuperResolutionPipeline#estimateMemory}) exceeds this; 0 for no check
+ * @param memoryMode           how the UNet runs: the original's one batch of both guidance halves on whole tensors, or
+ *                             the halves one after the other in frame slices (about a third of the memory, same results
+ *                             up to float rounding); {@link MemoryMode#AUTO} (default) picks the second only when the
+ *                             first would exceed {@code memoryBudgetBytes}
  * @param outputType           {@link OutputType#LATENTS} skips the VAE decode
  * @param progress             told after every step of every chunk and after each chunk; can cancel
  * @param noise                supplies the random draws instead of the generator (tests, reproducing recorded noise),
@@ -46,7 +50,7 @@ import java.util.Arrays;
 public record UpscaleOptions(String prompt, String negativePrompt, INDArray promptEmbeds, INDArray negativePromptEmbeds,
                              int steps, double guidanceScale, int noiseLevel, double eta, long seed, int chunkFrames,
                              int decodeFrames, Tiling tiling, long maxScoreBytes, long maxFeedForwardBytes,
-                             long memoryBudgetBytes, OutputType outputType, UpscaleProgress progress,
+                             long memoryBudgetBytes, MemoryMode memoryMode, OutputType outputType, UpscaleProgress progress,
                              SuperResolutionPipeline.NoiseSource noise, SuperResolutionPipeline.ChunkObserver observer) {
 
     /** The original's {@code negative_prompt}. */
@@ -61,6 +65,21 @@ public record UpscaleOptions(String prompt, String negativePrompt, INDArray prom
     public static final int DEFAULT_CHUNK_FRAMES = 8;
     /** The upscale pipeline's decode: {@code short_seq = 4} frames per VAE call. */
     public static final int DEFAULT_DECODE_FRAMES = 4;
+
+    /** How the VSR UNet is run (see {@link UpscaleOptions#memoryMode()}). */
+    public enum MemoryMode {
+        /** {@link #FULL_BATCH} unless its estimate exceeds the memory budget, then {@link #LOW_MEMORY}. */
+        AUTO,
+        /** The original's: the UNet sees [uncond, cond] as one batch of 2, whole tensors. */
+        FULL_BATCH,
+        /**
+         * The guidance halves one after the other (batch 1), the UNet in slices of one frame
+         * ({@link org.lavie4j.nn.unet.UNet3DVSRModel#sliceFrames}) and one frame per VAE decode call (whatever
+         * {@code decodeFrames} says; numerically neutral): what lets the original's chunks of 8 frames at 320×512 run in
+         * 24 GB with the exact, untiled decode.
+         */
+        LOW_MEMORY
+    }
 
     public UpscaleOptions {
         if ((prompt == null) == (promptEmbeds == null))
@@ -79,6 +98,7 @@ public record UpscaleOptions(String prompt, String negativePrompt, INDArray prom
             throw new IllegalArgumentException("UpscaleOptions: maxFeedForwardBytes must be positive, got " + maxFeedForwardBytes);
         if (memoryBudgetBytes < 0)
             throw new IllegalArgumentException("UpscaleOptions: memoryBudgetBytes must be >= 0 (0: no check), got " + memoryBudgetBytes);
+        if (memoryMode == null) memoryMode = MemoryMode.AUTO;
         if (outputType == null) throw new IllegalArgumentException("UpscaleOptions: outputType must not be null");
         if (progress == null) progress = UpscaleProgress.NONE;
         for (INDArray e : new INDArray[]{promptEmbeds, negativePromptEmbeds})
@@ -102,7 +122,7 @@ public record UpscaleOptions(String prompt, String negativePrompt, INDArray prom
         b.prompt = prompt; b.negativePrompt = negativePrompt; b.promptEmbeds = promptEmbeds; b.negativePromptEmbeds = negativePromptEmbeds;
         b.steps = steps; b.guidanceScale = guidanceScale; b.noiseLevel = noiseLevel; b.eta = eta; b.seed = seed;
         b.chunkFrames = chunkFrames; b.decodeFrames = decodeFrames; b.tiling = tiling; b.maxScoreBytes = maxScoreBytes;
-        b.maxFeedForwardBytes = maxFeedForwardBytes; b.memoryBudgetBytes = memoryBudgetBytes; b.outputType = outputType;
+        b.maxFeedForwardBytes = maxFeedForwardBytes; b.memoryBudgetBytes = memoryBudgetBytes; b.memoryMode = memoryMode; b.outputType = outputType;
         b.progress = progress; b.noise = noise; b.observer = observer;
         return b;
     }
@@ -117,6 +137,7 @@ public record UpscaleOptions(String prompt, String negativePrompt, INDArray prom
         private long seed, maxScoreBytes = Attention.DEFAULT_MAX_SCORE_BYTES,
                 maxFeedForwardBytes = VsrTransformerBlock.DEFAULT_MAX_FEED_FORWARD_BYTES, memoryBudgetBytes;
         private Tiling tiling;
+        private MemoryMode memoryMode = MemoryMode.AUTO;
         private OutputType outputType = OutputType.FRAMES;
         private UpscaleProgress progress = UpscaleProgress.NONE;
         private SuperResolutionPipeline.NoiseSource noise;
@@ -139,6 +160,7 @@ public record UpscaleOptions(String prompt, String negativePrompt, INDArray prom
         public Builder maxScoreBytes(long v) { maxScoreBytes = v; return this; }
         public Builder maxFeedForwardBytes(long v) { maxFeedForwardBytes = v; return this; }
         public Builder memoryBudgetBytes(long v) { memoryBudgetBytes = v; return this; }
+        public Builder memoryMode(MemoryMode v) { memoryMode = v; return this; }
         public Builder outputType(OutputType v) { outputType = v; return this; }
         public Builder progress(UpscaleProgress v) { progress = v; return this; }
         public Builder noise(SuperResolutionPipeline.NoiseSource v) { noise = v; return this; }
@@ -146,8 +168,8 @@ public record UpscaleOptions(String prompt, String negativePrompt, INDArray prom
 
         public UpscaleOptions build() {
             return new UpscaleOptions(prompt, negativePrompt, promptEmbeds, negativePromptEmbeds, steps, guidanceScale, noiseLevel,
-                    eta, seed, chunkFrames, decodeFrames, tiling, maxScoreBytes, maxFeedForwardBytes, memoryBudgetBytes, outputType,
-                    progress, noise, observer);
+                    eta, seed, chunkFrames, decodeFrames, tiling, maxScoreBytes, maxFeedForwardBytes, memoryBudgetBytes, memoryMode,
+                    outputType, progress, noise, observer);
         }
     }
 }

@@ -385,15 +385,17 @@ class SuperResolutionPipelineTest {
     @Test
     void inputTooLargeForTheMemoryBudgetIsRefusedWithAChunkThatFits() {
         Video video = randomVideo(8, H, W, 2);
-        UpscaleOptions o = small().chunkFrames(8).build();
+        UpscaleOptions o = small().chunkFrames(8).memoryMode(UpscaleOptions.MemoryMode.FULL_BATCH).build();
         SuperResolutionPipeline.MemoryEstimate e8 = pipeline.estimateMemory(8, H, W, o);
         SuperResolutionPipeline.MemoryEstimate e2 = pipeline.estimateMemory(8, H, W, o.toBuilder().chunkFrames(2).build());
         SuperResolutionPipeline.MemoryEstimate e1 = pipeline.estimateMemory(8, H, W, o.toBuilder().chunkFrames(1).build());
         assertTrue(e8.peakBytes() > e2.peakBytes() && e2.peakBytes() > e1.peakBytes(), e8 + " " + e2 + " " + e1);
         long budget = (e2.peakBytes() + pipeline.estimateMemory(8, H, W, o.toBuilder().chunkFrames(3).build()).peakBytes()) / 2;
+        long lowPeak = pipeline.estimateMemory(8, H, W, o.toBuilder().memoryMode(UpscaleOptions.MemoryMode.LOW_MEMORY).build()).peakBytes();
         IllegalArgumentException ex = assertThrows(IllegalArgumentException.class,
                 () -> pipeline.upscale(video, o.toBuilder().memoryBudgetBytes(budget).build()));
-        assertTrue(ex.getMessage().contains("over the budget") && ex.getMessage().contains("chunks of 2 frames would need"), ex.getMessage());
+        String hint = lowPeak <= budget ? "the low-memory mode would need" : "chunks of 2 frames would need";
+        assertTrue(ex.getMessage().contains("over the budget") && ex.getMessage().contains(hint), ex.getMessage());
         ex = assertThrows(IllegalArgumentException.class, () -> pipeline.upscale(video, o.toBuilder().memoryBudgetBytes(1000).build()));
         assertTrue(ex.getMessage().contains("even chunks of 1 frame do not fit"), ex.getMessage());
         assertEquals(2, pipeline.upscale(randomVideo(2, H, W, 2), small().steps(1).outputType(OutputType.LATENTS)
@@ -410,8 +412,44 @@ class SuperResolutionPipelineTest {
 
     /** The estimate for LaVie's real VSR stage (61 frames of 320x512), from the configs alone. */
     private static SuperResolutionPipeline.MemoryEstimate realEstimate(int chunk) {
+        return realEstimate(chunk, UpscaleOptions.MemoryMode.FULL_BATCH);
+    }
+
+    private static SuperResolutionPipeline.MemoryEstimate realEstimate(int chunk, UpscaleOptions.MemoryMode mode) {
         return SuperResolutionPipeline.estimateMemory(org.lavie4j.nn.unet.VsrConfig.lavieVsr(), org.lavie4j.nn.vae.VaeConfig.x4Upscaler(),
-                61, 320, 512, small().chunkFrames(chunk).build());
+                61, 320, 512, small().chunkFrames(chunk).memoryMode(mode).build());
+    }
+
+    @Test
+    void lowMemoryModeGivesTheFullBatchResultsAndAutoPicksItUnderABudget() {
+        Video video = randomVideo(3, H, W, 4);
+        UpscaleOptions full = small().chunkFrames(3).outputType(OutputType.LATENTS).memoryMode(UpscaleOptions.MemoryMode.FULL_BATCH).build();
+        UpscaleOptions low = full.toBuilder().memoryMode(UpscaleOptions.MemoryMode.LOW_MEMORY).build();
+        INDArray a = pipeline.upscale(video, full).latents(), b = pipeline.upscale(video, low).latents();
+        double diff = maxAbsDiff(a, b), scale = a.amaxNumber().doubleValue();
+        System.out.printf("low-memory vs full batch latents: max abs diff %.3e (max %.3e)%n", diff, scale);
+        assertTrue(diff <= 1e-5 * scale, "the low-memory mode changed the latents by " + diff);
+        assertEquals(0, pipeline.unet().sliceFrames(), "the run restores the UNet's frame slices");
+
+        // AUTO: the full batch without a budget or within it; the low-memory mode when only it fits
+        long fullPeak = pipeline.estimateMemory(3, H, W, full).peakBytes(), lowPeak = pipeline.estimateMemory(3, H, W, low).peakBytes();
+        assertTrue(lowPeak < fullPeak, lowPeak + " vs " + fullPeak);
+        UpscaleOptions auto = full.toBuilder().memoryMode(UpscaleOptions.MemoryMode.AUTO).build();
+        assertFalse(pipeline.lowMemory(3, H, W, auto));
+        assertFalse(pipeline.lowMemory(3, H, W, auto.toBuilder().memoryBudgetBytes(fullPeak).build()));
+        UpscaleOptions tight = auto.toBuilder().memoryBudgetBytes((lowPeak + fullPeak) / 2).build();
+        assertTrue(pipeline.lowMemory(3, H, W, tight));
+        assertEquals(lowPeak, pipeline.estimateMemory(3, H, W, tight).peakBytes());
+        assertEquals(0, maxAbsDiff(b, pipeline.upscale(video, tight).latents()), "AUTO under the budget runs the low-memory mode");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> pipeline.upscale(video, full.toBuilder().memoryBudgetBytes((lowPeak + fullPeak) / 2).build()));
+        assertTrue(e.getMessage().contains("the low-memory mode would need"), e.getMessage());
+
+        // LaVie's real stage, 61 frames of 320x512 in the original's chunks of 8: only the low-memory mode fits 24 GB
+        SuperResolutionPipeline.MemoryEstimate real = realEstimate(8), realLow = realEstimate(8, UpscaleOptions.MemoryMode.LOW_MEMORY);
+        System.out.println("real stage, chunks of 8: full batch " + real + "; low memory " + realLow);
+        assertTrue(real.peakBytes() > 40L << 30, real.toString());
+        assertTrue(realLow.peakBytes() < 20L << 30, realLow.toString());
     }
 
     @Test
