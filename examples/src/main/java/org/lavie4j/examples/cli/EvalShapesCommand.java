@@ -1,5 +1,6 @@
 package org.lavie4j.examples.cli;
 
+import org.lavie4j.core.io.DType;
 import org.lavie4j.core.media.VideoIO;
 import org.lavie4j.nn.pipeline.GenerateOptions;
 import org.lavie4j.nn.pipeline.ModelInfo;
@@ -54,6 +55,13 @@ public final class EvalShapesCommand implements Callable<Integer> {
     @Option(names = "--save", paramLabel = "DIR", description = "Also write each video as DIR/<prompt>_seed<N>.gif.")
     Path save;
 
+    @Option(names = "--publish", paramLabel = "DIR",
+            description = "Then write the model to DIR (F16, marked trained) with the measured accuracy in its description (lavie4j.json).")
+    Path publish;
+
+    @Option(names = "--name", paramLabel = "NAME", description = "Name of the --publish model (default: ${DEFAULT-VALUE}).")
+    String name = "lavie-tiny-shapes";
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -72,6 +80,7 @@ public final class EvalShapesCommand implements Callable<Integer> {
                 list.addAll(ShapeCaption.parseList(prompts));
             }
             if (list.isEmpty()) throw new IllegalArgumentException("no prompts");
+            if (publish != null && Files.exists(publish)) throw new IllegalArgumentException("--publish " + publish + ": already exists; choose a new folder");
         } catch (IOException | IllegalArgumentException e) {
             err.println("eval-shapes: " + e.getMessage());
             return 2;
@@ -103,6 +112,16 @@ public final class EvalShapesCommand implements Callable<Integer> {
             stdout.printf(Locale.ROOT, "accuracy (colour and direction): %.1f%% of %d videos; colour %.1f%%, direction %.1f%%, shape %.1f%% (%.0f s)%n",
                     100 * r.accuracy(), n, 100 * r.colourAccuracy(), 100 * r.directionAccuracy(), 100 * r.shapeAccuracy(),
                     (System.nanoTime() - t0) / 1e9);
+            if (publish != null) {
+                String measured = String.format(Locale.ROOT, "prompt following on %d prompts%s x %d seeds (eval-shapes, %d steps, guidance %s): "
+                        + "colour and direction right in %.1f%% (colour %.1f%%, direction %.1f%%, shape %.1f%%)", list.size(),
+                        heldout != null ? " held out from training" : "", seeds, base.steps(), base.guidanceScale(), 100 * r.accuracy(),
+                        100 * r.colourAccuracy(), 100 * r.directionAccuracy(), 100 * r.shapeAccuracy());
+                ModelInfo published = info.describedAs(name, info.description() + "; " + measured, true);
+                new TextToVideoModel(m.tokenizer(), m.textEncoder(), m.unet(), m.vae(), m.schedulerConfig(), published)
+                        .save(publish, DType.F16);
+                stdout.printf(Locale.ROOT, "wrote %s (F16): %s%n", publish.toAbsolutePath(), published.description());
+            }
             return 0;
         } catch (IOException | RuntimeException e) {
             err.println("eval-shapes: " + e.getMessage());

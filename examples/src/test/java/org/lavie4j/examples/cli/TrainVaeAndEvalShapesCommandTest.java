@@ -39,7 +39,7 @@ class TrainVaeAndEvalShapesCommandTest extends CliTestBase {
         Path gifs = tmp.resolve("gifs");
         out.getBuffer().setLength(0);
         assertEquals(0, run("eval-shapes", "--model", model.toString(), "--heldout", heldout.toString(), "--seeds", "2",
-                "--steps", "2", "--save", gifs.toString()), err.toString());
+                "--steps", "2", "--save", gifs.toString(), "--publish", tmp.resolve("published").toString()), err.toString());
         String text = out.toString();
         assertTrue(text.contains("2 prompts x 2 seeds, 2 frames 16x16, 2 steps"), text);
         Matcher a = Pattern.compile("accuracy \\(colour and direction\\): (\\d+\\.\\d)% of 4 videos; colour (\\d+\\.\\d)%, direction (\\d+\\.\\d)%").matcher(text);
@@ -49,6 +49,13 @@ class TrainVaeAndEvalShapesCommandTest extends CliTestBase {
         try (var files = Files.list(gifs)) {
             assertEquals(4, files.filter(p -> p.toString().endsWith(".gif")).count());
         }
+        ModelInfo published = TextToVideoModel.load(tmp.resolve("published")).info();
+        assertTrue(published.trained());
+        assertEquals("lavie-tiny-shapes", published.name());
+        assertTrue(published.description().startsWith(info.description()), published.description());
+        assertTrue(published.description().contains("prompt following on 2 prompts held out from training x 2 seeds (eval-shapes, 2 steps, guidance 7.5): "
+                + "colour and direction right in " + a.group(1) + "%"), published.description());
+        assertEquals(16, published.height());
     }
 
     @Test
@@ -59,5 +66,7 @@ class TrainVaeAndEvalShapesCommandTest extends CliTestBase {
         assertTrue(err.toString().contains("exactly one of"), err.toString());
         assertEquals(2, run("eval-shapes", "--prompts", "red circle left", "--seeds", "0"));
         assertEquals(2, run("train-vae", tmp.resolve("x").toString(), "--size", "15"));
+        assertEquals(2, run("eval-shapes", "--prompts", "red circle left", "--publish", tmp.toString()));
+        assertTrue(err.toString().contains("already exists"), err.toString());
     }
 }
