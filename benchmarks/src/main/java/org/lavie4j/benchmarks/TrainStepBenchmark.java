@@ -40,8 +40,12 @@ import java.util.stream.Stream;
  * with only the temporal layers trainable (keys containing {@code _temp}, LaVie's {@code train_temporal}): forward under
  * the tape, MSE against a random target, backward; at a reduced latent size given on the command line. The time is
  * extrapolated to LaVie's 16 × 40 × 64 latents + 4 images by the ratio of forward multiply-adds ({@link MacCount}).</li>
+ * <li>{@code checkpointed}: the same step with gradient checkpointing per block
+ * ({@link UNet3DConditionModel#gradientCheckpointing}), by default once at LaVie's size (16 frames + 4 images,
+ * latents 40 × 64); prints the tape's nodes and held bytes before backward and the peak RSS over the weights (VmHWM
+ * reset after setup). At a smaller size it extrapolates the time as {@code full} does.</li>
  * </ul>
- * <pre>java -cp benchmarks/target/benchmarks.jar org.lavie4j.benchmarks.TrainStepBenchmark tiny|full [frames images h w]</pre>
+ * <pre>java -cp benchmarks/target/benchmarks.jar org.lavie4j.benchmarks.TrainStepBenchmark tiny|full|checkpointed [frames images h w [runs]]</pre>
  */
 public final class TrainStepBenchmark {
     private TrainStepBenchmark() {}
@@ -56,9 +60,13 @@ public final class TrainStepBenchmark {
         } else if (mode.equals("full")) {
             int f = args.length > 1 ? Integer.parseInt(args[1]) : 4, i = args.length > 2 ? Integer.parseInt(args[2]) : 1;
             int h = args.length > 3 ? Integer.parseInt(args[3]) : 16, w = args.length > 4 ? Integer.parseInt(args[4]) : 16;
-            full(f, i, h, w);
+            full(f, i, h, w, false, 2);
+        } else if (mode.equals("checkpointed")) {
+            int f = args.length > 1 ? Integer.parseInt(args[1]) : 16, i = args.length > 2 ? Integer.parseInt(args[2]) : 4;
+            int h = args.length > 3 ? Integer.parseInt(args[3]) : 40, w = args.length > 4 ? Integer.parseInt(args[4]) : 64;
+            full(f, i, h, w, true, args.length > 5 ? Integer.parseInt(args[5]) : 1);
         } else {
-            throw new IllegalArgumentException("mode is tiny or full, got " + mode);
+            throw new IllegalArgumentException("mode is tiny, full or checkpointed, got " + mode);
         }
     }
 
@@ -94,8 +102,11 @@ public final class TrainStepBenchmark {
         }
     }
 
-    /** One temporal-only training step of the full-size base UNet on latents (1, 4, f + i, h, w), twice (the first warms up). */
-    static void full(int frames, int images, int h, int w) {
+    /**
+     * One temporal-only training step of the full-size base UNet on latents (1, 4, f + i, h, w), {@code runs} times (the
+     * first warms up), with or without gradient checkpointing per block.
+     */
+    static void full(int frames, int images, int h, int w, boolean checkpointing, int runs) {
         Nd4j.getRandom().setSeed(0);
         UNetConfig config = UNetConfig.lavieBase();
         UNet3DConditionModel unet = new UNet3DConditionModel(config);
@@ -106,20 +117,25 @@ public final class TrainStepBenchmark {
             if (temporal) trainable += e.getValue().data().length();
         }
         unet.train(true);
-        System.out.printf(Locale.ROOT, "# full-size UNet: %d parameters, %d trainable (keys with _temp); after setup %s%n",
-                unet.parameterCount(), trainable, ProcessMemory.describe());
+        unet.gradientCheckpointing(checkpointing);
+        System.out.printf(Locale.ROOT, "# full-size UNet: %d parameters, %d trainable (keys with _temp), gradient checkpointing %s; after setup %s%n",
+                unet.parameterCount(), trainable, checkpointing ? "on" : "off", ProcessMemory.describe());
         FrameLayout layout = new FrameLayout(frames, images);
         INDArray sample = Nd4j.randn(DataType.FLOAT, 1, 4, frames + images, h, w);
         INDArray target = Nd4j.randn(DataType.FLOAT, 1, 4, frames + images, h, w);
         INDArray context = Nd4j.randn(DataType.FLOAT, 1, 1 + images, 77, 768);
         INDArray t = Nd4j.createFromArray(500L);
         double stepSeconds = 0;
-        for (int run = 0; run < 2; run++) {
+        for (int run = 0; run < runs; run++) {
+            long base = ProcessMemory.rssBytes();
+            boolean reset = ProcessMemory.resetPeak();
             long t0 = System.nanoTime(), t1;
             try (Tape tape = Grad.record()) {
                 Tensor pred = unet.forward(Tensor.of(sample), Tensor.of(t), Tensor.of(context), layout);
                 Tensor loss = DiffusionLoss.mse(pred, target);
                 t1 = System.nanoTime();
+                System.out.printf(Locale.ROOT, "run %d forward %.1f s: tape %d nodes holding %.2f GB of op outputs; rss %.2f GB; %s%n", run + 1,
+                        (t1 - t0) / 1e9, tape.size(), tape.heldBytes() / 1e9, ProcessMemory.rssBytes() / 1e9, ProcessMemory.describe());
                 tape.backward(loss);
                 Memory.free(loss.data());
             }
@@ -132,9 +148,11 @@ public final class TrainStepBenchmark {
                 }
             unet.parameters().forEach(Parameter::zeroGrad);
             stepSeconds = (t2 - t0) / 1e9;
-            System.out.printf(Locale.ROOT, "full-size step %d: latents 1x4x(%d+%d)x%dx%d: forward %.1f s, backward %.1f s, total %.1f s; "
-                            + "grad norm %.3e; %s%n", run + 1, frames, images, h, w, (t1 - t0) / 1e9, (t2 - t1) / 1e9, stepSeconds,
-                    Math.sqrt(gradNorm2), ProcessMemory.describe());
+            System.out.printf(Locale.ROOT, "full-size step %d%s: latents 1x4x(%d+%d)x%dx%d: forward %.1f s, backward %.1f s, total %.1f s; "
+                            + "grad norm %.3e; rss before %.2f GB, peak %.2f GB (%s, +%.2f GB over the weights); %s%n", run + 1,
+                    checkpointing ? " (checkpointed)" : "", frames, images, h, w, (t1 - t0) / 1e9, (t2 - t1) / 1e9, stepSeconds,
+                    Math.sqrt(gradNorm2), base / 1e9, ProcessMemory.peakRssBytes() / 1e9, reset ? "VmHWM reset before the step" : "VmHWM not reset: process peak",
+                    (ProcessMemory.peakRssBytes() - base) / 1e9, ProcessMemory.describe());
         }
         int levels = config.blockOutChannels().size();
         MacCount measured = MacCount.of(unet, levels, 1, frames + images, h, w, 77);
