@@ -3,6 +3,7 @@ package org.lavie4j.train;
 import com.fasterxml.jackson.databind.JsonNode;
 import org.lavie4j.core.Grad;
 import org.lavie4j.core.Memory;
+import org.lavie4j.core.Module;
 import org.lavie4j.core.Parameter;
 import org.lavie4j.core.StateDict;
 import org.lavie4j.core.Tape;
@@ -134,7 +135,7 @@ public final class Trainer {
         unet.train(true);
         unet.gradientCheckpointing(config.gradientCheckpointing());   // no effect outside the training tape
         trainable = new LinkedHashMap<>();
-        // train: lora: only the adapters' A and B (the UNet is frozen; its adapted weights are W + s·B·A, see LoraAdapters)
+        // train: lora: only the adapters' A and B (the UNet is frozen; the adapted Linears add s·B(A x))
         lora = config.train() == TrainConfig.TrainTarget.LORA ? Lora.apply(unet, config.lora(), config.seed()) : null;
         if (lora != null) trainable.putAll(lora.namedParameters());
         else unet.namedParameters().forEach((key, p) -> {
@@ -146,7 +147,7 @@ public final class Trainer {
             throw new IllegalArgumentException("train: " + config.train().key() + " selects no parameter of this UNet"
                     + (config.train() == TrainConfig.TrainTarget.TEMPORAL ? " (no key contains '" + Inflation.TEMPORAL_MARKER + "')" : ""));
         optimizer = new AdamW(trainable, config.optimizer().adamW());
-        ema = config.ema().enabled() ? new Ema(unet, config.ema().decay(), config.ema().warmup()) : null;
+        ema = config.ema().enabled() ? new Ema(trained(), config.ema().decay(), config.ema().warmup()) : null;   // LoRA: the adapters
         schedule = config.optimizer().lrSchedule(config.steps());
         accumulator = new GradAccumulator(config.gradAccumulation(), GradAccumulator.Reduction.MEAN);
         loss = new JointLoss(config.imageLossWeight());
@@ -200,7 +201,6 @@ public final class Trainer {
             boolean images = false;
             for (int micro = 0; micro < accumulation; micro++) {
                 double[] l = microBatch(nextBatch(), step * accumulation + micro);
-                if (lora != null) lora.collectGradients();            // dL/dW_eff -> dL/dA, dL/dB
                 lossSum += l[0];
                 videoSum += l[1];
                 if (!Double.isNaN(l[2])) {
@@ -220,7 +220,6 @@ public final class Trainer {
             } else {
                 optimizer.setLr(lr);
                 optimizer.step();
-                if (lora != null) lora.sync();                         // W_eff = W + s·B·A for the next forward
                 if (ema != null) ema.update();
             }
             optimizer.zeroGrad();
@@ -347,7 +346,9 @@ public final class Trainer {
         try {
             dir = store.save(CheckpointStore.name(step),
                     tmp -> {
-                        TrainCheckpoint.write(tmp, unet.stateDict(), ema == null ? null : ema.stateDict(), opt, config.toJson(), state);
+                        // a LoRA run's UNet is frozen (re-read from the model source on resume): only its adapters are written
+                        TrainCheckpoint.write(tmp, lora != null ? null : unet.stateDict(), ema == null ? null : ema.stateDict(), opt,
+                                config.toJson(), state);
                         if (lora != null) lora.save(tmp.resolve(LORA_FILE));
                     });
         } finally {
@@ -377,8 +378,8 @@ public final class Trainer {
             checkCompatible(c.dir(), c.config());
             if (ema != null && !c.hasEma())
                 throw new IllegalArgumentException(c.dir() + ": has no EMA weights but this run keeps an EMA");
-            unet.load(c.unet());
-            if (lora != null) lora.load(c.dir().resolve(LORA_FILE));          // after the UNet: rewrites the adapted weights
+            if (lora != null) lora.load(c.dir().resolve(LORA_FILE));
+            else unet.load(c.unet());
             if (ema != null) ema.load(c.ema(), s.emaUpdates());
             optimizer.loadStateDict(c.optimizer());
             source.seek(s.dataPosition());
@@ -439,7 +440,7 @@ public final class Trainer {
         INDArray grid = null;
         unet.eval();
         try {
-            withWeights(v.useEma() && ema != null ? ema.stateDict() : null, () -> {
+            withWeights(v.useEma() && ema != null ? ema.stateDict() : null, () -> {           // LoRA: the adapters run as residuals
                 TextToVideoPipeline pipeline = model.pipeline();
                 for (int i = 0; i < v.prompts().size(); i++) {
                     GenerateOptions o = GenerateOptions.builder().prompt(v.prompts().get(i)).frames(frames).size(height, width)
@@ -473,7 +474,7 @@ public final class Trainer {
                 + config.train().key() + " parameters, " + weights + " weights, " + config.prediction().json() + ") from "
                 + config.model() + "; base: " + info.description(), info.trained());
         TextToVideoModel out = new TextToVideoModel(tokenizer, textEncoder, unet, vae, model.schedulerConfig(), exported);
-        withWeights(useEma && ema != null ? ema.stateDict() : null, () -> out.save(dir, DType.F32));
+        withWeights(useEma && ema != null ? ema.stateDict() : null, () -> withMergedLora(() -> out.save(dir, DType.F32)));
         return dir;
     }
 
@@ -482,16 +483,40 @@ public final class Trainer {
      * checkpoint's key names (LaVie's {@code lavie_base.pt} state dict), float32.
      */
     public Path exportWeights(Path file, boolean useEma) throws IOException {
-        StateDict weights = useEma && ema != null ? ema.stateDict() : unet.stateDict();
-        SafeTensors.write(file, weights.asMap(), Map.of("format", "pt", "lavie4j_step", Long.toString(step),
-                "lavie4j_weights", useEma && ema != null ? "ema" : "live"), DType.F32);
+        withWeights(useEma && ema != null ? ema.stateDict() : null, () -> withMergedLora(() ->     // LoRA: W + s·B·A
+                SafeTensors.write(file, unet.stateDict().asMap(), Map.of("format", "pt", "lavie4j_step", Long.toString(step),
+                        "lavie4j_weights", useEma && ema != null ? "ema" : "live"), DType.F32)));
         return file;
     }
 
-    /** Writes the trained LoRA adapters alone ({@link LoraAdapters#save}); only for {@code train: lora}. */
+    /** Writes the trained LoRA adapters alone ({@link LoraAdapters#save}), live weights; only for {@code train: lora}. */
     public Path exportLora(Path file) throws IOException {
+        return exportLora(file, false);
+    }
+
+    /** Writes the LoRA adapters alone, their EMA when {@code useEma} and the run keeps one; only for {@code train: lora}. */
+    public Path exportLora(Path file, boolean useEma) throws IOException {
         if (lora == null) throw new IllegalStateException("train: " + config.train().key() + " trains no LoRA adapters");
-        return lora.save(file);
+        Path[] out = new Path[1];
+        withWeights(useEma && ema != null ? ema.stateDict() : null, () -> out[0] = lora.save(file));
+        return out[0];
+    }
+
+    /** What the optimizer and the EMA see as the model: the LoRA adapters for {@code train: lora}, else the UNet. */
+    private Module trained() { return lora != null ? lora.module() : unet; }
+
+    /** Runs {@code action} with the LoRA adapters merged into the UNet's weights (a plain model), then unmerges. */
+    private void withMergedLora(IoAction action) throws IOException {
+        if (lora == null) {
+            action.run();
+            return;
+        }
+        lora.merge();
+        try {
+            action.run();
+        } finally {
+            lora.unmerge();
+        }
     }
 
     private interface IoAction {
@@ -499,8 +524,8 @@ public final class Trainer {
     }
 
     /**
-     * Runs {@code action} with the UNet's parameters pointing at {@code weights}' arrays (no copy), then puts the live
-     * arrays back; {@code weights == null} runs it on the live weights.
+     * Runs {@code action} with the trained model's parameters ({@link #trained()}) pointing at {@code weights}' arrays
+     * (no copy), then puts the live arrays back; {@code weights == null} runs it on the live weights.
      */
     private void withWeights(StateDict weights, IoAction action) throws IOException {
         if (weights == null) {
@@ -509,7 +534,7 @@ public final class Trainer {
         }
         IdentityHashMap<Parameter, INDArray> live = new IdentityHashMap<>();
         try {
-            for (Map.Entry<String, Parameter> e : unet.namedEntries().entrySet()) {
+            for (Map.Entry<String, Parameter> e : trained().namedEntries().entrySet()) {
                 Parameter p = e.getValue();
                 if (live.containsKey(p)) continue;
                 live.put(p, p.data());

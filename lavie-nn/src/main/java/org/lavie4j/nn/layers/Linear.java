@@ -5,11 +5,14 @@ import org.lavie4j.core.Ops;
 import org.lavie4j.core.Parameter;
 import org.lavie4j.core.Tensor;
 
+import java.util.function.UnaryOperator;
+
 /** torch.nn.Linear: weight {@code [out, in]}, optional bias {@code [out]}; x (..., in) -> (..., out). */
 public final class Linear extends Module {
     private final Parameter weight;
     private final Parameter bias;
     private final int in, out;
+    private UnaryOperator<Tensor> residual;
 
     public Linear(int in, int out, boolean bias) {
         if (in <= 0 || out <= 0) throw new IllegalArgumentException("invalid Linear(" + in + ", " + out + ")");
@@ -23,8 +26,23 @@ public final class Linear extends Module {
     public Linear(int in, int out) { this(in, out, true); }
 
     public Tensor forward(Tensor x) {
-        return Ops.linear(x, weight.tensor(), bias == null ? null : bias.tensor());
+        Tensor y = Ops.linear(x, weight.tensor(), bias == null ? null : bias.tensor());
+        if (residual == null) return y;
+        Tensor r = residual.apply(x);                       // e.g. LoRA's s·B(A x), recorded like any op
+        Tensor out = Ops.add(y, r);
+        Tensor.release(y, r);
+        return out;
     }
+
+    /**
+     * Adds {@code residual(x)} to this layer's output from now on: {@code y = W x + b + residual(x)} (LoRA's adapter
+     * {@code s·B(A x)}, as peft's {@code lora.Linear}); null removes it. The residual's parameters belong to whoever
+     * made it, not to this module's state dict; gradients reach them through the tape.
+     */
+    public void setResidual(UnaryOperator<Tensor> residual) { this.residual = residual; }
+
+    /** The residual added to the output, or null. */
+    public UnaryOperator<Tensor> residual() { return residual; }
 
     public Parameter weight() { return weight; }
 

@@ -19,7 +19,8 @@ import java.util.Map;
 /**
  * The files of one training checkpoint (inside a {@link CheckpointStore} folder):
  * <pre>
- * unet.safetensors       the live UNet weights, every key of the module tree (the original checkpoint's key names)
+ * unet.safetensors       the live UNet weights, every key of the module tree (the original checkpoint's key names); absent
+ *                        for a LoRA run, whose frozen UNet is re-read from the model source (its adapters: lora.safetensors)
  * ema.safetensors        the EMA weights under the same keys (absent when the run keeps no EMA)
  * optimizer.safetensors  AdamW state: state.KEY.{step, exp_avg, exp_avg_sq}
  * config.json            the run's {@link org.lavie4j.train.TrainConfig}, every default written out
@@ -49,12 +50,13 @@ public final class TrainCheckpoint implements AutoCloseable {
     }
 
     /**
-     * Writes the files of a checkpoint into {@code dir} (the store's temporary folder); {@code ema} may be null. Each
-     * file is written atomically and forced to disk.
+     * Writes the files of a checkpoint into {@code dir} (the store's temporary folder); {@code ema} may be null, and
+     * {@code unet} too when the UNet is frozen (a LoRA run, whose adapters the trainer writes beside). Each file is
+     * written atomically and forced to disk.
      */
     public static void write(Path dir, StateDict unet, StateDict ema, StateDict optimizer, JsonNode config, TrainerState state) throws IOException {
         Map<String, String> meta = Map.of("format", "pt", "lavie4j_step", Long.toString(state.step()));
-        SafeTensors.write(dir.resolve(UNET), unet.asMap(), meta, null);
+        if (unet != null) SafeTensors.write(dir.resolve(UNET), unet.asMap(), meta, null);
         if (ema != null) SafeTensors.write(dir.resolve(EMA), ema.asMap(), meta, null);
         SafeTensors.write(dir.resolve(OPTIMIZER), optimizer.asMap(), meta, null);
         writeJson(dir.resolve(CONFIG), config);
@@ -78,7 +80,8 @@ public final class TrainCheckpoint implements AutoCloseable {
         }
         TensorFile unet = null, ema = null, optimizer = null;
         try {
-            unet = SafeTensors.read(require(dir, UNET));
+            boolean frozenUnet = "lora".equals(config.path("train").asText());   // a LoRA run writes its adapters only
+            if (!frozenUnet || Files.isRegularFile(dir.resolve(UNET))) unet = SafeTensors.read(require(dir, UNET));
             if (Files.isRegularFile(dir.resolve(EMA))) ema = SafeTensors.read(dir.resolve(EMA));
             optimizer = SafeTensors.read(require(dir, OPTIMIZER));
             return new TrainCheckpoint(dir, state, config, unet, ema, optimizer);
@@ -102,7 +105,8 @@ public final class TrainCheckpoint implements AutoCloseable {
     /** The config the run was written with (as {@code TrainConfig.toJson()}). */
     public JsonNode config() { return config; }
 
-    public StateDict unet() { return StateDict.of(dir.resolve(UNET).toString(), unet.asMap()); }
+    /** The UNet weights; null when the run wrote none (its UNet was frozen: LoRA). */
+    public StateDict unet() { return unet == null ? null : StateDict.of(dir.resolve(UNET).toString(), unet.asMap()); }
 
     public boolean hasEma() { return ema != null; }
 

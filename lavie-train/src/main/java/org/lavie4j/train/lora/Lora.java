@@ -22,7 +22,7 @@ import java.util.SplittableRandom;
  * LoraAdapters lora = Lora.apply(unet, LoraConfig.attention(8, 8), seed);   // freezes the model
  * AdamW opt = new AdamW(lora.namedParameters(), cfg);
  * try (Tape tape = Grad.record()) { ... tape.backward(loss); }
- * lora.collectGradients();  opt.step();  opt.zeroGrad();  lora.sync();      // after every update
+ * opt.step();  opt.zeroGrad();                                              // A and B have their gradients
  * lora.save(file);  lora.merge();
  * }</pre>
  */

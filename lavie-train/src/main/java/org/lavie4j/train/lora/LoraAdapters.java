@@ -1,6 +1,7 @@
 package org.lavie4j.train.lora;
 
 import org.lavie4j.core.LoadReport;
+import org.lavie4j.core.Module;
 import org.lavie4j.core.Parameter;
 import org.lavie4j.core.StateDict;
 import org.lavie4j.core.io.DType;
@@ -21,9 +22,9 @@ import java.util.Set;
 
 /**
  * The LoRA adapters attached to one model by {@link Lora#apply}: their parameters (A and B of each adapted Linear, keyed
- * {@code <module path>.lora_A.weight} / {@code .lora_B.weight} as peft and diffusers name them), the two calls that
- * keep the model in step with them ({@link #sync}, {@link #collectGradients}), saving and loading them alone as
- * safetensors, and merging them into the model's weights.
+ * {@code <module path>.lora_A.weight} / {@code .lora_B.weight} as peft and diffusers name them), saving and loading them
+ * alone as safetensors, and merging them into the model's weights. The adapted layers read A and B at every forward,
+ * so an optimizer step or a load needs no further call.
  */
 public final class LoraAdapters {
     /** Safetensors metadata keys written by {@link #save}. */
@@ -52,28 +53,17 @@ public final class LoraAdapters {
     /** Number of adapter parameters. */
     public long parameterCount() { return tree.parameterCount(); }
 
+    /** The adapters as one module (keys {@code <path>.lora_A.weight}, ...), e.g. for an {@code Ema} of the adapters alone. */
+    public Module module() { return tree; }
+
     /** The adapters' state (live arrays, no copy) under their keys. */
     public StateDict stateDict() { return tree.stateDict(); }
 
-    /** Writes W + (alpha/r)·B·A into every adapted layer; call after the adapters changed (optimizer step, load). */
-    public void sync() {
-        for (LoraLinear a : adapters.values()) a.sync();
-    }
-
-    /**
-     * Turns the gradients that backward left on the adapted layers' weights into gradients of A and B (added to what
-     * they hold, so micro-batches accumulate), and clears the former. Call after each backward.
-     */
-    public void collectGradients() {
-        for (LoraLinear a : adapters.values()) a.collectGradients();
-    }
-
-    /** Clears the gradients of A, B and of the adapted weights. */
+    /** Clears the gradients of A and B. */
     public void zeroGrad() {
         for (LoraLinear a : adapters.values()) {
             a.a().zeroGrad();
             a.b().zeroGrad();
-            a.base().weight().zeroGrad();
         }
     }
 
@@ -85,14 +75,14 @@ public final class LoraAdapters {
         for (LoraLinear a : adapters.values()) a.merge();
     }
 
-    /** Undoes {@link #merge}: W = W_merged − (alpha/r)·B·A (exact up to float rounding) and the adapters train again. */
+    /** Undoes {@link #merge}: the layers get their W back exactly and the adapters train again. */
     public void unmerge() {
         for (LoraLinear a : adapters.values()) a.unmerge();
     }
 
     public boolean merged() { return adapters.values().iterator().next().merged(); }
 
-    /** The base weight W of the adapter at {@code path} (the merged weight while merged); live, do not mutate. */
+    /** The base weight W of the adapter at {@code path} (also while merged); live, do not mutate. */
     INDArray baseWeight(String path) {
         LoraLinear a = adapters.get(path);
         if (a == null) throw new IllegalArgumentException("no LoRA adapter at '" + path + "'; adapted: " + adapters.keySet());
@@ -119,7 +109,7 @@ public final class LoraAdapters {
      * Loads adapter weights saved by {@link #save} (or by peft/diffusers under {@code unet.} / {@code base_model.model.}
      * key prefixes) strictly, then {@link #sync}s the model. Every problem is reported at once and nothing changes when
      * any exists: a rank or alpha other than these adapters', a module with no adapter here, an adapter with no weights
-     * in the file, a mis-shaped tensor.
+     * in the file, a mis-shaped tensor. The adapted layers use the new values from their next forward.
      *
      * @throws IllegalArgumentException the file does not fit these adapters
      */
@@ -142,7 +132,6 @@ public final class LoraAdapters {
                         + ", alpha " + config.alpha() + ", " + adapters.size() + " modules):" + problems);
             }
         }
-        sync();
     }
 
     private static Map<String, TensorSource> withoutForeignPrefix(Map<String, TensorSource> in) {

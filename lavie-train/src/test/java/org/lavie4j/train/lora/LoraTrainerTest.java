@@ -3,6 +3,9 @@ package org.lavie4j.train.lora;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.lavie4j.core.Parameter;
+import org.lavie4j.core.StateDict;
+import org.lavie4j.core.io.TensorFile;
+import org.lavie4j.train.checkpoint.TrainCheckpoint;
 import org.lavie4j.nn.pipeline.TextToVideoModel;
 import org.lavie4j.train.ModelSource;
 import org.lavie4j.train.RandomSampleSource;
@@ -18,6 +21,7 @@ import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -64,13 +68,21 @@ class LoraTrainerTest {
         straight.train(TrainListener.NONE);
         for (String k : straight.optimizer().stateDict().keys()) assertTrue(k.contains(".lora_"), "optimizer state for " + k);
         lora.namedParameters().forEach((k, p) -> assertNotEquals(adaptersBefore.get(k), p.data(), k + " did not move"));
-        for (Map.Entry<String, Parameter> e : straight.model().unet().namedEntries().entrySet()) {
-            String module = e.getKey().substring(0, e.getKey().lastIndexOf('.'));
-            boolean adapted = lora.modulePaths().contains(module) && e.getKey().endsWith(".weight");
-            assertEquals(before.get(e.getKey()), adapted ? lora.baseWeight(module) : e.getValue().data(), e.getKey() + " moved");
+        for (Map.Entry<String, Parameter> e : straight.model().unet().namedEntries().entrySet())
+            assertEquals(before.get(e.getKey()), e.getValue().data(), e.getKey() + " moved");
+        // checkpoints hold the adapters (and their EMA), not the frozen UNet
+        List<Path> checkpoints;
+        try (var dirs = Files.list(tmp.resolve("straight/checkpoints"))) {
+            checkpoints = dirs.filter(Files::isDirectory).toList();
         }
-        assertTrue(Files.isRegularFile(tmp.resolve("straight/checkpoints/step-4").resolve(Trainer.LORA_FILE))
-                || Files.list(tmp.resolve("straight/checkpoints")).anyMatch(d -> Files.isRegularFile(d.resolve(Trainer.LORA_FILE))));
+        assertTrue(!checkpoints.isEmpty());
+        for (Path d : checkpoints) {
+            assertTrue(Files.isRegularFile(d.resolve(Trainer.LORA_FILE)), d + ": no adapters");
+            assertFalse(Files.exists(d.resolve(TrainCheckpoint.UNET)), d + ": the frozen UNet was written");
+            try (TensorFile ema = TensorFile.open(d.resolve(TrainCheckpoint.EMA))) {
+                assertEquals(lora.namedParameters().keySet(), ema.asMap().keySet(), "the EMA averages the adapters");
+            }
+        }
 
         Trainer first = trainer(config(tmp.resolve("resumed"), 2));
         first.train(TrainListener.NONE);
@@ -79,12 +91,33 @@ class LoraTrainerTest {
         resumed.train(TrainListener.NONE);
         lora.namedParameters().forEach((k, p) -> assertEquals(p.data(), resumed.lora().namedParameters().get(k).data(), k + " after resume"));
 
-        // the exported adapters on a fresh copy of the base model give the trained model
+        // the exported adapters on a fresh copy of the base model give the trained model's output, and so do the
+        // exported (merged) weights W + s·B·A in a plain model
+        INDArray expected = output(straight.model().unet());
         Path file = straight.exportLora(tmp.resolve("lora.safetensors"));
         TextToVideoModel fresh = TextToVideoModel.randomTiny(MODEL_SEED);
+        INDArray untrained = output(fresh.unet());
+        assertTrue(expected.sub(untrained).amaxNumber().doubleValue() > 1e-4, "training changed the output (the test can tell)");
         LoraAdapters loaded = Lora.apply(fresh.unet(), file);
-        for (Map.Entry<String, Parameter> e : straight.model().unet().namedEntries().entrySet())
-            assertTrue(e.getValue().data().equalsWithEps(fresh.unet().namedEntries().get(e.getKey()).data(), 1e-6), e.getKey());
         assertEquals(lora.modulePaths(), loaded.modulePaths());
+        assertEquals(expected, output(fresh.unet()), "the adapters file reproduces the trained model");
+        Path weights = straight.exportWeights(tmp.resolve("unet.safetensors"), false);
+        TextToVideoModel plain = TextToVideoModel.randomTiny(MODEL_SEED);
+        try (TensorFile f = TensorFile.open(weights)) {
+            assertTrue(plain.unet().load(StateDict.of(weights.toString(), f.asMap())).isClean());
+        }
+        double merged = expected.sub(output(plain.unet())).amaxNumber().doubleValue();
+        assertTrue(merged <= 1e-5 * expected.amaxNumber().doubleValue(), "merged export differs by " + merged);
+        assertTrue(straight.lora().merged() == false, "the export unmerges again");
+    }
+
+    private static INDArray output(org.lavie4j.nn.unet.UNet3DConditionModel unet) {
+        org.nd4j.linalg.factory.Nd4j.getRandom().setSeed(3);
+        INDArray x = org.nd4j.linalg.factory.Nd4j.randn(org.nd4j.linalg.api.buffer.DataType.FLOAT, 1, unet.config().inChannels(), 2, 8, 8);
+        INDArray ctx = org.nd4j.linalg.factory.Nd4j.randn(org.nd4j.linalg.api.buffer.DataType.FLOAT, 1, 5, unet.config().crossAttentionDim());
+        try (org.lavie4j.core.Tape off = org.lavie4j.core.Grad.disabled()) {
+            return unet.forward(org.lavie4j.core.Tensor.of(x), org.lavie4j.core.Tensor.of(org.nd4j.linalg.factory.Nd4j.createFromArray(500L)),
+                    org.lavie4j.core.Tensor.of(ctx)).data().dup();
+        }
     }
 }
