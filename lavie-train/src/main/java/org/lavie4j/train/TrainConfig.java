@@ -43,6 +43,7 @@ import java.util.Set;
  * output_dir: runs/my-run
  * data: {...}                           # the data source's own settings (read by whoever builds the SampleSource)
  * gradient_checkpointing: false         # true: re-run each UNet block in backward instead of keeping its activations
+ * cache: {text: false, latents: false, latent_dir: cache/latents, memory_mb: 1024}   # frozen encoders' outputs
  * }</pre>
  *
  * @param model            the starting model
@@ -64,11 +65,12 @@ import java.util.Set;
  * @param gradientCheckpointing checkpoint every resnet and transformer of the UNet
  *                         ({@link org.lavie4j.nn.unet.UNet3DConditionModel#gradientCheckpointing}): the tape keeps block
  *                         inputs and outputs only, backward re-runs one block at a time (same gradients, one more forward)
+ * @param cache            caches of the text encoder's and the VAE's outputs ({@link Caching})
  */
 public record TrainConfig(ModelSource model, TrainTarget train, long steps, int batchSize, int gradAccumulation,
                           Optimizer optimizer, EmaSettings ema, PredictionType prediction, double imageLossWeight,
                           Checkpointing checkpoint, Validation validation, long seed, Path outputDir, int vaeSlice,
-                          JsonNode data, LoraConfig lora, boolean gradientCheckpointing) {
+                          JsonNode data, LoraConfig lora, boolean gradientCheckpointing, Caching cache) {
 
     /** Which parameters of the UNet are trained; everything else is frozen. */
     public enum TrainTarget {
@@ -186,6 +188,27 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
         public long seed(int i) { return seeds.isEmpty() ? i : seeds.get(i); }
     }
 
+    /**
+     * Caches of the frozen encoders' outputs ({@code cache}; {@link EncodingCache}): the text states of each caption
+     * ({@code text}) and the VAE posterior of each sample's frames, keyed by their content ({@code latents}), held in
+     * memory up to {@code memory_mb} and, with {@code latent_dir}, also on disk for later runs. A cached run encodes
+     * captions and samples one at a time, so its numbers do not depend on what the cache held (resume stays bit-exact);
+     * they can differ from an uncached run's batched encoding by float rounding.
+     */
+    public record Caching(boolean text, boolean latents, Path latentDir, long memoryMb) {
+        public static final long DEFAULT_MEMORY_MB = 1024;
+
+        public Caching {
+            if (memoryMb < 1) throw ConfigNode.error("cache.memory_mb", "must be an integer >= 1, got " + memoryMb);
+            if (latentDir != null && !latents) throw ConfigNode.error("cache.latent_dir", "is only read with cache.latents: true");
+        }
+
+        /** No caching. */
+        public static Caching off() { return new Caching(false, false, null, DEFAULT_MEMORY_MB); }
+
+        public boolean enabled() { return text || latents; }
+    }
+
     public TrainConfig {
         if (model == null) throw ConfigNode.error("model", "is required");
         if (train == null) throw ConfigNode.error("train", "is required");
@@ -201,6 +224,7 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
         if (outputDir == null) throw ConfigNode.error("output_dir", "is required");
         if (vaeSlice < 1) throw ConfigNode.error("vae_slice", "must be an integer >= 1, got " + vaeSlice);
         if (data != null && !data.isObject()) throw ConfigNode.error("data", "must be a mapping of keys to values, got " + data);
+        if (cache == null) cache = Caching.off();
         if (train == TrainTarget.LORA && lora == null) lora = LoraConfig.attention(8, 8);
         if (train != TrainTarget.LORA && lora != null) throw ConfigNode.error("lora", "is only read with train: lora, not " + train.key());
     }
@@ -210,7 +234,7 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
                        EmaSettings ema, PredictionType prediction, double imageLossWeight, Checkpointing checkpoint,
                        Validation validation, long seed, Path outputDir, int vaeSlice, JsonNode data) {
         this(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation,
-                seed, outputDir, vaeSlice, data, null, false);
+                seed, outputDir, vaeSlice, data, null, false, Caching.off());
     }
 
     /** A config without gradient checkpointing. */
@@ -218,7 +242,7 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
                        EmaSettings ema, PredictionType prediction, double imageLossWeight, Checkpointing checkpoint,
                        Validation validation, long seed, Path outputDir, int vaeSlice, JsonNode data, LoraConfig lora) {
         this(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation,
-                seed, outputDir, vaeSlice, data, lora, false);
+                seed, outputDir, vaeSlice, data, lora, false, Caching.off());
     }
 
     /** A config with LaVie's defaults for {@code model} writing to {@code outputDir}: all parameters, 1,000 steps, batch 1. */
@@ -229,29 +253,31 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
 
     // ------------------------------------------------------------------------------------------------ withers
 
-    public TrainConfig withModel(ModelSource v) { return new TrainConfig(v, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing); }
-    public TrainConfig withTrain(TrainTarget v) { return new TrainConfig(model, v, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v == TrainTarget.LORA ? lora : null, gradientCheckpointing); }
+    public TrainConfig withModel(ModelSource v) { return new TrainConfig(v, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache); }
+    public TrainConfig withTrain(TrainTarget v) { return new TrainConfig(model, v, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v == TrainTarget.LORA ? lora : null, gradientCheckpointing, cache); }
     /** {@code train: lora} with these adapters. */
-    public TrainConfig withLora(LoraConfig v) { return new TrainConfig(model, TrainTarget.LORA, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v, gradientCheckpointing); }
-    public TrainConfig withSteps(long v) { return new TrainConfig(model, train, v, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing); }
-    public TrainConfig withBatch(int size, int accumulation) { return new TrainConfig(model, train, steps, size, accumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing); }
-    public TrainConfig withOptimizer(Optimizer v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, v, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing); }
-    public TrainConfig withEma(EmaSettings v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, v, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing); }
-    public TrainConfig withPrediction(PredictionType v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, v, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing); }
-    public TrainConfig withImageLossWeight(double v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, v, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing); }
-    public TrainConfig withCheckpoint(Checkpointing v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, v, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing); }
-    public TrainConfig withValidation(Validation v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, v, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing); }
-    public TrainConfig withSeed(long v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, v, outputDir, vaeSlice, data, lora, gradientCheckpointing); }
-    public TrainConfig withOutputDir(Path v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, v, vaeSlice, data, lora, gradientCheckpointing); }
+    public TrainConfig withLora(LoraConfig v) { return new TrainConfig(model, TrainTarget.LORA, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v, gradientCheckpointing, cache); }
+    public TrainConfig withSteps(long v) { return new TrainConfig(model, train, v, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache); }
+    public TrainConfig withBatch(int size, int accumulation) { return new TrainConfig(model, train, steps, size, accumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache); }
+    public TrainConfig withOptimizer(Optimizer v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, v, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache); }
+    public TrainConfig withEma(EmaSettings v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, v, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache); }
+    public TrainConfig withPrediction(PredictionType v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, v, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache); }
+    public TrainConfig withImageLossWeight(double v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, v, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache); }
+    public TrainConfig withCheckpoint(Checkpointing v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, v, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache); }
+    public TrainConfig withValidation(Validation v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, v, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache); }
+    public TrainConfig withSeed(long v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, v, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache); }
+    public TrainConfig withOutputDir(Path v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, v, vaeSlice, data, lora, gradientCheckpointing, cache); }
     /** {@code gradient_checkpointing}: checkpoint every UNet block (same gradients, one more forward per step). */
-    public TrainConfig withGradientCheckpointing(boolean v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, v); }
-    public TrainConfig withData(JsonNode v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, v, lora, gradientCheckpointing); }
+    public TrainConfig withGradientCheckpointing(boolean v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, v, cache); }
+    /** {@code cache}: caches of the frozen encoders' outputs. */
+    public TrainConfig withCache(Caching v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, v); }
+    public TrainConfig withData(JsonNode v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, v, lora, gradientCheckpointing, cache); }
 
     // ------------------------------------------------------------------------------------------------ reading
 
     private static final Set<String> KEYS = Set.of("model", "train", "steps", "batch_size", "grad_accumulation", "optimizer", "ema",
             "prediction", "image_loss_weight", "checkpoint", "validation", "seed", "output_dir", "vae_slice", "data", "lora",
-            "gradient_checkpointing");
+            "gradient_checkpointing", "cache");
 
     /**
      * Reads a config file: {@code .yaml}/{@code .yml} as YAML, {@code .json} as JSON. Errors name the file and the key.
@@ -315,8 +341,14 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
         if (data != null && data.isNull()) data = null;
         if (data != null && !data.isObject()) throw ConfigNode.error("data", "must be a mapping of keys to values, got " + data);
         boolean gradientCheckpointing = n.bool("gradient_checkpointing", false);
+        ConfigNode k = n.object("cache");
+        k.checkKnown(Set.of("text", "latents", "latent_dir", "memory_mb"));
+        String latentDir = k.string("latent_dir", "");
+        Caching cache = new Caching(k.bool("text", false), k.bool("latents", false), latentDir.isBlank() ? null : Path.of(latentDir),
+                k.integer("memory_mb", Caching.DEFAULT_MEMORY_MB, 1));
+        if (cache.latentDir() != null && !cache.latents()) throw ConfigNode.error("cache.latent_dir", "is only read with cache.latents: true");
         return new TrainConfig(model, train, steps, batch, accumulation, optimizer, ema, prediction, alpha, checkpoint, validation,
-                seed, Path.of(out), vaeSlice, data == null ? null : data.deepCopy(), lora, gradientCheckpointing);
+                seed, Path.of(out), vaeSlice, data == null ? null : data.deepCopy(), lora, gradientCheckpointing, cache);
     }
 
     private static LoraConfig lora(ConfigNode n, TrainTarget train) {
@@ -417,6 +449,11 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
         n.put("output_dir", outputDir.toString());
         n.put("vae_slice", vaeSlice);
         n.put("gradient_checkpointing", gradientCheckpointing);
+        ObjectNode k = n.putObject("cache");
+        k.put("text", cache.text());
+        k.put("latents", cache.latents());
+        if (cache.latentDir() != null) k.put("latent_dir", cache.latentDir().toString());
+        k.put("memory_mb", cache.memoryMb());
         if (data != null) n.set("data", data.deepCopy());
         if (lora != null) {
             ObjectNode l = n.putObject("lora");

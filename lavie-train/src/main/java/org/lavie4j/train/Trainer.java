@@ -8,6 +8,7 @@ import org.lavie4j.core.Parameter;
 import org.lavie4j.core.StateDict;
 import org.lavie4j.core.Tape;
 import org.lavie4j.core.Tensor;
+import org.lavie4j.core.Views;
 import org.lavie4j.core.io.DType;
 import org.lavie4j.core.io.SafeTensors;
 import org.lavie4j.core.media.Video;
@@ -100,6 +101,7 @@ public final class Trainer {
     private final SampleSource source;
     private final LinkedHashMap<String, Parameter> trainable;
     private final LoraAdapters lora;   // train: lora only
+    private final EncodingCache cache; // null without config.cache
     private final AdamW optimizer;
     private final Ema ema;
     private final LrSchedule schedule;
@@ -152,6 +154,8 @@ public final class Trainer {
         accumulator = new GradAccumulator(config.gradAccumulation(), GradAccumulator.Reduction.MEAN);
         loss = new JointLoss(config.imageLossWeight());
         store = new CheckpointStore(config.outputDir().resolve("checkpoints"), config.checkpoint().keepLast());
+        TrainConfig.Caching c = config.cache();
+        cache = c.enabled() ? new EncodingCache(c.memoryMb() << 20, c.latentDir(), c.latents() ? vae : null, "vae_slice=" + config.vaeSlice()) : null;
     }
 
     /** A trainer of the model the config names ({@link ModelSource#load}). */
@@ -169,6 +173,9 @@ public final class Trainer {
 
     /** The trained parameters, by key. */
     public Map<String, Parameter> trainableParameters() { return java.util.Collections.unmodifiableMap(trainable); }
+
+    /** The encoders' output cache ({@code cache}), or null. */
+    EncodingCache cache() { return cache; }
 
     /** The LoRA adapters being trained ({@code train: lora}), or null. */
     public LoraAdapters lora() { return lora; }
@@ -240,6 +247,7 @@ public final class Trainer {
             if (!go) break;
         }
         if (last == null && lastCheckpointStep != step) last = saveCheckpoint();
+        if (cache != null) LOG.info("encoding cache: {}", cache.summary());
         return new Result(start, step, last, Duration.ofNanos(System.nanoTime() - runStart));
     }
 
@@ -272,25 +280,71 @@ public final class Trainer {
         return values;
     }
 
-    /** VAE posterior sample of the frames, times the scaling factor; ε drawn from {@code g}. */
+    /**
+     * VAE posterior sample of the frames, times the scaling factor; ε drawn from {@code g}. With {@code cache.latents}
+     * each sample's posterior comes from the cache (encoded alone on a miss).
+     */
     private INDArray encodeLatents(INDArray pixels, SplittableRandom g) {
-        DiagonalGaussian posterior = vae.encodeVideo(Tensor.of(pixels), config.vaeSlice());
-        INDArray eps = StepRandom.randn(g, posterior.mean().shape());
-        Tensor sample = posterior.sample(Tensor.of(eps));
-        posterior.release();
-        Memory.free(eps);
-        return sample.data().muli(vae.config().scalingFactor());
+        if (cache == null || !config.cache().latents()) {
+            DiagonalGaussian posterior = vae.encodeVideo(Tensor.of(pixels), config.vaeSlice());
+            INDArray eps = StepRandom.randn(g, posterior.mean().shape());
+            Tensor sample = posterior.sample(Tensor.of(eps));
+            posterior.release();
+            Memory.free(eps);
+            return sample.data().muli(vae.config().scalingFactor());
+        }
+        int b = (int) pixels.size(0);
+        INDArray[] means = new INDArray[b], stds = new INDArray[b];
+        for (int i = 0; i < b; i++) {
+            INDArray row = Views.interval(pixels, 0, i, i + 1).dup('c');                   // (1, 3, F+I, H, W)
+            INDArray[] p = cache.posterior(row, this::posterior);
+            Memory.free(row);
+            means[i] = p[0];
+            stds[i] = p[1];
+        }
+        INDArray mean = b == 1 ? means[0] : Nd4j.concat(0, means), std = b == 1 ? stds[0] : Nd4j.concat(0, stds);
+        if (b > 1) for (int i = 0; i < b; i++) Memory.free(means[i], stds[i]);
+        INDArray eps = StepRandom.randn(g, mean.shape());
+        INDArray scaled = std.mul(eps);                                                    // mean + std·ε, as DiagonalGaussian.sample
+        INDArray sample = mean.add(scaled);
+        Memory.free(mean, std, eps, scaled);
+        return sample.muli(vae.config().scalingFactor());
     }
 
-    /** Text states of each sample's captions [clip, image 1, ..., image I]. */
+    /** {mean, std} of one sample's pixels (1, 3, F+I, H, W), fresh arrays. */
+    private INDArray[] posterior(INDArray pixels) {
+        DiagonalGaussian p = vae.encodeVideo(Tensor.of(pixels), config.vaeSlice());
+        INDArray[] out = {p.mean().data().dup('c'), p.std().data().dup('c')};
+        p.release();
+        return out;
+    }
+
+    /**
+     * Text states of each sample's captions [clip, image 1, ..., image I]. With {@code cache.text} each caption's states
+     * come from the cache (encoded alone on a miss).
+     */
     private INDArray encodeText(List<String> captions, int batch, int imageCount) {
-        INDArray ids = tokenizer.encode(captions).inputIdsArray();                        // (b·(1+I), L)
-        Tensor y = textEncoder.forward(Tensor.of(ids));                                    // (b·(1+I), L, D)
+        INDArray out;
+        if (cache != null && config.cache().text()) {
+            INDArray[] rows = new INDArray[captions.size()];
+            for (int i = 0; i < rows.length; i++) rows[i] = cache.text(captions.get(i), c -> encodeCaptions(List.of(c)));   // (1, L, D)
+            out = rows.length == 1 ? rows[0] : Nd4j.concat(0, rows);
+            if (rows.length > 1) Memory.free(rows);
+        } else {
+            out = encodeCaptions(captions);
+        }
+        long l = out.size(1), d = out.size(2);
+        return imageCount == 0 ? out.reshape('c', batch, l, d) : out.reshape('c', batch, 1 + imageCount, l, d);
+    }
+
+    /** The text encoder's states of {@code captions}, (n, L, D) float32, a fresh array. */
+    private INDArray encodeCaptions(List<String> captions) {
+        INDArray ids = tokenizer.encode(captions).inputIdsArray();                        // (n, L)
+        Tensor y = textEncoder.forward(Tensor.of(ids));                                    // (n, L, D)
         Memory.free(ids);
-        long l = y.size(1), d = y.size(2);
         INDArray out = y.data().castTo(DataType.FLOAT).dup('c');
         y.release();
-        return imageCount == 0 ? out.reshape('c', batch, l, d) : out.reshape('c', batch, 1 + imageCount, l, d);
+        return out;
     }
 
     /** The pixels and captions of one micro-batch. */
