@@ -30,6 +30,7 @@ import java.util.Properties;
                 TrainCommand.class,
                 TrainVaeCommand.class,
                 EvalShapesCommand.class,
+                BenchCommand.class,
                 CommandLine.HelpCommand.class,
         })
 public final class LavieCli implements Runnable {
