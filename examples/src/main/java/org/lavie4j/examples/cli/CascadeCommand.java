@@ -174,13 +174,12 @@ public final class CascadeCommand implements Callable<Integer> {
         }
         if ((height == null) != (width == null)) return bad(err, "give --height and --width together");
         if (memoryBudget != null && !(memoryBudget > 0)) return bad(err, "--memory-budget must be a positive number of GiB, got " + memoryBudget);
-        UpscaleOptions.MemoryMode mode = switch (memoryMode.toLowerCase(java.util.Locale.ROOT)) {
-            case "auto" -> UpscaleOptions.MemoryMode.AUTO;
-            case "full" -> UpscaleOptions.MemoryMode.FULL_BATCH;
-            case "low" -> UpscaleOptions.MemoryMode.LOW_MEMORY;
-            default -> null;
-        };
-        if (mode == null) return bad(err, "--memory-mode must be auto, full or low, got " + memoryMode);
+        UpscaleOptions.MemoryMode mode;
+        try {
+            mode = UpscaleOptions.MemoryMode.parse(memoryMode);
+        } catch (IllegalArgumentException e) {
+            return bad(err, "--memory-mode " + e.getMessage());
+        }
         if (decodeSlice < 1) return bad(err, "--decode-slice must be >= 1, got " + decodeSlice);
         CascadeStage last = selected.contains(CascadeStage.SUPER_RESOLUTION) ? CascadeStage.SUPER_RESOLUTION
                 : selected.contains(CascadeStage.INTERPOLATION) ? CascadeStage.INTERPOLATION : CascadeStage.BASE;

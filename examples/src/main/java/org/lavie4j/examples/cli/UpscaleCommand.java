@@ -108,13 +108,12 @@ public final class UpscaleCommand implements Callable<Integer> {
         String text = prompt != null ? prompt : stem;
         if (text.isBlank()) return bad(err, "the prompt is empty");
         if (memoryBudget != null && !(memoryBudget > 0)) return bad(err, "--memory-budget must be a positive number of GiB, got " + memoryBudget);
-        UpscaleOptions.MemoryMode mode = switch (memoryMode.toLowerCase(java.util.Locale.ROOT)) {
-            case "auto" -> UpscaleOptions.MemoryMode.AUTO;
-            case "full" -> UpscaleOptions.MemoryMode.FULL_BATCH;
-            case "low" -> UpscaleOptions.MemoryMode.LOW_MEMORY;
-            default -> null;
-        };
-        if (mode == null) return bad(err, "--memory-mode must be auto, full or low, got " + memoryMode);
+        UpscaleOptions.MemoryMode mode;
+        try {
+            mode = UpscaleOptions.MemoryMode.parse(memoryMode);
+        } catch (IllegalArgumentException e) {
+            return bad(err, "--memory-mode " + e.getMessage());
+        }
         Path target = out != null ? out : Path.of(SampleCommand.defaultName(stem) + "-x4" + (VideoIO.mp4Available() ? ".mp4" : ".gif"));
         String problem = OutputTarget.problem(target, force, false, input);
         if (problem != null) return bad(err, problem);

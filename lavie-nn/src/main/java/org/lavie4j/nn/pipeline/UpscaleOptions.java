@@ -78,7 +78,17 @@ public record UpscaleOptions(String prompt, String negativePrompt, INDArray prom
          * {@code decodeFrames} says; numerically neutral): what lets the original's chunks of 8 frames at 320×512 run in
          * 24 GB with the exact, untiled decode.
          */
-        LOW_MEMORY
+        LOW_MEMORY;
+
+        /** The command-line names: {@code auto}, {@code full}, {@code low} (any case). */
+        public static MemoryMode parse(String name) {
+            return switch (name == null ? "" : name.toLowerCase(java.util.Locale.ROOT)) {
+                case "auto" -> AUTO;
+                case "full" -> FULL_BATCH;
+                case "low" -> LOW_MEMORY;
+                default -> throw new IllegalArgumentException("must be auto, full or low, got " + name);
+            };
+        }
     }
 
     public UpscaleOptions {
