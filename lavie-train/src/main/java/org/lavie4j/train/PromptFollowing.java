@@ -1,17 +1,26 @@
 package org.lavie4j.train;
 
+import org.lavie4j.core.Grad;
 import org.lavie4j.core.Memory;
+import org.lavie4j.core.Tape;
+import org.lavie4j.core.Tensor;
 import org.lavie4j.core.media.Video;
 import org.lavie4j.nn.pipeline.GenerateOptions;
 import org.lavie4j.nn.pipeline.GenerateResult;
 import org.lavie4j.nn.pipeline.TextToVideoModel;
 import org.lavie4j.nn.pipeline.TextToVideoPipeline;
 import org.lavie4j.train.data.ShapeCaption;
+import org.lavie4j.nn.vae.AutoencoderKL;
+import org.lavie4j.nn.vae.DiagonalGaussian;
 import org.lavie4j.train.data.ShapeDescriber;
+import org.lavie4j.train.data.SyntheticShapes;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.SplittableRandom;
 import java.util.function.BiConsumer;
 
 /**
@@ -91,6 +100,35 @@ public final class PromptFollowing {
                 Sample s = new Sample(prompt, seed, ShapeDescriber.describe(v));
                 out.add(s);
                 if (each != null) each.accept(s, v);
+            }
+        }
+        return new Report(out);
+    }
+
+    /**
+     * The VAE's ceiling: for every prompt and seed, renders the synthetic clip ({@link SyntheticShapes#clip(ShapeCaption,
+     * int, int, int, double, SplittableRandom)}, generator seeded with the seed), passes it through the model's VAE
+     * (posterior mean, decode) and scores what comes back. A generated video can follow its prompt no better than this.
+     */
+    public static Report reconstruct(TextToVideoModel model, List<ShapeCaption> prompts, List<Long> seeds, int frames, int height, int width,
+                                     BiConsumer<Sample, Video> each) {
+        AutoencoderKL vae = model.vae();
+        List<Sample> out = new ArrayList<>(prompts.size() * seeds.size());
+        try (Tape off = Grad.disabled()) {
+            for (ShapeCaption prompt : prompts) {
+                for (long seed : seeds) {
+                    Video clip = SyntheticShapes.clip(prompt, height, width, frames, model.info().fps(), new SplittableRandom(seed));
+                    INDArray x = clip.toTensor().castTo(DataType.FLOAT).reshape(1, 3, frames, height, width);   // (1, 3, F, H, W)
+                    DiagonalGaussian q = vae.encodeVideo(Tensor.of(x), frames);
+                    Tensor y = vae.decodeVideo(q.mean(), frames);
+                    q.release();
+                    Video v = Video.fromTensor(y.data(), model.info().fps());
+                    y.release();
+                    Memory.free(x);
+                    Sample s = new Sample(prompt, seed, ShapeDescriber.describe(v));
+                    out.add(s);
+                    if (each != null) each.accept(s, v);
+                }
             }
         }
         return new Report(out);

@@ -59,6 +59,16 @@ class PromptFollowingTest {
     }
 
     @Test
+    void reconstructScoresEveryPromptAndSeedThroughTheVae() {
+        var model = org.lavie4j.nn.pipeline.TextToVideoModel.randomTiny(0);
+        List<ShapeCaption> prompts = List.of(ShapeCaption.parse("a red circle moving left"), ShapeCaption.parse("a blue square moving up"));
+        PromptFollowing.Report r = PromptFollowing.reconstruct(model, prompts, List.of(3L, 4L, 5L), 2, 16, 16, null);
+        assertEquals(6, r.samples().size());
+        assertEquals(prompts.get(1), r.samples().get(5).prompt());
+        assertEquals(5L, r.samples().get(5).seed());
+    }
+
+    @Test
     void mismatchedListsAreRefused() {
         assertThrows(IllegalArgumentException.class, () -> PromptFollowing.score(truth.subList(0, 3), seeds, videos));
         assertTrue(Double.isNaN(new PromptFollowing.Report(List.of()).accuracy()));

@@ -55,6 +55,10 @@ public final class EvalShapesCommand implements Callable<Integer> {
     @Option(names = "--save", paramLabel = "DIR", description = "Also write each video as DIR/<prompt>_seed<N>.gif.")
     Path save;
 
+    @Option(names = "--vae-only", description = "Instead of generating, pass each prompt's synthetic clip (seeded) through the model's VAE "
+            + "and score the reconstruction: the ceiling a generated video can reach.")
+    boolean vaeOnly;
+
     @Option(names = "--publish", paramLabel = "DIR",
             description = "Then write the model to DIR (F16, marked trained) with the measured accuracy in its description (lavie4j.json).")
     Path publish;
@@ -80,6 +84,7 @@ public final class EvalShapesCommand implements Callable<Integer> {
                 list.addAll(ShapeCaption.parseList(prompts));
             }
             if (list.isEmpty()) throw new IllegalArgumentException("no prompts");
+            if (publish != null && vaeOnly) throw new IllegalArgumentException("--publish measures generated videos: not with --vae-only");
             if (publish != null && Files.exists(publish)) throw new IllegalArgumentException("--publish " + publish + ": already exists; choose a new folder");
         } catch (IOException | IllegalArgumentException e) {
             err.println("eval-shapes: " + e.getMessage());
@@ -96,7 +101,7 @@ public final class EvalShapesCommand implements Callable<Integer> {
             for (long s = 0; s < seeds; s++) seedList.add(s);
             if (save != null) Files.createDirectories(save);
             long t0 = System.nanoTime();
-            PromptFollowing.Report r = PromptFollowing.evaluate(m, list, seedList, base, (s, v) -> {
+            java.util.function.BiConsumer<PromptFollowing.Sample, org.lavie4j.core.media.Video> each = (s, v) -> {
                 stdout.printf(Locale.ROOT, "  %-32s seed %d -> %-32s %s%n", s.prompt().caption(), s.seed(), s.seen().caption(),
                         s.ok() ? "ok" : (s.colourOk() ? "colour ok" : s.directionOk() ? "direction ok" : "wrong"));
                 stdout.flush();
@@ -107,7 +112,10 @@ public final class EvalShapesCommand implements Callable<Integer> {
                         throw new java.io.UncheckedIOException(e);
                     }
                 }
-            });
+            };
+            if (vaeOnly) stdout.println("VAE round trip of the synthetic clips (no generation):");
+            PromptFollowing.Report r = vaeOnly ? PromptFollowing.reconstruct(m, list, seedList, base.frames(), base.height(), base.width(), each)
+                    : PromptFollowing.evaluate(m, list, seedList, base, each);
             int n = r.samples().size();
             stdout.printf(Locale.ROOT, "accuracy (colour and direction): %.1f%% of %d videos; colour %.1f%%, direction %.1f%%, shape %.1f%% (%.0f s)%n",
                     100 * r.accuracy(), n, 100 * r.colourAccuracy(), 100 * r.directionAccuracy(), 100 * r.shapeAccuracy(),

@@ -56,6 +56,12 @@ class TrainVaeAndEvalShapesCommandTest extends CliTestBase {
         assertTrue(published.description().contains("prompt following on 2 prompts held out from training x 2 seeds (eval-shapes, 2 steps, guidance 7.5): "
                 + "colour and direction right in " + a.group(1) + "%"), published.description());
         assertEquals(16, published.height());
+
+        // the VAE's ceiling: reconstructions of the prompts' own clips, scored the same way
+        out.getBuffer().setLength(0);
+        assertEquals(0, run("eval-shapes", "--model", model.toString(), "--prompts", "red circle left, blue square up", "--seeds", "1",
+                "--vae-only"), err.toString());
+        assertTrue(out.toString().contains("VAE round trip") && out.toString().contains("of 2 videos"), out.toString());
     }
 
     @Test
@@ -68,5 +74,6 @@ class TrainVaeAndEvalShapesCommandTest extends CliTestBase {
         assertEquals(2, run("train-vae", tmp.resolve("x").toString(), "--size", "15"));
         assertEquals(2, run("eval-shapes", "--prompts", "red circle left", "--publish", tmp.toString()));
         assertTrue(err.toString().contains("already exists"), err.toString());
+        assertEquals(2, run("eval-shapes", "--prompts", "red circle left", "--vae-only", "--publish", tmp.resolve("p").toString()));
     }
 }
