@@ -40,15 +40,17 @@ import java.util.Locale;
  * JMH adds nothing here). At the real size (320×512 latents) one step is ~100 TMAC, too slow for one run on 2 cores, so
  * the modes split it:
  * <ul>
- *   <li>{@code step [h w]}: the whole step through the pipeline (upscale with 1 step, outputType LATENTS) at a reduced
- *       size (default 80×128 = 1/16 of the real area); prints the multiply-adds at that size and at 320×512 and the time
- *       extrapolated by their ratio;</li>
+ *   <li>{@code step [h w [full|low]]}: the whole step through the pipeline (upscale with 1 step, outputType LATENTS) at a
+ *       reduced size (default 80×128 = 1/16 of the real area) in the full-batch (default) or low-memory mode; prints the
+ *       multiply-adds at that size and at 320×512 and the time extrapolated by their ratio;</li>
  *   <li>{@code firstblock [frames]}: at the real size, conv_in + down block 0 (two resnets at 256 channels and the
  *       down-sampler) + down temporal module 0, holding their skips as the forward does;</li>
  *   <li>{@code uplevel0 [frames]}: at the real size, the last level of the up path, where a chunk's memory peaks: up
  *       block 2's up-sampler to 512 channels at 320×512, up temporal module 2, up block 3's three resnets on
  *       [h ‖ skip] (768 → 256, then 512 → 256) consuming the three level-0 skips, up temporal module 3, and the output
  *       convolution; default 2 frames (memory and work are proportional to the frames; ×4 gives 8);</li>
+ *   <li>{@code unet [frames batch slice]}: one forward of the whole UNet at the real size, {@code batch} samples (1 = one
+ *       guidance half, as the low-memory mode runs it), frame slices of {@code slice} (0 = whole tensors);</li>
  *   <li>{@code estimate}: the pipeline's memory estimate per chunk size and the multiply-add counts, no tensors.</li>
  * </ul>
  * Each mode prints its time, the multiply-adds it ran, and the process's peak RSS over the loaded weights (VmHWM reset
@@ -70,11 +72,14 @@ public final class VsrChunkStepBenchmark {
         System.out.println("# threads: " + Runtime.getRuntime().availableProcessors() + " cores, OMP_NUM_THREADS="
                 + System.getenv("OMP_NUM_THREADS") + ", load " + loadAverage());
         switch (mode) {
-            case "step" -> step(args.length > 2 ? Integer.parseInt(args[1]) : 80, args.length > 2 ? Integer.parseInt(args[2]) : 128);
+            case "step" -> step(args.length > 2 ? Integer.parseInt(args[1]) : 80, args.length > 2 ? Integer.parseInt(args[2]) : 128,
+                    args.length > 3 ? UpscaleOptions.MemoryMode.parse(args[3]) : UpscaleOptions.MemoryMode.FULL_BATCH);
             case "firstblock" -> firstBlock(args.length > 1 ? Integer.parseInt(args[1]) : FRAMES);
             case "uplevel0" -> upLevel0(args.length > 1 ? Integer.parseInt(args[1]) : 2);
             case "estimate" -> estimate();
-            default -> throw new IllegalArgumentException("mode must be step [h w], firstblock [frames], uplevel0 [frames] or estimate, got " + mode);
+            case "unet" -> wholeUnet(args.length > 1 ? Integer.parseInt(args[1]) : 1, args.length > 2 ? Integer.parseInt(args[2]) : 1,
+                    args.length > 3 ? Integer.parseInt(args[3]) : 1);
+            default -> throw new IllegalArgumentException("mode must be step [h w], firstblock [frames], uplevel0 [frames], unet [frames batch slice] or estimate, got " + mode);
         }
     }
 
@@ -88,7 +93,7 @@ public final class VsrChunkStepBenchmark {
     // ------------------------------------------------------------------------------------------------ step
 
     /** The whole step through the pipeline at h × w latents (= low-res pixels). */
-    private static void step(int h, int w) throws IOException {
+    private static void step(int h, int w, UpscaleOptions.MemoryMode mode) throws IOException {
         UNet3DVSRModel unet = unet();
         Nd4j.getRandom().setSeed(1);
         AutoencoderKL vae = new AutoencoderKL(VaeConfig.x4Upscaler());
@@ -98,7 +103,7 @@ public final class VsrChunkStepBenchmark {
         INDArray lowRes = Nd4j.rand(DataType.FLOAT, 1, 3, FRAMES, h, w).muli(2).subi(1);
         UpscaleOptions o = UpscaleOptions.builder()
                 .embeddings(Nd4j.randn(DataType.FLOAT, 1, TEXT, 1024), Nd4j.randn(DataType.FLOAT, 1, TEXT, 1024))
-                .steps(1).chunkFrames(FRAMES).outputType(OutputType.LATENTS).build();
+                .steps(1).chunkFrames(FRAMES).outputType(OutputType.LATENTS).memoryMode(mode).build();
         System.out.printf(Locale.ROOT, "# VSR UNet %d parameters; budgets: attention scores %d MB, feed-forward %d MB%n", unet.parameterCount(),
                 o.maxScoreBytes() >> 20, o.maxFeedForwardBytes() >> 20);
         MacCount here = MacCount.of(unet, unet.config().levels(), 2, FRAMES, h, w, TEXT);
@@ -109,10 +114,38 @@ public final class VsrChunkStepBenchmark {
         long t0 = System.nanoTime();
         pipeline.upscale(lowRes, o);
         double s = (System.nanoTime() - t0) / 1e9;
-        report("step " + h + "x" + w, s, here.total(), base);
+        report("step " + h + "x" + w + " " + mode, s, here.total(), base);
         System.out.printf(Locale.ROOT, "# extrapolated to %dx%d by multiply-adds (x%.2f): %.0f s per step%n", REAL_H, REAL_W,
                 real.total() / here.total(), s * real.total() / here.total());
         System.out.println("# pipeline estimate at this size: " + pipeline.estimateMemory(FRAMES, h, w, o));
+    }
+
+    // ------------------------------------------------------------------------------------------------ whole UNet, real size
+
+    /**
+     * One forward of the whole UNet at 320×512 latents with {@code batch} samples of {@code frames} frames (batch 1 = one
+     * half of classifier-free guidance run on its own), frame slices of {@code slice} frames (0 = whole tensors), the
+     * default attention / feed-forward budgets.
+     */
+    private static void wholeUnet(int frames, int batch, int slice) throws IOException {
+        UNet3DVSRModel unet = unet().sliceFrames(slice);
+        UpscaleOptions o = UpscaleOptions.builder().prompt("x").build();
+        unet.maxScoreBytes(o.maxScoreBytes()).maxFeedForwardBytes(o.maxFeedForwardBytes());
+        MacCount macs = MacCount.of(unet, unet.config().levels(), batch, frames, REAL_H, REAL_W, TEXT);
+        System.out.println("# whole UNet at " + REAL_H + "x" + REAL_W + ", batch " + batch + ", " + frames + " frames, frame slices " + slice + ": " + macs);
+        long base = rss();
+        INDArray latents = Nd4j.randn(DataType.FLOAT, batch, 4, frames, REAL_H, REAL_W);
+        INDArray image = Nd4j.randn(DataType.FLOAT, batch, 3, frames, REAL_H, REAL_W);
+        INDArray text = Nd4j.randn(DataType.FLOAT, batch, TEXT, 1024);
+        resetPeak();
+        long t0 = System.nanoTime();
+        try (Tape off = Grad.disabled()) {
+            Tensor v = unet.forward(Tensor.of(latents), Tensor.of(Nd4j.createFromArray(981L)), Tensor.of(image), Tensor.of(text),
+                    Tensor.of(Nd4j.createFromArray(50L)));
+            v.release();
+        }
+        double s = (System.nanoTime() - t0) / 1e9;
+        report("unet " + frames + " frames batch " + batch + " slices " + slice, s, macs.total(), base);
     }
 
     // ------------------------------------------------------------------------------------------------ first down block
@@ -213,12 +246,13 @@ public final class VsrChunkStepBenchmark {
         VsrConfig u = VsrConfig.lavieVsr();
         VaeConfig v = VaeConfig.x4Upscaler();
         UpscaleOptions o = UpscaleOptions.builder().prompt("x").build();
-        for (int chunk = 8; chunk >= 1; chunk /= 2) {
-            UpscaleOptions oc = o.toBuilder().chunkFrames(chunk).build();
-            System.out.printf(Locale.ROOT, "# estimate, 61 frames %dx%d, chunks of %d: untiled %s; tiled %s%n", REAL_H, REAL_W, chunk,
-                    SuperResolutionPipeline.estimateMemory(u, v, 61, REAL_H, REAL_W, oc),
-                    SuperResolutionPipeline.estimateMemory(u, v, 61, REAL_H, REAL_W, oc.toBuilder().tiling(Tiling.defaults(v)).build()));
-        }
+        for (UpscaleOptions.MemoryMode mode : new UpscaleOptions.MemoryMode[]{UpscaleOptions.MemoryMode.FULL_BATCH, UpscaleOptions.MemoryMode.LOW_MEMORY})
+            for (int chunk = 8; chunk >= 1; chunk /= 2) {
+                UpscaleOptions oc = o.toBuilder().chunkFrames(chunk).memoryMode(mode).build();
+                System.out.printf(Locale.ROOT, "# estimate %s, 61 frames %dx%d, chunks of %d: untiled %s; tiled %s%n", mode, REAL_H, REAL_W, chunk,
+                        SuperResolutionPipeline.estimateMemory(u, v, 61, REAL_H, REAL_W, oc),
+                        SuperResolutionPipeline.estimateMemory(u, v, 61, REAL_H, REAL_W, oc.toBuilder().tiling(Tiling.defaults(v)).build()));
+            }
         UNet3DVSRModel unet = unet();
         System.out.println("# VSR UNet parameters: " + unet.parameterCount() + " (" + unet.parameterCount() * 4 / 1e9 + " GB float32)");
         System.out.println("# multiply-adds per step at 320x512, batch 2, 8 frames: "
