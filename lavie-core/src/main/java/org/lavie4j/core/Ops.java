@@ -19,6 +19,14 @@ public final class Ops {
 
     // ------------------------------------------------------------------ recording
 
+    private static volatile OpListener listener;
+
+    /**
+     * Sets (or with null removes) the process-wide {@link OpListener} that sees every op result: a profiling hook,
+     * off by default, that does not change what any op computes.
+     */
+    public static void setListener(OpListener l) { listener = l; }
+
     /**
      * Wraps an op result: records it when a tape is active and any input needs a gradient. {@code out} must be a
      * fresh array that the op owns (not a view of an input: use the view variant for those).
@@ -32,6 +40,8 @@ public final class Ops {
      * the fresh array {@code owner}, which is what gets freed.
      */
     public static Tensor record(String op, INDArray out, INDArray owner, Backward backward, Tensor... inputs) {
+        OpListener l = listener;
+        if (l != null) l.onOp(op, out, inputs);
         Tape tape = Grad.current();
         if (tape != null) {
             for (Tensor t : inputs) {
@@ -46,8 +56,17 @@ public final class Ops {
         return Tensor.result(out, owner);
     }
 
+    /** A fresh result of a fast path that skips {@link #record} when nothing records: seen by the listener all the same. */
+    private static Tensor unrecorded(String op, INDArray out, Tensor input) {
+        OpListener l = listener;
+        if (l != null) l.onOp(op, out, new Tensor[]{input});
+        return Tensor.result(out);
+    }
+
     /** Like {@link #record} for results that are views of an input (never closed by {@link Tensor#release()}). */
     static Tensor recordView(String op, INDArray view, Backward backward, Tensor input) {
+        OpListener l = listener;
+        if (l != null) l.onOp(op, view, new Tensor[]{input});
         Tape tape = Grad.current();
         if (tape != null && input.requiresGrad()) {
             Node node = new Node(op, new Tensor[]{input}, backward);
@@ -188,7 +207,7 @@ public final class Ops {
         INDArray y = in.mul(s);
         if (!Grad.isRecording() || !x.requiresGrad()) {
             Memory.free(s);
-            return Tensor.result(y);
+            return unrecorded("silu", y, x);
         }
         // d/dx = s·(1 + x·(1 − s))
         return record("silu", y, g -> {
@@ -207,7 +226,7 @@ public final class Ops {
         INDArray y = in.mul(cdf);
         if (!Grad.isRecording() || !x.requiresGrad()) {
             Memory.free(cdf);
-            return Tensor.result(y);
+            return unrecorded("gelu", y, x);
         }
         return record("gelu", y, g -> {
             // Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π)
@@ -225,7 +244,7 @@ public final class Ops {
         INDArray y = in.mul(s);
         if (!Grad.isRecording() || !x.requiresGrad()) {
             Memory.free(s);
-            return Tensor.result(y);
+            return unrecorded("quickGelu", y, x);
         }
         return record("quickGelu", y, g -> {
             INDArray d = s.rsub(1.0).muli(in).muli(1.702).addi(1.0).muli(s).muli(g);
