@@ -22,7 +22,7 @@ import java.util.Set;
  *   <li>chooses the JavaCPP platform extension from the CPU flags ({@code -onednn-avx512}, {@code -onednn-avx2},
  *       or the generic build) unless {@code org.bytedeco.javacpp.platform.extension} is already set: the generic
  *       build has no oneDNN and is several times slower;</li>
- *   <li>bounds native memory with {@code org.bytedeco.javacpp.maxphysicalbytes} (default 70% of RAM) unless already
+ *   <li>bounds native memory with {@code org.bytedeco.javacpp.maxphysicalbytes} (default 80% of RAM) unless already
  *       set: ND4J's native buffers are otherwise only freed when the GC happens to run;</li>
  *   <li>sets the number of compute threads when asked.</li>
  * </ul>
@@ -54,7 +54,7 @@ public final class Lavie4j {
                 throw new IllegalArgumentException("memoryFraction must be in (0, 1], got " + memoryFraction);
         }
 
-        public static Options defaults() { return new Options(0, 0.7); }
+        public static Options defaults() { return new Options(0, 0.8); }
 
         public Options withThreads(int n) { return new Options(n, memoryFraction); }
     }
