@@ -143,7 +143,7 @@ public final class UNet3DVSRModel extends Module {
      * at a time (temporal convolutions: as many rows) when no tape records, so that a level holds its inputs, its
      * output and one slice's temporaries instead of the whole-video intermediates ({@link Slices}; GroupNorm statistics
      * still span all frames). Changes memory, not results beyond float rounding. 0 (the default) turns it off. At
-     * 320×512 latents this cuts the working memory of a chunk from ~3.1 GB to ~1.5 GB per frame and sample (measured:
+     * 320×512 latents this cuts the working memory of a chunk from ~3.1 GB to ~1.3-1.5 GB per frame and sample (measured:
      * benchmarks/README.md). Returns this.
      */
     public UNet3DVSRModel sliceFrames(int frames) {
