@@ -70,7 +70,8 @@ import java.util.Set;
 public record TrainConfig(ModelSource model, TrainTarget train, long steps, int batchSize, int gradAccumulation,
                           Optimizer optimizer, EmaSettings ema, PredictionType prediction, double imageLossWeight,
                           Checkpointing checkpoint, Validation validation, long seed, Path outputDir, int vaeSlice,
-                          JsonNode data, LoraConfig lora, boolean gradientCheckpointing, Caching cache) {
+                          JsonNode data, LoraConfig lora, boolean gradientCheckpointing, Caching cache,
+                          VaeLatents vaeLatents) {
 
     /** Which parameters of the UNet are trained; everything else is frozen. */
     public enum TrainTarget {
@@ -84,6 +85,22 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
         private final String key;
 
         TrainTarget(String key) { this.key = key; }
+
+        public String key() { return key; }
+    }
+
+    /**
+     * What the UNet is trained on ({@code vae_latents}): a draw {@code mean + std·ε} from the VAE posterior (LaVie's and
+     * diffusers' training scripts: {@code latent_dist.sample()}), or the posterior's mean ({@code latent_dist.mode()}),
+     * for VAEs whose posterior noise is not small against the spread of the means (a small VAE trained briefly, whose
+     * decoder learned to ignore that noise: the UNet would otherwise learn to generate it).
+     */
+    public enum VaeLatents {
+        SAMPLE("sample"), MEAN("mean");
+
+        private final String key;
+
+        VaeLatents(String key) { this.key = key; }
 
         public String key() { return key; }
     }
@@ -225,6 +242,7 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
         if (vaeSlice < 1) throw ConfigNode.error("vae_slice", "must be an integer >= 1, got " + vaeSlice);
         if (data != null && !data.isObject()) throw ConfigNode.error("data", "must be a mapping of keys to values, got " + data);
         if (cache == null) cache = Caching.off();
+        if (vaeLatents == null) vaeLatents = VaeLatents.SAMPLE;
         if (train == TrainTarget.LORA && lora == null) lora = LoraConfig.attention(8, 8);
         if (train != TrainTarget.LORA && lora != null) throw ConfigNode.error("lora", "is only read with train: lora, not " + train.key());
     }
@@ -234,7 +252,7 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
                        EmaSettings ema, PredictionType prediction, double imageLossWeight, Checkpointing checkpoint,
                        Validation validation, long seed, Path outputDir, int vaeSlice, JsonNode data) {
         this(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation,
-                seed, outputDir, vaeSlice, data, null, false, Caching.off());
+                seed, outputDir, vaeSlice, data, null, false, Caching.off(), VaeLatents.SAMPLE);
     }
 
     /** A config without gradient checkpointing. */
@@ -242,7 +260,7 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
                        EmaSettings ema, PredictionType prediction, double imageLossWeight, Checkpointing checkpoint,
                        Validation validation, long seed, Path outputDir, int vaeSlice, JsonNode data, LoraConfig lora) {
         this(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation,
-                seed, outputDir, vaeSlice, data, lora, false, Caching.off());
+                seed, outputDir, vaeSlice, data, lora, false, Caching.off(), VaeLatents.SAMPLE);
     }
 
     /** A config with LaVie's defaults for {@code model} writing to {@code outputDir}: all parameters, 1,000 steps, batch 1. */
@@ -253,31 +271,33 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
 
     // ------------------------------------------------------------------------------------------------ withers
 
-    public TrainConfig withModel(ModelSource v) { return new TrainConfig(v, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache); }
-    public TrainConfig withTrain(TrainTarget v) { return new TrainConfig(model, v, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v == TrainTarget.LORA ? lora : null, gradientCheckpointing, cache); }
+    public TrainConfig withModel(ModelSource v) { return new TrainConfig(v, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents); }
+    public TrainConfig withTrain(TrainTarget v) { return new TrainConfig(model, v, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v == TrainTarget.LORA ? lora : null, gradientCheckpointing, cache, vaeLatents); }
     /** {@code train: lora} with these adapters. */
-    public TrainConfig withLora(LoraConfig v) { return new TrainConfig(model, TrainTarget.LORA, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v, gradientCheckpointing, cache); }
-    public TrainConfig withSteps(long v) { return new TrainConfig(model, train, v, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache); }
-    public TrainConfig withBatch(int size, int accumulation) { return new TrainConfig(model, train, steps, size, accumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache); }
-    public TrainConfig withOptimizer(Optimizer v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, v, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache); }
-    public TrainConfig withEma(EmaSettings v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, v, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache); }
-    public TrainConfig withPrediction(PredictionType v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, v, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache); }
-    public TrainConfig withImageLossWeight(double v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, v, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache); }
-    public TrainConfig withCheckpoint(Checkpointing v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, v, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache); }
-    public TrainConfig withValidation(Validation v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, v, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache); }
-    public TrainConfig withSeed(long v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, v, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache); }
-    public TrainConfig withOutputDir(Path v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, v, vaeSlice, data, lora, gradientCheckpointing, cache); }
+    public TrainConfig withLora(LoraConfig v) { return new TrainConfig(model, TrainTarget.LORA, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v, gradientCheckpointing, cache, vaeLatents); }
+    public TrainConfig withSteps(long v) { return new TrainConfig(model, train, v, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents); }
+    public TrainConfig withBatch(int size, int accumulation) { return new TrainConfig(model, train, steps, size, accumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents); }
+    public TrainConfig withOptimizer(Optimizer v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, v, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents); }
+    public TrainConfig withEma(EmaSettings v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, v, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents); }
+    public TrainConfig withPrediction(PredictionType v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, v, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents); }
+    public TrainConfig withImageLossWeight(double v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, v, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents); }
+    public TrainConfig withCheckpoint(Checkpointing v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, v, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents); }
+    public TrainConfig withValidation(Validation v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, v, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents); }
+    public TrainConfig withSeed(long v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, v, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents); }
+    public TrainConfig withOutputDir(Path v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, v, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents); }
     /** {@code gradient_checkpointing}: checkpoint every UNet block (same gradients, one more forward per step). */
-    public TrainConfig withGradientCheckpointing(boolean v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, v, cache); }
+    public TrainConfig withGradientCheckpointing(boolean v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, v, cache, vaeLatents); }
     /** {@code cache}: caches of the frozen encoders' outputs. */
-    public TrainConfig withCache(Caching v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, v); }
-    public TrainConfig withData(JsonNode v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, v, lora, gradientCheckpointing, cache); }
+    public TrainConfig withCache(Caching v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, v, vaeLatents); }
+    /** {@code vae_latents}: what the UNet learns from, a draw from the VAE posterior (LaVie's) or its mean. */
+    public TrainConfig withVaeLatents(VaeLatents v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, v); }
+    public TrainConfig withData(JsonNode v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, v, lora, gradientCheckpointing, cache, vaeLatents); }
 
     // ------------------------------------------------------------------------------------------------ reading
 
     private static final Set<String> KEYS = Set.of("model", "train", "steps", "batch_size", "grad_accumulation", "optimizer", "ema",
             "prediction", "image_loss_weight", "checkpoint", "validation", "seed", "output_dir", "vae_slice", "data", "lora",
-            "gradient_checkpointing", "cache");
+            "gradient_checkpointing", "cache", "vae_latents");
 
     /**
      * Reads a config file: {@code .yaml}/{@code .yml} as YAML, {@code .json} as JSON. Errors name the file and the key.
@@ -347,8 +367,9 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
         Caching cache = new Caching(k.bool("text", false), k.bool("latents", false), latentDir.isBlank() ? null : Path.of(latentDir),
                 k.integer("memory_mb", Caching.DEFAULT_MEMORY_MB, 1));
         if (cache.latentDir() != null && !cache.latents()) throw ConfigNode.error("cache.latent_dir", "is only read with cache.latents: true");
+        VaeLatents vaeLatents = n.choice("vae_latents", "sample", "sample", "mean").equals("mean") ? VaeLatents.MEAN : VaeLatents.SAMPLE;
         return new TrainConfig(model, train, steps, batch, accumulation, optimizer, ema, prediction, alpha, checkpoint, validation,
-                seed, Path.of(out), vaeSlice, data == null ? null : data.deepCopy(), lora, gradientCheckpointing, cache);
+                seed, Path.of(out), vaeSlice, data == null ? null : data.deepCopy(), lora, gradientCheckpointing, cache, vaeLatents);
     }
 
     private static LoraConfig lora(ConfigNode n, TrainTarget train) {
@@ -449,6 +470,7 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
         n.put("output_dir", outputDir.toString());
         n.put("vae_slice", vaeSlice);
         n.put("gradient_checkpointing", gradientCheckpointing);
+        n.put("vae_latents", vaeLatents.key());
         ObjectNode k = n.putObject("cache");
         k.put("text", cache.text());
         k.put("latents", cache.latents());

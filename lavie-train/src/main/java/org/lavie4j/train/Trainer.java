@@ -66,7 +66,7 @@ import java.util.SplittableRandom;
  * <pre>
  * for each of grad_accumulation micro-batches (batch_size samples each, generator g = StepRandom(seed, micro-batch index)):
  *   pixels (B, 3, F + I, H, W): each sample's clip frames, then its I still images       [frozen, no tape]
- *   latents = VAE posterior sample (ε ~ g) · scaling_factor                              [frozen, no tape]
+ *   latents = VAE posterior sample (ε ~ g), or its mean (vae_latents: mean), · scaling_factor   [frozen, no tape]
  *   text    = CLIP(clip caption, image captions) -> (B, 1 + I, L, D)  ((B, L, D) when I = 0) [frozen, no tape]
  *   t ~ U{0, .., T−1} (g), noise ~ N(0, 1) (g), x_t = addNoise(latents, noise, t)
  *   target  = noise (epsilon) or v = √ᾱ_t·noise − √(1−ᾱ_t)·latents (v_prediction)
@@ -287,6 +287,11 @@ public final class Trainer {
     private INDArray encodeLatents(INDArray pixels, SplittableRandom g) {
         if (cache == null || !config.cache().latents()) {
             DiagonalGaussian posterior = vae.encodeVideo(Tensor.of(pixels), config.vaeSlice());
+            if (config.vaeLatents() == TrainConfig.VaeLatents.MEAN) {
+                INDArray mean = posterior.mean().data().dup('c');
+                posterior.release();
+                return mean.muli(vae.config().scalingFactor());
+            }
             INDArray eps = StepRandom.randn(g, posterior.mean().shape());
             Tensor sample = posterior.sample(Tensor.of(eps));
             posterior.release();
@@ -304,6 +309,10 @@ public final class Trainer {
         }
         INDArray mean = b == 1 ? means[0] : Nd4j.concat(0, means), std = b == 1 ? stds[0] : Nd4j.concat(0, stds);
         if (b > 1) for (int i = 0; i < b; i++) Memory.free(means[i], stds[i]);
+        if (config.vaeLatents() == TrainConfig.VaeLatents.MEAN) {
+            Memory.free(std);
+            return mean.muli(vae.config().scalingFactor());
+        }
         INDArray eps = StepRandom.randn(g, mean.shape());
         INDArray scaled = std.mul(eps);                                                    // mean + std·ε, as DiagonalGaussian.sample
         INDArray sample = mean.add(scaled);
@@ -463,6 +472,8 @@ public final class Trainer {
         if (was.train() != config.train()) problems.add("train: checkpoint " + was.train().key() + ", config " + config.train().key());
         else if (!Objects.equals(was.lora(), config.lora())) problems.add("lora: checkpoint " + was.lora() + ", config " + config.lora());
         if (was.prediction() != config.prediction()) problems.add("prediction: checkpoint " + was.prediction().json() + ", config " + config.prediction().json());
+        if (was.vaeLatents() != config.vaeLatents())
+            problems.add("vae_latents: checkpoint " + was.vaeLatents().key() + ", config " + config.vaeLatents().key());
         if (was.seed() != config.seed()) problems.add("seed: checkpoint " + was.seed() + ", config " + config.seed());
         if (was.batchSize() != config.batchSize()) problems.add("batch_size: checkpoint " + was.batchSize() + ", config " + config.batchSize());
         if (was.gradAccumulation() != config.gradAccumulation())

@@ -107,6 +107,25 @@ class EncodingCacheTest {
         assertEquals(losses[0], losses[1], 1e-6 * losses[0], "one-at-a-time encoding differs from batched encoding by more than rounding");
     }
 
+    private static double firstLoss(TrainConfig config) throws Exception {
+        double[] loss = new double[1];
+        trainer(config).train(new TrainListener() {
+            @Override public boolean onStep(StepStats s) { loss[0] = s.loss(); return true; }
+        });
+        return loss[0];
+    }
+
+    @Test void posteriorMeansInsteadOfDrawsCachedOrNot(@TempDir Path tmp) throws Exception {
+        TrainConfig plain = config(tmp.resolve("plain"), 1, TrainConfig.Caching.off());
+        double sample = firstLoss(plain);
+        double mean = firstLoss(plain.withVaeLatents(TrainConfig.VaeLatents.MEAN).withOutputDir(tmp.resolve("mean")));
+        double meanCached = firstLoss(config(tmp.resolve("mean-cached"), 1, new TrainConfig.Caching(false, true, null, 64))
+                .withVaeLatents(TrainConfig.VaeLatents.MEAN));
+        System.out.printf("first step loss: posterior draws %.9f, means %.9f, means cached %.9f%n", sample, mean, meanCached);
+        assertNotEquals(sample, mean, "vae_latents: mean must change what the UNet sees");
+        assertEquals(mean, meanCached, 1e-6 * mean, "cached means differ from the uncached ones by more than rounding");
+    }
+
     @Test void memoryIsBoundedAndEntriesAreCopies() {
         TextToVideoModel m = TextToVideoModel.randomTiny(MODEL_SEED);
         EncodingCache c = new EncodingCache(3 * 4 * 100, null, m.vae(), "");

@@ -47,6 +47,7 @@ class TrainConfigTest {
             vae_slice: 2
             data: {manifest: data/videos.csv, frames: 16, stride: 3}
             gradient_checkpointing: true
+            vae_latents: mean
             """;
 
     private static TrainConfig yaml(String text) { return TrainConfig.parse(text, true); }
@@ -76,6 +77,7 @@ class TrainConfigTest {
         assertEquals(new LrSchedule.WarmupCosine(2e-5, 100, 20000), c.optimizer().lrSchedule(c.steps()));
         assertEquals(3, c.validation().seed(0));
         assertTrue(c.gradientCheckpointing());
+        assertEquals(TrainConfig.VaeLatents.MEAN, c.vaeLatents());
     }
 
     @Test void leftOutKeysTakeLaViesDefaults() {
@@ -88,6 +90,7 @@ class TrainConfigTest {
         assertEquals(0.9999, c.ema().decay());
         assertFalse(c.validation().enabled());
         assertFalse(c.gradientCheckpointing());
+        assertEquals(TrainConfig.VaeLatents.SAMPLE, c.vaeLatents(), "LaVie trains on posterior draws");
         assertEquals(0, yaml("model: {source: tiny}\noutput_dir: out\noptimizer: {schedule: constant}\n").optimizer().warmupSteps());
         assertEquals(1, yaml("model: {source: tiny}\noutput_dir: o\nvalidation: {every: 5, prompts: [a, b]}\n").validation().seed(1),
                 "without seeds prompt i uses seed i");
@@ -137,6 +140,7 @@ class TrainConfigTest {
                 {"validation: {step: 3}", "unknown key 'validation.step'"},
                 {"image_loss_weight: -1", "'image_loss_weight'"},
                 {"vae_slice: 0", "'vae_slice'"},
+                {"vae_latents: mode", "'vae_latents' must be one of [sample, mean], got 'mode'"},
                 {"data: 3", "'data' must be a mapping"},
                 {"seed: 1.5", "'seed'"},
                 {"learning_rate: 1", "unknown key 'learning_rate'"},
