@@ -10,13 +10,15 @@ import java.util.Arrays;
 /**
  * Scaled dot-product attention {@code softmax(scale·QKᵀ + bias)·V} over head-split tensors, memory-bounded.
  *
- * <p>{@link #scaledDotProduct} processes query rows in chunks so that one score block
- * {@code (B·H, chunk, Lk)} never exceeds a byte budget (spatial attention at 320x512 sees 2,560 tokens per
- * frame; the x4 VAE's mid-block 163,840). It is recorded as a single tape node whose backward recomputes the
- * probabilities chunk by chunk from the saved q, k, v, bias and output (flash-attention style:
- * {@code dS = P ⊙ (dO·Vᵀ − rowsum(dO ⊙ O))}), so the tape never holds a full score matrix. Every chunk spans all
- * keys, so P is recomputed with the softmax op itself rather than from a saved log-sum-exp: one ND4J op instead of
- * a subtract and an exp, measured no slower at (16, 1024, 1024). {@link #naive} is the straightforward twin
+ * <p>{@link #scaledDotProduct} works in score blocks (a group of batch·head slices × a chunk of query rows × all keys)
+ * small enough to stay in a core's cache ({@link #CACHE_BLOCK_BYTES}) and never above a memory budget: each block is
+ * written by the QKᵀ product (Q pre-scaled once), normalised in place by ND4J's softmax and consumed by the PV
+ * product before the next is made, so no full score matrix is ever materialised and the scores do not stream through
+ * main memory (measured 2x faster than query chunks spanning all heads, at LaVie's spatial self-attention). It is
+ * recorded as a single tape node whose backward recomputes the probabilities block by block from the saved q, k, v,
+ * bias and output (flash-attention style: {@code dS = P ⊙ (dO·Vᵀ − rowsum(dO ⊙ O))}), so the tape never holds a
+ * score matrix either. Every block spans all keys, so P is recomputed with the softmax op itself rather than from a
+ * saved log-sum-exp: one ND4J op instead of a subtract and an exp. {@link #naive} is the straightforward twin
  * composed from {@link Ops}.
  *
  * <p>Reference: diffusers {@code CrossAttention._attention} (scale applied to the product via
@@ -62,14 +64,17 @@ public final class Attention {
     /**
      * {@code softmax(scale·Q·Kᵀ + bias)·V} with a max-subtracted softmax over keys.
      *
+     * <p>Work is split into score blocks of (group of batch·head slices, chunk of query rows, all keys), each at most
+     * {@code min(maxScoreBytes, }{@link #CACHE_BLOCK_BYTES}{@code )} (a single row may exceed it): a block is written by
+     * the QKᵀ product, normalised in place by the softmax and read by the PV product while it is still in the core's
+     * cache. Spatial self-attention at LaVie's level 0 (2,560 keys) runs in blocks of one head and 204 query rows.
+     *
      * @param q (B, H, Lq, D)
      * @param k (B, H, Lk, D)
      * @param v (B, H, Lk, Dv)
      * @param bias additive, broadcastable to (B, H, Lq, Lk) (e.g. (1, H, Lq, Lk) or (Lq, Lk)); may be null and may
      *             require a gradient
-     * @param maxScoreBytes budget of one score block (B·H, chunk, Lk); query rows are processed in chunks of
-     *                      {@code max(1, maxScoreBytes / (B·H·Lk·itemsize))} (a single row may exceed
-     *                      the budget). Forward holds one such block at a time, backward two (P and dS).
+     * @param maxScoreBytes memory budget of one score block; forward holds one block at a time, backward two (P and dS)
      * @return (B, H, Lq, Dv)
      */
     public static Tensor scaledDotProduct(Tensor q, Tensor k, Tensor v, Tensor bias, double scale, long maxScoreBytes) {
@@ -77,95 +82,140 @@ public final class Attention {
         if (maxScoreBytes <= 0) throw new IllegalArgumentException("maxScoreBytes must be positive, got " + maxScoreBytes);
         DataType type = q.dtype();
         long bh = s.b * s.h;
-        int chunk = chunkRows(bh, s.lq, s.lk, type, maxScoreBytes);
+        Blocks blocks = Blocks.of(s, type, Math.min(maxScoreBytes, CACHE_BLOCK_BYTES));
 
         INDArray q3 = q.data().reshape('c', bh, s.lq, s.d);    // (b*h, lq, d)
         INDArray k3 = k.data().reshape('c', bh, s.lk, s.d);    // (b*h, lk, d)
         INDArray v3 = v.data().reshape('c', bh, s.lk, s.dv);   // (b*h, lk, dv)
         INDArray bias4 = bias == null ? null : bias.data().reshape('c', s.bias4); // (1|b, 1|h, 1|lq, 1|lk)
+        INDArray qs = scale == 1.0 ? q3 : q3.mul(scale);       // scale·Q: the products then need no extra pass
 
         boolean recording = Grad.isRecording()
                 && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad() || (bias != null && bias.requiresGrad()));
-        INDArray out3 = chunk == s.lq ? null : Nd4j.createUninitialized(type, bh, s.lq, s.dv);
-
-        for (long r0 = 0; r0 < s.lq; r0 += chunk) {
-            long r1 = Math.min(s.lq, r0 + chunk);
-            INDArray p = probabilities(q3, k3, bias4, s, r0, r1, scale); // (b*h, c, lk)
-            INDArray o = Nd4j.matmul(p, v3);                          // (b*h, c, dv)
-            Memory.free(p);
-            if (out3 == null) out3 = o;
-            else {
-                rows(out3, r0, r1).assign(o);
-                Memory.free(o);
+        INDArray out3 = Nd4j.createUninitialized(type, bh, s.lq, s.dv);
+        // one score buffer for every full block: fresh multi-MB arrays would each cost page faults (glibc maps them anew
+        // above MALLOC_MMAP_THRESHOLD_, which the launcher sets to 4 MiB)
+        INDArray buffer = Nd4j.createUninitialized(type, Math.min(blocks.group, bh), blocks.rows, s.lk);
+        boolean contiguous = blocks.group == 1 || blocks.rows == s.lq;   // out3's block is then one c-order run
+        for (long g0 = 0; g0 < bh; g0 += blocks.group) {
+            long g1 = Math.min(bh, g0 + blocks.group);
+            INDArray vg = slices(v3, g0, g1, bh);
+            for (long r0 = 0; r0 < s.lq; r0 += blocks.rows) {
+                long r1 = Math.min(s.lq, r0 + blocks.rows);
+                INDArray p = probabilities(qs, k3, bias4, s, g0, g1, r0, r1, buffer); // (g, c, lk)
+                INDArray target = block(out3, g0, g1, r0, r1, bh, s.lq);
+                if (contiguous) Nd4j.matmul(p, vg, target, false, false, false);        // (g, c, dv) straight into out3
+                else {
+                    INDArray o = Nd4j.matmul(p, vg);
+                    target.assign(o);
+                    Memory.free(o);
+                }
+                if (p != buffer) Memory.free(p);
             }
         }
+        Memory.free(buffer);
         INDArray out = out3.reshape('c', s.b, s.h, s.lq, s.dv);
 
         Tensor[] inputs = bias == null ? new Tensor[]{q, k, v} : new Tensor[]{q, k, v, bias};
         if (!recording) {
+            if (qs != q3) Memory.free(qs);
             freeCopies(q, k, v, bias, q3, k3, v3, bias4);
             return Ops.record("scaledDotProduct", out, out3, g -> null, inputs);
         }
+        if (qs != q3) freeIfCopy(q3, q.data());
         INDArray o3 = out3;
         return Ops.record("scaledDotProduct", out, out3, g -> {
-            INDArray[] grads = backward(g, q, k, v, bias, q3, k3, v3, bias4, o3, s, scale, chunk);
-            freeCopies(q, k, v, bias, q3, k3, v3, bias4);
+            INDArray[] grads = backward(g, q, k, v, bias, qs, k3, v3, bias4, o3, s, scale, blocks);
+            freeIfCopy(qs, q.data());
+            freeIfCopy(k3, k.data());
+            freeIfCopy(v3, v.data());
+            if (bias != null) freeIfCopy(bias4, bias.data());
             return grads;
         }, inputs);
     }
 
-    /** Query rows per chunk: as many as fit {@code maxScoreBytes} in one (bh, rows, lk) block, at least one. */
-    static int chunkRows(long bh, long lq, long lk, DataType type, long maxScoreBytes) {
-        long rowBytes = bh * lk * type.width();
-        return (int) Math.max(1, Math.min(lq, maxScoreBytes / rowBytes));
+    /**
+     * Bytes of a score block that stays in a core's cache (L2 is 1-2 MB per core on current x86 servers): 2 MiB, or the
+     * system property {@code lavie.attention.blockBytes} (read once) to tune for another cache.
+     */
+    public static final long CACHE_BLOCK_BYTES = Math.max(1, Long.getLong("lavie.attention.blockBytes", 2L << 20));
+
+    /**
+     * How the scores are split: {@code group} batch·head slices (a multiple of {@code unit}) by {@code rows} query rows
+     * per block. {@code unit} is H when the bias differs between batch entries or heads (a block then spans whole batch
+     * entries, so the bias slice is a view), else 1.
+     */
+    record Blocks(long unit, long group, long rows) {
+        static Blocks of(Shapes s, DataType type, long blockBytes) {
+            long bh = s.b * s.h;
+            long unit = s.bias4 != null && (s.bias4[0] != 1 || s.bias4[1] != 1) ? s.h : 1;
+            long rowBytes = s.lk * type.width();
+            long rows = Math.max(1, Math.min(s.lq, blockBytes / (unit * rowBytes)));
+            long group = unit;
+            if (rows == s.lq) group = Math.max(1, Math.min(bh / unit, blockBytes / (unit * s.lq * rowBytes))) * unit;
+            return new Blocks(unit, group, rows);
+        }
+
+        /** Whether one block covers all scores. */
+        boolean single(Shapes s, long bh) { return group >= bh && rows >= s.lq; }
+    }
+
+    /** Query rows per block as {@link Blocks#of} plans them for a bias-free (bh, lq, lk) problem (for tests and tuning). */
+    static long[] plan(long bh, long lq, long lk, DataType type, long maxScoreBytes) {
+        Blocks b = Blocks.of(new Shapes(bh, 1, lq, lk, 1, 1, null), type, Math.min(maxScoreBytes, CACHE_BLOCK_BYTES));
+        return new long[]{b.group, b.rows};
     }
 
     private static INDArray[] backward(INDArray gradOut, Tensor q, Tensor k, Tensor v, Tensor bias,
-                                       INDArray q3, INDArray k3, INDArray v3, INDArray bias4, INDArray o3,
-                                       Shapes s, double scale, int chunk) {
+                                       INDArray qs, INDArray k3, INDArray v3, INDArray bias4, INDArray o3,
+                                       Shapes s, double scale, Blocks blocks) {
         long bh = s.b * s.h;
         boolean needQ = q.requiresGrad(), needK = k.requiresGrad(), needV = v.requiresGrad();
         boolean needBias = bias != null && bias.requiresGrad();
         boolean needDs = needQ || needK || needBias;
-        DataType type = q3.dataType();
+        DataType type = qs.dataType();
+        boolean single = blocks.single(s, bh);
 
         INDArray g3 = gradOut.reshape('c', bh, s.lq, s.dv);                 // (b*h, lq, dv)
         INDArray delta = needDs ? g3.mul(o3).sum(true, 2) : null;          // rowsum(dO ⊙ O): (b*h, lq, 1)
-        INDArray dq3 = needQ && chunk < s.lq ? Nd4j.createUninitialized(type, bh, s.lq, s.d) : null;
-        INDArray dk3 = null, dv3 = null;
+        INDArray dq3 = needQ && !single ? Nd4j.createUninitialized(type, bh, s.lq, s.d) : null;
+        INDArray dk3 = needK && !single ? Nd4j.zeros(type, bh, s.lk, s.d) : null;
+        INDArray dv3 = needV && !single ? Nd4j.zeros(type, bh, s.lk, s.dv) : null;
         INDArray dBias4 = needBias ? Nd4j.zeros(type, s.bias4) : null;
+        INDArray buffer = Nd4j.createUninitialized(type, Math.min(blocks.group, bh), blocks.rows, s.lk);
 
-        for (long r0 = 0; r0 < s.lq; r0 += chunk) {
-            long r1 = Math.min(s.lq, r0 + chunk);
-            boolean whole = r1 - r0 == s.lq;
-            INDArray gc = whole ? g3 : rows(g3, r0, r1);                       // (b*h, c, dv)
-            INDArray p = probabilities(q3, k3, bias4, s, r0, r1, scale);       // recomputed P: (b*h, c, lk)
-            if (needV) dv3 = accumulate(dv3, Nd4j.matmul(p, gc, true, false, false)); // Pᵀ·dO: (b*h, lk, dv)
-            if (needDs) {
-                INDArray ds = Nd4j.matmul(gc, v3, false, true, false);         // dP = dO·Vᵀ: (b*h, c, lk)
-                ds.subi(whole ? delta : rows(delta, r0, r1)).muli(p);          // dS = P ⊙ (dP − δ)
-                Memory.free(p);
-                if (needBias) accumulateBias(dBias4, ds, s, r0, r1);
-                if (needQ) {
-                    INDArray dqc = Nd4j.matmul(ds, k3).muli(scale);            // (b*h, c, d)
-                    if (dq3 == null) dq3 = dqc;
-                    else {
-                        rows(dq3, r0, r1).assign(dqc);
-                        Memory.free(dqc);
+        for (long g0 = 0; g0 < bh; g0 += blocks.group) {
+            long g1 = Math.min(bh, g0 + blocks.group);
+            INDArray kg = slices(k3, g0, g1, bh), vg = slices(v3, g0, g1, bh);
+            for (long r0 = 0; r0 < s.lq; r0 += blocks.rows) {
+                long r1 = Math.min(s.lq, r0 + blocks.rows);
+                INDArray gc = block(g3, g0, g1, r0, r1, bh, s.lq);                 // (g, c, dv)
+                INDArray p = probabilities(qs, k3, bias4, s, g0, g1, r0, r1, buffer); // recomputed P: (g, c, lk)
+                if (needV) dv3 = accumulate(dv3, slices(dv3, g0, g1, bh), Nd4j.matmul(p, gc, true, false, false)); // Pᵀ·dO
+                if (needDs) {
+                    INDArray ds = Nd4j.matmul(gc, vg, false, true, false);        // dP = dO·Vᵀ: (g, c, lk)
+                    ds.subi(block(delta, g0, g1, r0, r1, bh, s.lq)).muli(p);     // dS = P ⊙ (dP − δ)
+                    if (p != buffer) Memory.free(p);
+                    if (needBias) accumulateBias(dBias4, ds, s, blocks, g0, g1, r0, r1);
+                    if (needQ) {
+                        INDArray dqc = Nd4j.matmul(ds, kg).muli(scale);           // (g, c, d)
+                        if (dq3 == null) dq3 = dqc;
+                        else {
+                            block(dq3, g0, g1, r0, r1, bh, s.lq).assign(dqc);
+                            Memory.free(dqc);
+                        }
                     }
+                    if (needK)                                                    // dSᵀ·(scale·Q): (g, lk, d)
+                        dk3 = accumulate(dk3, slices(dk3, g0, g1, bh), Nd4j.matmul(ds, block(qs, g0, g1, r0, r1, bh, s.lq), true, false, false));
+                    Memory.free(ds);
+                } else if (p != buffer) {
+                    Memory.free(p);
                 }
-                if (needK) {
-                    INDArray qc = whole ? q3 : rows(q3, r0, r1);
-                    dk3 = accumulate(dk3, Nd4j.matmul(ds, qc, true, false, false)); // dSᵀ·Q: (b*h, lk, d)
-                }
-                Memory.free(ds);
-            } else {
-                Memory.free(p);
             }
         }
+        Memory.free(buffer);
         if (delta != null) Memory.free(delta);
         freeIfCopy(g3, gradOut);
-        if (dk3 != null) dk3.muli(scale);
         INDArray[] grads = new INDArray[bias == null ? 3 : 4];
         grads[0] = dq3 == null ? null : dq3.reshape('c', q.shape());
         grads[1] = dk3 == null ? null : dk3.reshape('c', k.shape());
@@ -175,31 +225,45 @@ public final class Attention {
     }
 
     /**
-     * softmax(scale·Q[rows]·Kᵀ + bias[rows]) over keys as a fresh (b*h, r1 − r0, lk) block. ND4J's softmax op
-     * subtracts the row max (as LaVie's TemporalAttention does explicitly) and runs in place.
+     * softmax(scale·Q[g, rows]·K[g]ᵀ + bias) over keys as a (g1 − g0, r1 − r0, lk) block, from {@code qs} = scale·Q:
+     * written into {@code buffer} when the block has its shape, else a fresh array.
+     * ND4J's softmax op subtracts the row max (as LaVie's TemporalAttention does explicitly) and runs in place.
      */
-    private static INDArray probabilities(INDArray q3, INDArray k3, INDArray bias4, Shapes s, long r0, long r1, double scale) {
-        INDArray qc = r1 - r0 == s.lq ? q3 : rows(q3, r0, r1);
-        INDArray scores = Nd4j.matmul(qc, k3, false, true, false).muli(scale); // (b*h, c, lk)
+    private static INDArray probabilities(INDArray qs, INDArray k3, INDArray bias4, Shapes s, long g0, long g1, long r0, long r1,
+                                          INDArray buffer) {
+        long bh = s.b * s.h;
+        INDArray qc = block(qs, g0, g1, r0, r1, bh, s.lq), kg = slices(k3, g0, g1, bh);
+        INDArray scores;                                                     // (g, c, lk)
+        if (buffer.size(0) == g1 - g0 && buffer.size(1) == r1 - r0) {
+            scores = buffer;
+            Nd4j.matmul(qc, kg, scores, false, true, false);
+        } else {
+            scores = Nd4j.matmul(qc, kg, false, true, false);                 // a last, smaller block
+        }
         if (bias4 != null) {
-            INDArray b = bias4.size(2) == 1 || r1 - r0 == s.lq ? bias4 : rows4(bias4, r0, r1);
-            scores.reshape('c', s.b, s.h, r1 - r0, s.lk).addi(b);             // broadcast over (b, h, c, lk)
+            INDArray b = bias4;
+            if (b.size(0) != 1 && (g0 != 0 || g1 != bh)) b = Views.interval(b, 0, g0 / s.h, g1 / s.h);
+            if (b.size(2) != 1 && (r0 != 0 || r1 != s.lq)) b = rows4(b, r0, r1);
+            long entries = b.size(0) != 1 || b.size(1) != 1 ? (g1 - g0) / s.h : 1;   // whole batch entries when the bias needs them
+            scores.reshape('c', entries, (g1 - g0) / entries, r1 - r0, s.lk).addi(b);  // broadcast over (b, h, c, lk)
         }
         Nd4j.getExecutioner().exec(new SoftMax(scores, scores, 2));
         return scores;
     }
 
-    /** Adds the chunk's dS, reduced to the bias's broadcast shape, into dBias4. */
-    private static void accumulateBias(INDArray dBias4, INDArray ds, Shapes s, long r0, long r1) {
-        long c = r1 - r0;
-        INDArray ds4 = ds.reshape('c', s.b, s.h, c, s.lk);
-        long[] target = {s.bias4[0], s.bias4[1], s.bias4[2] == 1 ? 1 : c, s.bias4[3]};
+    /** Adds the block's dS, reduced to the bias's broadcast shape, into dBias4. */
+    private static void accumulateBias(INDArray dBias4, INDArray ds, Shapes s, Blocks blocks, long g0, long g1, long r0, long r1) {
+        long c = r1 - r0, entries = blocks.unit == 1 ? 1 : (g1 - g0) / s.h;
+        INDArray ds4 = ds.reshape('c', entries, (g1 - g0) / entries, c, s.lk);
+        long[] target = {s.bias4[0] == 1 ? 1 : entries, s.bias4[1] == 1 ? 1 : ds4.size(1), s.bias4[2] == 1 ? 1 : c, s.bias4[3]};
         int[] dims = new int[4];
         int n = 0;
         for (int i = 0; i < 4; i++) if (target[i] == 1 && ds4.size(i) != 1) dims[n++] = i;
         INDArray reduced = n == 0 ? ds4 : ds4.sum(true, Arrays.copyOf(dims, n));
-        if (s.bias4[2] == 1 || c == s.lq) dBias4.addi(reduced);
-        else rows4(dBias4, r0, r1).addi(reduced);
+        INDArray into = dBias4;
+        if (s.bias4[0] != 1 && (g0 != 0 || g1 != s.b * s.h)) into = Views.interval(into, 0, g0 / s.h, g1 / s.h);
+        if (s.bias4[2] != 1 && c != s.lq) into = rows4(into, r0, r1);
+        into.addi(reduced);
         if (reduced != ds4) Memory.free(reduced);
     }
 
@@ -217,16 +281,24 @@ public final class Attention {
             Memory.free(derived);
     }
 
-    private static INDArray accumulate(INDArray acc, INDArray term) {
+    /** acc (or, with no accumulator yet, the term itself) += term; {@code part} is acc's view for this group. */
+    private static INDArray accumulate(INDArray acc, INDArray part, INDArray term) {
         if (acc == null) return term;
-        acc.addi(term);
+        part.addi(term);
         Memory.free(term);
         return acc;
     }
 
-    /** Rows [r0, r1) of dim 1 of a rank-3 array (a view). */
-    private static INDArray rows(INDArray x, long r0, long r1) {
-        return Views.interval(x, 1, r0, r1);
+    /** Slices [g0, g1) of dim 0 of a (bh, ...) array: the array itself when that is all of it, else a view. */
+    private static INDArray slices(INDArray x, long g0, long g1, long bh) {
+        if (x == null) return null;
+        return g0 == 0 && g1 == bh ? x : Views.interval(x, 0, g0, g1);
+    }
+
+    /** Slices [g0, g1), rows [r0, r1) of a (bh, lq, ·) array (a view, or the array itself). */
+    private static INDArray block(INDArray x, long g0, long g1, long r0, long r1, long bh, long lq) {
+        INDArray g = slices(x, g0, g1, bh);
+        return r0 == 0 && r1 == lq ? g : Views.interval(g, 1, r0, r1);
     }
 
     /** Rows [r0, r1) of dim 2 of a rank-4 array (a view). */

@@ -18,6 +18,12 @@ class AttentionTest {
     /** Budget giving {@code rows} query rows per chunk for (B, H, ·, LK) scores of the given item size. */
     static long budget(int rows, int itemSize) { return (long) B * H * LK * itemSize * rows; }
 
+    /** Budget of blocks of {@code unit} slices and {@code rows} query rows (unit: 1, or H with a per-head/batch bias). */
+    static long sliceBudget(int unit, int rows, int itemSize) { return (long) unit * LK * itemSize * rows; }
+
+    /** Budget of blocks of {@code slices} whole (LQ, LK) score slices. */
+    static long groupBudget(int slices, int itemSize) { return (long) slices * LQ * LK * itemSize; }
+
     static INDArray q() { return rand(1, B, H, LQ, D).muli(2); }
     static INDArray k() { return rand(2, B, H, LK, D).muli(2); }
     static INDArray v() { return rand(3, B, H, LK, DV); }
@@ -55,42 +61,46 @@ class AttentionTest {
 
     @Test void chunkedEqualsNaiveForward() {
         long[][] biasShapes = {null, {1, H, LQ, LK}, {LQ, LK}, {B, 1, 1, LK}, {H, LQ, 1}};
-        int[] rowsPerChunk = {LQ, 100, 4, 3, 1, 0}; // 1 chunk, 1 chunk (budget above need), 4+3, 3+3+1, 7x1, below one row
         for (DataType type : new DataType[]{DataType.DOUBLE, DataType.FLOAT}) {
             double tol = type == DataType.DOUBLE ? 1e-12 : 1e-5;
+            int w = type.width();
+            // one block; groups of 4 + 2 and of single whole slices; one slice (or H with a per-head bias) with 5 + 2,
+            // 4 + 3 or single query rows; a budget below one row
+            long[] budgets = {Long.MAX_VALUE, groupBudget(4, w), groupBudget(1, w), sliceBudget(1, 5, w), sliceBudget(H, 4, w),
+                    sliceBudget(1, 1, w), 1};
             INDArray q = q().castTo(type), k = k().castTo(type), v = v().castTo(type);
             for (long[] bs : biasShapes) {
                 Tensor bias = bs == null ? null : Tensor.of(rand(5, bs).muli(2).castTo(type));
                 INDArray expected = Attention.naive(Tensor.of(q), Tensor.of(k), Tensor.of(v), bias, SCALE).data();
-                for (int rows : rowsPerChunk) {
-                    long budget = Math.max(1, budget(rows, type.width()));
+                for (long budget : budgets) {
                     INDArray got = Attention.scaledDotProduct(Tensor.of(q), Tensor.of(k), Tensor.of(v), bias, SCALE, budget).data();
                     double diff = got.sub(expected).amaxNumber().doubleValue();
-                    System.out.printf("chunked vs naive %s bias %s rows/chunk %d: %.3e%n", type,
-                            bs == null ? "none" : java.util.Arrays.toString(bs), rows, diff);
-                    assertTrue(diff < tol, type + " rows " + rows + ": " + diff);
+                    System.out.printf("blocked vs naive %s bias %s budget %d: %.3e%n", type,
+                            bs == null ? "none" : java.util.Arrays.toString(bs), budget, diff);
+                    assertTrue(diff < tol, type + " budget " + budget + ": " + diff);
                 }
             }
         }
     }
 
-    static Function<Tensor[], Tensor> chunked(int rows) {
-        long budget = budget(rows, 8);
+    static Function<Tensor[], Tensor> blocked(long budget) {
         return t -> Attention.scaledDotProduct(t[0], t[1], t[2], t.length > 3 ? t[3] : null, SCALE, budget);
     }
 
     @Test void gradientsWithoutBias() {
-        assertGradients("sdpa(1 chunk)", chunked(LQ), q(), k(), v());
-        assertGradients("sdpa(4+3 chunks)", chunked(4), q(), k(), v());
-        assertGradients("sdpa(3+3+1 chunks)", chunked(3), q(), k(), v());
+        assertGradients("sdpa one block", blocked(Long.MAX_VALUE), q(), k(), v());
+        assertGradients("sdpa groups of 4+2 slices", blocked(groupBudget(4, 8)), q(), k(), v());
+        assertGradients("sdpa 1 slice x rows 4+3", blocked(sliceBudget(1, 4, 8)), q(), k(), v());
+        assertGradients("sdpa 1 slice x rows 3+3+1", blocked(sliceBudget(1, 3, 8)), q(), k(), v());
     }
 
     @Test void gradientsWithBias() {
-        assertGradients("sdpa bias(1,H,Lq,Lk) 4+3", chunked(4), q(), k(), v(), rand(6, 1, H, LQ, LK));
-        assertGradients("sdpa bias(Lq,Lk) 3+3+1", chunked(3), q(), k(), v(), rand(7, LQ, LK));
-        assertGradients("sdpa bias(B,H,Lq,Lk) 2x", chunked(2), q(), k(), v(), rand(8, B, H, LQ, LK));
-        assertGradients("sdpa bias(B,1,1,Lk) 3+3+1", chunked(3), q(), k(), v(), rand(9, B, 1, 1, LK));
-        assertGradients("sdpa bias(H,Lq,1) 1 chunk", chunked(LQ), q(), k(), v(), rand(10, H, LQ, 1));
+        assertGradients("sdpa bias(1,H,Lq,Lk) H slices x rows 4+3", blocked(sliceBudget(H, 4, 8)), q(), k(), v(), rand(6, 1, H, LQ, LK));
+        assertGradients("sdpa bias(Lq,Lk) 1 slice x rows 3+3+1", blocked(sliceBudget(1, 3, 8)), q(), k(), v(), rand(7, LQ, LK));
+        assertGradients("sdpa bias(Lq,Lk) groups of 4+2", blocked(groupBudget(4, 8)), q(), k(), v(), rand(7, LQ, LK));
+        assertGradients("sdpa bias(B,H,Lq,Lk) H slices x rows 2x", blocked(sliceBudget(H, 2, 8)), q(), k(), v(), rand(8, B, H, LQ, LK));
+        assertGradients("sdpa bias(B,1,1,Lk) one batch entry a block", blocked(groupBudget(H, 8)), q(), k(), v(), rand(9, B, 1, 1, LK));
+        assertGradients("sdpa bias(H,Lq,1) one block", blocked(Long.MAX_VALUE), q(), k(), v(), rand(10, H, LQ, 1));
     }
 
     @Test void gradientsOfSomeInputsOnly() {
@@ -105,7 +115,7 @@ class AttentionTest {
         INDArray g = rand(12, B, H, LQ, DV);
         INDArray[] inputs = {q(), k(), v(), rand(13, 1, H, LQ, LK)};
         INDArray[] naive = grads(t -> Attention.naive(t[0], t[1], t[2], t[3], SCALE), g, inputs);
-        INDArray[] chunked = grads(chunked(3), g, inputs);
+        INDArray[] chunked = grads(blocked(sliceBudget(H, 3, 8)), g, inputs);
         for (int i = 0; i < inputs.length; i++) {
             double diff = chunked[i].sub(naive[i]).amaxNumber().doubleValue();
             System.out.printf("chunked vs naive gradient of input %d: %.3e%n", i, diff);
@@ -178,13 +188,16 @@ class AttentionTest {
         assertTrue(worst < 1e-12, "max error " + worst);
     }
 
-    @Test void chunkRowsFollowTheBudget() {
+    @Test void blocksFollowTheBudgetAndTheCache() {
         // LaVie spatial self-attention at 320x512 with guidance: (2*16 frames * 8 heads, 2,560 tokens) in float32
-        long rowBytes = 256L * 2560 * 4;
-        assertEquals(Attention.DEFAULT_MAX_SCORE_BYTES / rowBytes, Attention.chunkRows(256, 2560, 2560, DataType.FLOAT, Attention.DEFAULT_MAX_SCORE_BYTES));
-        assertEquals(2560, Attention.chunkRows(256, 2560, 2560, DataType.FLOAT, Long.MAX_VALUE));
-        assertEquals(1, Attention.chunkRows(256, 2560, 2560, DataType.FLOAT, 1));
-        assertEquals(3, Attention.chunkRows(B * H, LQ, LK, DataType.DOUBLE, budget(3, 8) + 7));
+        long rowBytes = 2560L * 4;
+        assertArrayEquals(new long[]{1, Attention.CACHE_BLOCK_BYTES / rowBytes}, Attention.plan(256, 2560, 2560, DataType.FLOAT, Attention.DEFAULT_MAX_SCORE_BYTES),
+                "one head, as many query rows as fit the cache block");
+        assertArrayEquals(new long[]{1, 3}, Attention.plan(256, 2560, 2560, DataType.FLOAT, 3 * rowBytes + 5), "a budget below the cache block wins");
+        assertArrayEquals(new long[]{1, 1}, Attention.plan(256, 2560, 2560, DataType.FLOAT, 1), "a single row may exceed the budget");
+        // temporal attention: 16 frames; whole problems grouped up to the cache block
+        assertArrayEquals(new long[]{Attention.CACHE_BLOCK_BYTES / (16 * 16 * 4), 16}, Attention.plan(81920, 16, 16, DataType.FLOAT, Long.MAX_VALUE));
+        assertArrayEquals(new long[]{6, 16}, Attention.plan(6, 16, 16, DataType.FLOAT, Long.MAX_VALUE), "never more than there is");
     }
 
     @Test void badShapesAreNamed() {
