@@ -1,7 +1,7 @@
 package org.lavie4j.nn.attention;
 
 import org.lavie4j.core.Module;
-import org.lavie4j.core.Ops;
+import org.lavie4j.core.Fused;
 import org.lavie4j.core.Tensor;
 import org.lavie4j.nn.layers.Linear;
 
@@ -26,11 +26,9 @@ public final class GEGLU extends Module {
     public Tensor forward(Tensor x) {
         if (x.rank() < 1 || x.size(-1) != dimIn)
             throw new IllegalArgumentException("GEGLU: input must be (..., " + dimIn + "), got " + Arrays.toString(x.shape()));
-        Tensor h = proj.forward(x);                     // (..., 2*dimOut)
-        Tensor[] parts = Ops.chunk(h, 2, -1);           // value (..., dimOut), gate (..., dimOut)
-        Tensor gate = Ops.gelu(parts[1]);
-        Tensor y = Ops.mul(parts[0], gate);
-        Tensor.release(gate, h);                        // no-op while recording
+        Tensor h = proj.forward(x);                     // (..., 2*dimOut): value | gate
+        Tensor y = Fused.geglu(h);                      // value · gelu(gate) in one pass (twin: Fused.gegluNaive)
+        Tensor.release(h);                              // no-op while recording
         return y;
     }
 
