@@ -98,6 +98,13 @@ public abstract class Module {
         return n;
     }
 
+    /** Bytes of the stored parameter values (buffers excluded, shared ones once): halves under half storage. */
+    public final long parameterBytes() {
+        long n = 0;
+        for (Parameter p : namedParameters().values()) n += p.bytes();
+        return n;
+    }
+
     /** The module's state: every key (aliases included) over the live arrays (no copy). */
     public final StateDict stateDict() {
         StateDict sd = new StateDict(getClass().getSimpleName());
@@ -174,6 +181,32 @@ public abstract class Module {
         visit((k, p) -> {
             if (seen.put(p, Boolean.TRUE) == null && p.dtype().isFPType()) p.to(type);
         });
+        return this;
+    }
+
+    /**
+     * Stores every parameter of the tree as {@code type} while all ops keep computing in FLOAT (see
+     * {@link Parameter#storeAs}): FLOAT16 or BFLOAT16 halve the weights' memory, FLOAT returns to full-precision
+     * storage. Buffers (the RoPE table, position ids) keep their dtype. Inference only: every parameter must be frozen
+     * ({@link #setTrainable setTrainable(false)}); otherwise nothing is changed and the error names the trainable keys.
+     * Call it before {@link #load} to have the checkpoint converted straight to {@code type}.
+     *
+     * @throws IllegalArgumentException for a dtype other than FLOAT, HALF or BFLOAT16
+     * @throws IllegalStateException when a parameter is trainable
+     */
+    public final Module storeWeightsAs(DataType type) {
+        if (type != DataType.FLOAT && type != DataType.HALF && type != DataType.BFLOAT16)
+            throw new IllegalArgumentException("weight storage dtype must be FLOAT, HALF (fp16) or BFLOAT16 (bf16), got " + type);
+        LinkedHashMap<String, Parameter> params = namedParameters();
+        List<String> trainable = new ArrayList<>();
+        params.forEach((k, p) -> {
+            if (p.isTrainable()) trainable.add(k);
+        });
+        if (type != DataType.FLOAT && !trainable.isEmpty())
+            throw new IllegalStateException(getClass().getSimpleName() + ": " + trainable.size() + " trainable parameter(s) cannot be stored in "
+                    + type + " (training keeps FLOAT weights; freeze with setTrainable(false) first): "
+                    + String.join(", ", trainable.subList(0, Math.min(5, trainable.size()))) + (trainable.size() > 5 ? ", ..." : ""));
+        for (Parameter p : params.values()) if (p.dtype().isFPType()) p.storeAs(type);
         return this;
     }
 

@@ -35,7 +35,9 @@ public final class RelativePositionBias extends Module {
     public Tensor forward(int frames) {
         if (frames <= 0) throw new IllegalArgumentException("RelativePositionBias: frames must be positive, got " + frames);
         INDArray buckets = Nd4j.createFromArray(bucketTable(frames, numBuckets, maxDistance)); // (i, j)
-        Tensor values = Ops.embedding(relativeAttentionBias.weight.tensor(), buckets);        // (i, j, h)
+        Tensor table = relativeAttentionBias.weight.tensor();
+        Tensor values = Ops.embedding(table, buckets);                                         // (i, j, h)
+        table.release();                                    // frees a FLOAT copy of a half-stored table; no-op otherwise
         return Ops.contiguous(Ops.permute(values, 2, 0, 1));                                   // (h, i, j)
     }
 

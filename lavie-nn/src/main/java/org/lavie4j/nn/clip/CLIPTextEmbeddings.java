@@ -43,11 +43,12 @@ public final class CLIPTextEmbeddings extends Module {
         INDArray ids = inputIds.data();
         check(ids);
         long l = ids.size(1);
-        Tensor tokens = Ops.embedding(tokenEmbedding.weight.tensor(), ids);                   // (b, l, d)
+        Tensor tokenTable = tokenEmbedding.weight.tensor(), positionTable = positionEmbedding.weight.tensor();
+        Tensor tokens = Ops.embedding(tokenTable, ids);                                       // (b, l, d)
         INDArray pos = positionIds.data().get(NDArrayIndex.all(), NDArrayIndex.interval(0, l)); // (1, l)
-        Tensor positions = Ops.embedding(positionEmbedding.weight.tensor(), pos);             // (1, l, d)
+        Tensor positions = Ops.embedding(positionTable, pos);                                 // (1, l, d)
         Tensor out = Ops.add(tokens, positions);                                              // (b, l, d)
-        Tensor.release(tokens, positions);
+        Tensor.release(tokens, positions, tokenTable, positionTable);   // tables: FLOAT copies of half-stored ones
         return out;
     }
 

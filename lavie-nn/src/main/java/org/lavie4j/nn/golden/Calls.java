@@ -1,6 +1,7 @@
 package org.lavie4j.nn.golden;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import org.lavie4j.core.Module;
 import org.lavie4j.core.golden.GoldenCase;
 import org.lavie4j.core.golden.MalformedCaseException;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -14,6 +15,17 @@ import java.util.Set;
 /** Reading the calls of single-object golden cases: config integers, the calls, their tensor inputs and output keys. */
 final class Calls {
     private Calls() {}
+
+    /**
+     * Freezes {@code model} and stores its weights as {@code weights} (FLOAT, HALF or BFLOAT16; ops compute in FLOAT)
+     * before it is loaded; FLOAT leaves the model as built (the golden contract).
+     */
+    static <M extends Module> M storeWeights(M model, DataType weights) {
+        if (weights == DataType.FLOAT) return model;
+        model.setTrainable(false);
+        model.storeWeightsAs(weights);
+        return model;
+    }
 
     /** Rejects config keys that are not arguments of {@code what} (every key is honoured or rejected, never dropped). */
     static void checkKeys(GoldenCase c, JsonNode cfg, Set<String> known, String what) throws MalformedCaseException {

@@ -20,6 +20,14 @@ import java.util.Map;
  * {@code forward(input_ids, attention_mask=None).last_hidden_state}.
  */
 public final class ClipTextRunner implements CaseRunner {
+    private final DataType weights;
+
+    /** Full-precision weights: the golden contract. */
+    public ClipTextRunner() { this(DataType.FLOAT); }
+
+    /** Weights stored as {@code weights} (FLOAT, HALF or BFLOAT16) while every op computes in FLOAT. */
+    public ClipTextRunner(DataType weights) { this.weights = weights; }
+
     @Override
     public String kind() { return "clip_text"; }
 
@@ -32,6 +40,7 @@ public final class ClipTextRunner implements CaseRunner {
             throw new MalformedCaseException(c.dir(), "case.json: config: " + e.getMessage());
         }
         CLIPTextModel model = new CLIPTextModel(config);
+        Calls.storeWeights(model, weights);   // before load: the checkpoint converts straight to the stored dtype
         model.load(c.weightsStateDict());
         model.eval();
         Map<String, INDArray> out = new HashMap<>();

@@ -20,6 +20,14 @@ import java.util.Map;
  * {@code forward(sample, timestep, encoder_hidden_states, use_image_num=0).sample}.
  */
 public final class UNetBaseRunner implements CaseRunner {
+    private final DataType weights;
+
+    /** Full-precision weights: the golden contract. */
+    public UNetBaseRunner() { this(DataType.FLOAT); }
+
+    /** Weights stored as {@code weights} (FLOAT, HALF or BFLOAT16) while every op computes in FLOAT. */
+    public UNetBaseRunner(DataType weights) { this.weights = weights; }
+
     @Override
     public String kind() { return "unet_base"; }
 
@@ -32,6 +40,7 @@ public final class UNetBaseRunner implements CaseRunner {
             throw new MalformedCaseException(c.dir(), "case.json: config: " + e.getMessage());
         }
         UNet3DConditionModel unet = new UNet3DConditionModel(config);
+        Calls.storeWeights(unet, weights);   // before load: the checkpoint converts straight to the stored dtype
         unet.load(c.weightsStateDict());
         unet.eval();
         Map<String, INDArray> out = new HashMap<>();

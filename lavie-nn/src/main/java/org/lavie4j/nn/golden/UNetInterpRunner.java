@@ -22,6 +22,14 @@ import java.util.Map;
  * [noisy latents ‖ conditioning latents] on channels.
  */
 public final class UNetInterpRunner implements CaseRunner {
+    private final DataType weights;
+
+    /** Full-precision weights: the golden contract. */
+    public UNetInterpRunner() { this(DataType.FLOAT); }
+
+    /** Weights stored as {@code weights} (FLOAT, HALF or BFLOAT16) while every op computes in FLOAT. */
+    public UNetInterpRunner(DataType weights) { this.weights = weights; }
+
     @Override
     public String kind() { return "unet_interp"; }
 
@@ -34,6 +42,7 @@ public final class UNetInterpRunner implements CaseRunner {
             throw new MalformedCaseException(c.dir(), "case.json: config: " + e.getMessage());
         }
         UNet3DConditionModel unet = new UNet3DConditionModel(config);
+        Calls.storeWeights(unet, weights);   // before load: the checkpoint converts straight to the stored dtype
         unet.load(c.weightsStateDict());
         unet.eval();
         Map<String, INDArray> out = new HashMap<>();

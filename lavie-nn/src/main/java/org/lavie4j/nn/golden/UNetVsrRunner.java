@@ -21,6 +21,14 @@ import java.util.Map;
  * {@code low_res} happens inside forward, {@code class_labels} is the noise level.
  */
 public final class UNetVsrRunner implements CaseRunner {
+    private final DataType weights;
+
+    /** Full-precision weights: the golden contract. */
+    public UNetVsrRunner() { this(DataType.FLOAT); }
+
+    /** Weights stored as {@code weights} (FLOAT, HALF or BFLOAT16) while every op computes in FLOAT. */
+    public UNetVsrRunner(DataType weights) { this.weights = weights; }
+
     @Override
     public String kind() { return "unet_vsr"; }
 
@@ -33,6 +41,7 @@ public final class UNetVsrRunner implements CaseRunner {
             throw new MalformedCaseException(c.dir(), "case.json: config: " + e.getMessage());
         }
         UNet3DVSRModel unet = new UNet3DVSRModel(config);
+        Calls.storeWeights(unet, weights);   // before load: the checkpoint converts straight to the stored dtype
         unet.load(c.weightsStateDict());
         unet.eval();
         Map<String, INDArray> out = new HashMap<>();

@@ -21,6 +21,14 @@ import java.util.Map;
  * {@code .mean}, {@code .logvar}; {@code decode(z).sample}.
  */
 public final class VaeRunner implements CaseRunner {
+    private final DataType weights;
+
+    /** Full-precision weights: the golden contract. */
+    public VaeRunner() { this(DataType.FLOAT); }
+
+    /** Weights stored as {@code weights} (FLOAT, HALF or BFLOAT16) while every op computes in FLOAT. */
+    public VaeRunner(DataType weights) { this.weights = weights; }
+
     @Override
     public String kind() { return "vae"; }
 
@@ -33,6 +41,7 @@ public final class VaeRunner implements CaseRunner {
             throw new MalformedCaseException(c.dir(), "case.json: config: " + e.getMessage());
         }
         AutoencoderKL vae = new AutoencoderKL(config);
+        Calls.storeWeights(vae, weights);   // before load: the checkpoint converts straight to the stored dtype
         vae.load(c.weightsStateDict());
         vae.eval();
         JsonNode calls = c.calls();

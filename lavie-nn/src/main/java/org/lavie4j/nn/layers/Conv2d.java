@@ -49,7 +49,10 @@ public class Conv2d extends Module {
         if (x.rank() != 4 || x.size(1) != inChannels)
             throw new IllegalArgumentException(getClass().getSimpleName() + "(in=" + inChannels + "): expected input (N, "
                     + inChannels + ", H, W), got " + Arrays.toString(x.shape()));
-        return NnOps.conv2d(x, weight.tensor(), bias == null ? null : bias.tensor(), stride, padding);
+        Tensor w = weight.tensor(), b = bias == null ? null : bias.tensor();
+        Tensor y = NnOps.conv2d(x, w, b, stride, padding);
+        Tensor.release(w, b);                               // frees FLOAT copies of half-stored weights; no-op otherwise
+        return y;
     }
 
     public Parameter weight() { return weight; }

@@ -25,7 +25,10 @@ public final class Embedding extends Module {
 
     /** ids: integer indices of any shape, each in [0, num) -> ids.shape + [dim]. */
     public Tensor forward(INDArray ids) {
-        return Ops.embedding(weight.tensor(), ids);
+        Tensor w = weight.tensor();
+        Tensor y = Ops.embedding(w, ids);
+        w.release();                                        // frees a FLOAT copy of a half-stored table; no-op otherwise
+        return y;
     }
 
     public Parameter weight() { return weight; }

@@ -30,13 +30,19 @@ public final class GroupNorm extends Module {
     /** x: (N, C, ...) with statistics over each group's channels and all remaining dims. */
     public Tensor forward(Tensor x) {
         checkChannels(x);
-        return NnOps.groupNorm(x, groups, weight.tensor(), bias.tensor(), eps);
+        Tensor w = weight.tensor(), b = bias.tensor();
+        Tensor y = NnOps.groupNorm(x, groups, w, b, eps);
+        Tensor.release(w, b);                               // frees FLOAT copies of half-stored weights; no-op otherwise
+        return y;
     }
 
     /** x: (B, C, F, H, W) normalised frame by frame (statistics over C/G × H × W). */
     public Tensor forwardPerFrame(Tensor x) {
         checkChannels(x);
-        return NnOps.groupNormPerFrame(x, groups, weight.tensor(), bias.tensor(), eps);
+        Tensor w = weight.tensor(), b = bias.tensor();
+        Tensor y = NnOps.groupNormPerFrame(x, groups, w, b, eps);
+        Tensor.release(w, b);
+        return y;
     }
 
     private void checkChannels(Tensor x) {

@@ -28,6 +28,9 @@ public final class LayerNorm extends Module {
     public Tensor forward(Tensor x) {
         if (x.size(-1) != dim)
             throw new IllegalArgumentException("LayerNorm(" + dim + "): input " + Arrays.toString(x.shape()) + " has last dim " + x.size(-1));
-        return NnOps.layerNorm(x, weight.tensor(), bias.tensor(), eps);
+        Tensor w = weight.tensor(), b = bias.tensor();
+        Tensor y = NnOps.layerNorm(x, w, b, eps);
+        Tensor.release(w, b);                               // frees FLOAT copies of half-stored weights; no-op otherwise
+        return y;
     }
 }

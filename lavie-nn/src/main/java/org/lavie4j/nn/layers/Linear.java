@@ -26,7 +26,9 @@ public final class Linear extends Module {
     public Linear(int in, int out) { this(in, out, true); }
 
     public Tensor forward(Tensor x) {
-        Tensor y = Ops.linear(x, weight.tensor(), bias == null ? null : bias.tensor());
+        Tensor w = weight.tensor(), b = bias == null ? null : bias.tensor();
+        Tensor y = Ops.linear(x, w, b);
+        Tensor.release(w, b);                               // frees FLOAT copies of half-stored weights; no-op otherwise
         if (residual == null) return y;
         Tensor r = residual.apply(x);                       // e.g. LoRA's s·B(A x), recorded like any op
         Tensor out = Ops.add(y, r);

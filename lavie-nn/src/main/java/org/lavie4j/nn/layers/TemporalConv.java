@@ -34,7 +34,10 @@ public final class TemporalConv extends Module {
         if (x.rank() != 5 || x.size(1) != inChannels)
             throw new IllegalArgumentException("TemporalConv(in=" + inChannels + "): expected a video (B, " + inChannels
                     + ", F, H, W), got " + Arrays.toString(x.shape()));
-        return NnOps.conv3dTemporal(x, weight.tensor(), bias.tensor(), (kernel - 1) / 2);
+        Tensor w = weight.tensor(), b = bias.tensor();
+        Tensor y = NnOps.conv3dTemporal(x, w, b, (kernel - 1) / 2);
+        Tensor.release(w, b);                               // frees FLOAT copies of half-stored weights; no-op otherwise
+        return y;
     }
 
     public Parameter weight() { return weight; }
