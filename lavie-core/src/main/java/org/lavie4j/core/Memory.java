@@ -32,4 +32,50 @@ public final class Memory {
     public static void free(INDArray... arrays) {
         for (INDArray a : arrays) free(a);
     }
+
+    /**
+     * Keeps a loop of repeated steps (denoising, training) from growing the process's memory step after step.
+     *
+     * <p>Measured on ND4J 1.0.0-M2.1: freeing a buffer below glibc's mmap threshold ({@code MALLOC_MMAP_THRESHOLD_}, 4 MiB
+     * in the launcher) does not give its memory back at once; it comes back when the garbage collector has collected
+     * the array's Java objects. A sampling loop whose tensors are all freed explicitly still grew by ~175 MB per
+     * step (full-size base UNet at 4 frames of 16 x 16 latents, 30 steps: 4.6 -> 9.7 GB resident; JavaCPP's own bound,
+     * {@code maxphysicalbytes}, only collects near 80-90% of RAM). The guard takes the resident size after the first
+     * step as the baseline and runs the collector after any later step that ends more than {@code headroom} above it,
+     * which measured flat (a collection costs tens of milliseconds against a step's seconds).
+     */
+    public static final class StepGuard {
+        /** Default headroom: the larger of 256 MiB and 10% of the baseline. */
+        public static final long MIN_HEADROOM = 256L << 20;
+
+        private final long headroom;
+        private long baseline = -1;
+        private int collections;
+
+        /** A guard with the default headroom. */
+        public StepGuard() { this(-1); }
+
+        /** @param headroomBytes growth above the first step's resident size that triggers a collection; < 0 for the default */
+        public StepGuard(long headroomBytes) { this.headroom = headroomBytes; }
+
+        /** Call after every step. Returns true when it ran the collector. */
+        public boolean afterStep() {
+            long rss = org.bytedeco.javacpp.Pointer.physicalBytes();
+            if (baseline < 0) {
+                baseline = rss;
+                return false;
+            }
+            long limit = baseline + (headroom >= 0 ? headroom : Math.max(MIN_HEADROOM, baseline / 10));
+            if (rss <= limit) return false;
+            System.gc();
+            collections++;
+            return true;
+        }
+
+        /** How many collections this guard has run. */
+        public int collections() { return collections; }
+
+        /** The resident size after the first step, or -1 before it. */
+        public long baselineBytes() { return baseline; }
+    }
 }

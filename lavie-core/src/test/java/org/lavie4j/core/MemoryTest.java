@@ -6,6 +6,8 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -63,4 +65,19 @@ class MemoryTest {
     }
 
     private static long nativeBytes() { return Pointer.physicalBytes() - Runtime.getRuntime().totalMemory(); }
+
+    @Test void stepGuardCollectsOnlyAboveItsHeadroom() {
+        Memory.StepGuard guard = new Memory.StepGuard(64L << 20);
+        assertFalse(guard.afterStep(), "the first step sets the baseline");
+        assertTrue(guard.baselineBytes() > 0);
+        assertFalse(guard.afterStep(), "no growth, no collection");
+        INDArray held = Nd4j.ones(DataType.FLOAT, 48L << 20);                 // 192 MB resident (ones: every page touched)
+        assertTrue(guard.afterStep(), "192 MB above a 64 MB headroom");
+        assertEquals(1, guard.collections());
+        assertTrue(held.getFloat(held.length() - 1) == 1f);
+        Memory.free(held);
+        Memory.StepGuard defaults = new Memory.StepGuard();
+        defaults.afterStep();
+        assertFalse(defaults.afterStep(), "the default headroom is at least " + Memory.StepGuard.MIN_HEADROOM + " bytes");
+    }
 }

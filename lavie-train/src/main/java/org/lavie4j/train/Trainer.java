@@ -199,6 +199,7 @@ public final class Trainer {
     public Result train(TrainListener listener) throws IOException {
         if (listener == null) listener = TrainListener.NONE;
         long total = config.steps(), start = step, runStart = System.nanoTime();
+        Memory.StepGuard guard = new Memory.StepGuard();
         int accumulation = config.gradAccumulation();
         listener.onStart(step, total, trainableCount());
         Path last = null;
@@ -231,6 +232,7 @@ public final class Trainer {
             }
             optimizer.zeroGrad();
             step++;
+            guard.afterStep();                                       // memory flat over the steps
 
             long now = System.nanoTime();
             double seconds = (now - t0) / 1e9;

@@ -460,6 +460,7 @@ public final class InterpolationPipeline {
             long[] timesteps = scheduler.timesteps().toLongVector();                                // 999 … 0
             int n = timesteps.length;
             try {
+                Memory.StepGuard guard = new Memory.StepGuard();                            // memory flat over the steps
                 for (int j = 0; j < n; j++) {
                     long t = timesteps[j];
                     INDArray xin = Nd4j.concat(1, x, cond);                                          // (1, 2C, 61, h, w)
@@ -482,6 +483,7 @@ public final class InterpolationPipeline {
                     StepOutput step = scheduler.step(guided, t, x, o.eta(), varianceNoise);
                     Memory.free(guided, varianceNoise, step.predOriginalSample(), x);
                     x = step.prevSample();
+                    guard.afterStep();
                     Duration elapsed = Duration.ofNanos(System.nanoTime() - start);
                     if (!o.progress().onStep(j + 1, n, t, elapsed))
                         throw new CancellationException("InterpolationPipeline: cancelled after step " + (j + 1) + " of " + n);

@@ -496,6 +496,7 @@ public final class SuperResolutionPipeline {
         Tensor image = Tensor.of(imageIn), classLabels = Tensor.of(labels);
         int n = timesteps.length;
         try {
+            Memory.StepGuard guard = new Memory.StepGuard();                                // memory flat over the steps
             for (int j = 0; j < n; j++) {
                 long t = timesteps[j];
                 Tensor timestep = Tensor.of(Nd4j.createFromArray(t));
@@ -522,6 +523,7 @@ public final class SuperResolutionPipeline {
                 StepOutput step = scheduler.step(guided, t, x, o.eta(), varianceNoise);
                 Memory.free(guided, varianceNoise, step.predOriginalSample(), x);
                 x = step.prevSample();
+                guard.afterStep();
                 if (o.observer() != null) o.observer().onStep(chunk, j, t, x);
                 if (!o.progress().onStep(chunk, chunks, j + 1, n, t, Duration.ofNanos(System.nanoTime() - start)))
                     throw new CancellationException("SuperResolutionPipeline: cancelled at chunk " + (chunk + 1) + " of " + chunks

@@ -157,6 +157,7 @@ public final class TextToVideoPipeline {
             ArrayDeque<INDArray> x0History = new ArrayDeque<>();
             int n = Math.toIntExact(timesteps.length());
             try {
+                Memory.StepGuard guard = new Memory.StepGuard();                            // memory flat over the steps
                 for (int i = 0; i < n; i++) {
                     double t = timesteps.getDouble(i);
                     INDArray modelIn = cfg ? Nd4j.concat(0, latents, latents) : latents;         // (2b, c, F, h, w)
@@ -187,6 +188,7 @@ public final class TextToVideoPipeline {
                         if (latents != out.prevSample()) Memory.free(latents);
                     }
                     latents = out.prevSample();
+                    guard.afterStep();
                     Duration elapsed = Duration.ofNanos(System.nanoTime() - start);
                     if (!o.progress().onStep(i + 1, n, t, elapsed))
                         throw new CancellationException("TextToVideoPipeline: cancelled after step " + (i + 1) + " of " + n);
