@@ -1,5 +1,6 @@
 package org.lavie4j.benchmarks;
 
+import org.lavie4j.core.Init;
 import org.lavie4j.core.Grad;
 import org.lavie4j.core.Lavie4j;
 import org.lavie4j.core.Tape;
@@ -47,6 +48,7 @@ public final class InterpolationStepBenchmark {
         System.out.println("# threads: " + Runtime.getRuntime().availableProcessors() + " cores, OMP_NUM_THREADS="
                 + System.getenv("OMP_NUM_THREADS") + ", load " + VsrChunkStepBenchmark.loadAverage());
         Nd4j.getRandom().setSeed(0);
+        Init.seed(0);
         UNet3DConditionModel unet = new UNet3DConditionModel(UNetConfig.lavieInterpolation());
         unet.eval();
         int levels = unet.config().blockOutChannels().size();
@@ -60,6 +62,7 @@ public final class InterpolationStepBenchmark {
                 MacCount here = MacCount.of(unet, levels, 2, frames, h, w, TEXT);
                 System.out.println("# multiply-adds per step at " + h + "x" + w + ": " + here + "; uncounted parameters " + here.uncountedParameters());
                 Nd4j.getRandom().setSeed(1);
+                Init.seed(1);
                 AutoencoderKL vae = new AutoencoderKL(VaeConfig.sd14());
                 vae.eval();
                 InterpolationPipeline pipeline = new InterpolationPipeline(null, null, unet, vae);

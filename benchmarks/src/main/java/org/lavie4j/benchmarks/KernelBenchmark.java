@@ -1,5 +1,6 @@
 package org.lavie4j.benchmarks;
 
+import org.lavie4j.core.Init;
 import org.lavie4j.benchmarks.KernelShapes.Kernel;
 import org.lavie4j.core.Grad;
 import org.lavie4j.core.Lavie4j;
@@ -66,6 +67,7 @@ public class KernelBenchmark {
     public void setUp() {
         Lavie4j.setup();
         Nd4j.getRandom().setSeed(20261126);
+        Init.seed(20261126);
         call = build(kernel, frames);
         System.out.println("\n# backend: " + Lavie4j.describeBackend());
         System.out.printf(Locale.ROOT, "# %s: %s, frames %d; %.2f GMAC per call; peak used %.0f GFLOPS%n", kernel, kernel.shape(),

@@ -1,5 +1,6 @@
 package org.lavie4j.benchmarks;
 
+import org.lavie4j.core.Init;
 import org.lavie4j.core.Grad;
 import org.lavie4j.core.Lavie4j;
 import org.lavie4j.core.Memory;
@@ -66,13 +67,16 @@ public final class SamplerStepsBenchmark {
     private SamplerStepsBenchmark(long noiseSeed) {
         UNetConfig config = UNetConfig.tiny();
         Nd4j.getRandom().setSeed(WEIGHT_SEED);
+        Init.seed(WEIGHT_SEED);
         unet = new UNet3DConditionModel(config);
         unet.eval();
         vae = new AutoencoderKL(VaeConfig.tiny());   // required by the pipeline, unused: the runs stop at the latents
         Nd4j.getRandom().setSeed(TEXT_SEED);
+        Init.seed(TEXT_SEED);
         cond = Nd4j.randn(DataType.FLOAT, 1, TEXT_LENGTH, config.crossAttentionDim());
         uncond = Nd4j.randn(DataType.FLOAT, 1, TEXT_LENGTH, config.crossAttentionDim());
         Nd4j.getRandom().setSeed(noiseSeed);
+        Init.seed(noiseSeed);
         noise = Nd4j.randn(DataType.FLOAT, 1, config.inChannels(), FRAMES, LATENT, LATENT);
     }
 

@@ -1,5 +1,6 @@
 package org.lavie4j.benchmarks;
 
+import org.lavie4j.core.Init;
 import org.lavie4j.core.Lavie4j;
 import org.lavie4j.nn.pipeline.GenerateOptions;
 import org.lavie4j.nn.pipeline.GenerateResult;
@@ -60,6 +61,7 @@ public final class SamplingMemoryBenchmark {
         if (!model.equals("base") && !model.equals("tiny")) throw new IllegalArgumentException("--model must be base or tiny, got " + model);
         Lavie4j.setup();
         Nd4j.getRandom().setSeed(0);
+        Init.seed(0);
         boolean base = model.equals("base");
         UNet3DConditionModel unet = new UNet3DConditionModel(base ? UNetConfig.lavieBase() : UNetConfig.tiny());
         unet.eval();

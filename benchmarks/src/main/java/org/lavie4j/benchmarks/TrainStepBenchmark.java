@@ -1,5 +1,6 @@
 package org.lavie4j.benchmarks;
 
+import org.lavie4j.core.Init;
 import org.lavie4j.core.Grad;
 import org.lavie4j.core.Lavie4j;
 import org.lavie4j.core.Memory;
@@ -108,6 +109,7 @@ public final class TrainStepBenchmark {
      */
     static void full(int frames, int images, int h, int w, boolean checkpointing, int runs) {
         Nd4j.getRandom().setSeed(0);
+        Init.seed(0);
         UNetConfig config = UNetConfig.lavieBase();
         UNet3DConditionModel unet = new UNet3DConditionModel(config);
         long trainable = 0;
@@ -121,9 +123,10 @@ public final class TrainStepBenchmark {
         System.out.printf(Locale.ROOT, "# full-size UNet: %d parameters, %d trainable (keys with _temp), gradient checkpointing %s; after setup %s%n",
                 unet.parameterCount(), trainable, checkpointing ? "on" : "off", ProcessMemory.describe());
         FrameLayout layout = new FrameLayout(frames, images);
-        INDArray sample = Nd4j.randn(DataType.FLOAT, 1, 4, frames + images, h, w);
-        INDArray target = Nd4j.randn(DataType.FLOAT, 1, 4, frames + images, h, w);
-        INDArray context = Nd4j.randn(DataType.FLOAT, 1, 1 + images, 77, 768);
+        // explicitly seeded draws: Nd4j.getRandom().setSeed does not repeat Nd4j.randn(DataType, ...) across runs (see Init)
+        INDArray sample = Nd4j.randn(1L, new long[]{1, 4, frames + images, h, w}).castTo(DataType.FLOAT);
+        INDArray target = Nd4j.randn(2L, new long[]{1, 4, frames + images, h, w}).castTo(DataType.FLOAT);
+        INDArray context = Nd4j.randn(3L, new long[]{1, 1 + images, 77, 768}).castTo(DataType.FLOAT);
         INDArray t = Nd4j.createFromArray(500L);
         double stepSeconds = 0;
         for (int run = 0; run < runs; run++) {

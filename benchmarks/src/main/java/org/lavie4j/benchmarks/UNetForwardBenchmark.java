@@ -1,5 +1,6 @@
 package org.lavie4j.benchmarks;
 
+import org.lavie4j.core.Init;
 import org.lavie4j.core.Grad;
 import org.lavie4j.core.Lavie4j;
 import org.lavie4j.core.Tape;
@@ -52,6 +53,7 @@ public class UNetForwardBenchmark {
     public void setUp() {
         Lavie4j.setup();
         Nd4j.getRandom().setSeed(0);
+        Init.seed(0);
         unet = new UNet3DConditionModel(UNetConfig.lavieBase());
         unet.eval();
         sample = Nd4j.randn(DataType.FLOAT, batch, 4, frames, 40, 64);

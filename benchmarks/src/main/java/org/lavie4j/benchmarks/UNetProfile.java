@@ -1,5 +1,6 @@
 package org.lavie4j.benchmarks;
 
+import org.lavie4j.core.Init;
 import org.lavie4j.core.Grad;
 import org.lavie4j.core.Lavie4j;
 import org.lavie4j.core.Ops;
@@ -49,6 +50,7 @@ public final class UNetProfile {
         }
         Lavie4j.setup();
         Nd4j.getRandom().setSeed(0);
+        Init.seed(0);
         UNetConfig config = switch (model) {
             case "base" -> UNetConfig.lavieBase();
             case "tiny" -> UNetConfig.tiny();

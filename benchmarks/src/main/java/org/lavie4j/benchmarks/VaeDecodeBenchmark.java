@@ -1,5 +1,6 @@
 package org.lavie4j.benchmarks;
 
+import org.lavie4j.core.Init;
 import org.lavie4j.core.Grad;
 import org.lavie4j.core.Lavie4j;
 import org.lavie4j.core.Tape;
@@ -51,6 +52,7 @@ public class VaeDecodeBenchmark {
     public void setUp() {
         Lavie4j.setup();
         Nd4j.getRandom().setSeed(0);
+        Init.seed(0);
         boolean x4 = variant.startsWith("x4");
         VaeConfig config = x4 ? VaeConfig.x4Upscaler() : VaeConfig.sd14();
         vae = new AutoencoderKL(config);

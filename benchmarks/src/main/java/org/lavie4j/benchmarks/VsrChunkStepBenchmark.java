@@ -1,5 +1,6 @@
 package org.lavie4j.benchmarks;
 
+import org.lavie4j.core.Init;
 import org.lavie4j.core.Grad;
 import org.lavie4j.core.Lavie4j;
 import org.lavie4j.core.Module;
@@ -85,6 +86,7 @@ public final class VsrChunkStepBenchmark {
 
     private static UNet3DVSRModel unet() {
         Nd4j.getRandom().setSeed(0);
+        Init.seed(0);
         UNet3DVSRModel unet = new UNet3DVSRModel(VsrConfig.lavieVsr());
         unet.eval();
         return unet;
@@ -96,6 +98,7 @@ public final class VsrChunkStepBenchmark {
     private static void step(int h, int w, UpscaleOptions.MemoryMode mode) throws IOException {
         UNet3DVSRModel unet = unet();
         Nd4j.getRandom().setSeed(1);
+        Init.seed(1);
         AutoencoderKL vae = new AutoencoderKL(VaeConfig.x4Upscaler());
         vae.eval();
         SuperResolutionPipeline pipeline = new SuperResolutionPipeline(null, null, unet, vae, SuperResolutionModel.lavieScheduler(),

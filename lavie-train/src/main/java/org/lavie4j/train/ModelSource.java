@@ -1,5 +1,6 @@
 package org.lavie4j.train;
 
+import org.lavie4j.core.Init;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.lavie4j.nn.checkpoints.Inflation;
@@ -9,7 +10,6 @@ import org.lavie4j.nn.pipeline.TextToVideoModel;
 import org.lavie4j.nn.schedulers.SchedulerConfig;
 import org.lavie4j.nn.schedulers.SchedulerKind;
 import org.lavie4j.nn.unet.UNet3DConditionModel;
-import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -83,7 +83,7 @@ public sealed interface ModelSource permits ModelSource.Tiny, ModelSource.Pretra
                 }
                 case SD14 -> {
                     StableDiffusionParts.Parts parts = StableDiffusionParts.load(path);
-                    Nd4j.getRandom().setSeed(seed);
+                    Init.seed(seed);
                     UNet3DConditionModel unet = Inflation.fromStableDiffusion(path);
                     ModelInfo info = ModelInfo.lavieBase().describedAs("sd14-inflated",
                             "Stable Diffusion v1.4 inflated to 3-D (" + path.getFileName() + "), fresh temporal layers", false);

@@ -1,5 +1,6 @@
 package org.lavie4j.examples.cli;
 
+import org.lavie4j.core.Init;
 import org.lavie4j.core.Grad;
 import org.lavie4j.core.Lavie4j;
 import org.lavie4j.core.Memory;
@@ -97,12 +98,13 @@ public final class BenchCommand implements Runnable {
                     System.getenv("OMP_NUM_THREADS"));
             out.flush();
             Nd4j.getRandom().setSeed(seed);
+            Init.seed(seed);
             long t0 = System.nanoTime();
             UNet3DConditionModel unet = new UNet3DConditionModel(config);
             unet.eval();
             out.printf(Locale.ROOT, "# built %d parameters in %.1f s%n", unet.parameterCount(), (System.nanoTime() - t0) / 1e9);
-            INDArray x = Nd4j.randn(DataType.FLOAT, batch, config.inChannels(), frames, height, width);
-            INDArray text = Nd4j.randn(DataType.FLOAT, batch, 77, config.crossAttentionDim());
+            INDArray x = Nd4j.randn(seed + 1, new long[]{batch, config.inChannels(), frames, height, width}).castTo(DataType.FLOAT);
+            INDArray text = Nd4j.randn(seed + 2, new long[]{batch, 77, config.crossAttentionDim()}).castTo(DataType.FLOAT);
             INDArray t = Nd4j.createFromArray(981L);
             double[] seconds = new double[runs];
             try (Tape off = Grad.disabled()) {

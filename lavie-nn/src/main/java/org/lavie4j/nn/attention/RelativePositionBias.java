@@ -1,10 +1,10 @@
 package org.lavie4j.nn.attention;
 
+import org.lavie4j.core.Init;
 import org.lavie4j.core.Module;
 import org.lavie4j.core.Ops;
 import org.lavie4j.core.Parameter;
 import org.lavie4j.core.Tensor;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -86,7 +86,7 @@ public final class RelativePositionBias extends Module {
         final Parameter weight;
 
         Embedding(int num, int dim) {
-            weight = parameter("weight", Nd4j.randn(DataType.FLOAT, num, dim));
+            weight = parameter("weight", Init.normal(1.0, num, dim));
         }
     }
 }

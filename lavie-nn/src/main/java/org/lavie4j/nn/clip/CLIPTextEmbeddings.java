@@ -1,5 +1,6 @@
 package org.lavie4j.nn.clip;
 
+import org.lavie4j.core.Init;
 import org.lavie4j.core.Module;
 import org.lavie4j.core.Ops;
 import org.lavie4j.core.Parameter;
@@ -22,7 +23,7 @@ public final class CLIPTextEmbeddings extends Module {
         final Parameter weight;
 
         Embedding(int num, int dim) {
-            weight = parameter("weight", Nd4j.randn(DataType.FLOAT, num, dim).muli(0.02));
+            weight = parameter("weight", Init.normal(0.02, num, dim));
         }
     }
 

@@ -1,11 +1,10 @@
 package org.lavie4j.nn.layers;
 
+import org.lavie4j.core.Init;
 import org.lavie4j.core.Module;
 import org.lavie4j.core.NnOps;
 import org.lavie4j.core.Parameter;
 import org.lavie4j.core.Tensor;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Arrays;
 
@@ -38,7 +37,7 @@ public class Conv2d extends Module {
     }
 
     static org.nd4j.linalg.api.ndarray.INDArray uniform(double bound, long... shape) {
-        return Nd4j.rand(DataType.FLOAT, shape).muli(2 * bound).subi(bound);
+        return Init.uniform(bound, shape);
     }
 
     /** x: (N, C_in, H, W) -> (N, C_out, H', W'). */

@@ -1,12 +1,11 @@
 package org.lavie4j.nn.layers;
 
+import org.lavie4j.core.Init;
 import org.lavie4j.core.Module;
 import org.lavie4j.core.Ops;
 import org.lavie4j.core.Parameter;
 import org.lavie4j.core.Tensor;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * torch.nn.Embedding(num, dim): one {@code weight} [num, dim], initialised N(0, 1) as PyTorch does; the lookup is
@@ -20,7 +19,7 @@ public final class Embedding extends Module {
         if (num <= 0 || dim <= 0) throw new IllegalArgumentException("invalid Embedding(" + num + ", " + dim + ")");
         this.num = num;
         this.dim = dim;
-        weight = parameter("weight", Nd4j.randn(DataType.FLOAT, num, dim));
+        weight = parameter("weight", Init.normal(1.0, num, dim));
     }
 
     /** ids: integer indices of any shape, each in [0, num) -> ids.shape + [dim]. */

@@ -2,6 +2,7 @@ package org.lavie4j.nn.pipeline;
 
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.lavie4j.core.Init;
 import org.lavie4j.core.StateDict;
 import org.lavie4j.core.io.DType;
 import org.lavie4j.core.io.DiffusersFolder;
@@ -24,7 +25,6 @@ import org.lavie4j.nn.unet.UNetConfig;
 import org.lavie4j.nn.unet.VsrConfig;
 import org.lavie4j.nn.vae.AutoencoderKL;
 import org.lavie4j.nn.vae.VaeConfig;
-import org.nd4j.linalg.factory.Nd4j;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -270,7 +270,7 @@ public record SuperResolutionModel(CLIPTokenizer tokenizer, CLIPTextModel textEn
      * schedulers. Its videos are noise: it exists to exercise every code path offline.
      */
     public static SuperResolutionModel randomTiny(long seed) {
-        Nd4j.getRandom().setSeed(seed);
+        Init.seed(seed);
         VsrConfig u = VsrConfig.tiny();
         CLIPTextModel text = new CLIPTextModel(new CLIPTextConfig(49408, u.crossAttentionDim(), 64, 2, 4, 77, CLIPTextConfig.Activation.GELU, 1e-5));
         UNet3DVSRModel unet = new UNet3DVSRModel(u);

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.pipeline;
 
+import org.lavie4j.core.Init;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.lavie4j.core.io.DType;
@@ -16,7 +17,6 @@ import org.lavie4j.nn.unet.UNet3DConditionModel;
 import org.lavie4j.nn.unet.UNetConfig;
 import org.lavie4j.nn.vae.AutoencoderKL;
 import org.lavie4j.nn.vae.VaeConfig;
-import org.nd4j.linalg.factory.Nd4j;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -192,7 +192,7 @@ public record TextToVideoModel(CLIPTokenizer tokenizer, CLIPTextModel textEncode
      * code path offline.
      */
     public static TextToVideoModel random(TinyConfigs configs, long seed, ModelInfo info) {
-        Nd4j.getRandom().setSeed(seed);
+        Init.seed(seed);
         CLIPTextModel text = new CLIPTextModel(configs.text());
         UNet3DConditionModel unet = new UNet3DConditionModel(configs.unet());
         AutoencoderKL vae = new AutoencoderKL(configs.vae());
