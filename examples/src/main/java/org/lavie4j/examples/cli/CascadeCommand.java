@@ -1,6 +1,7 @@
 package org.lavie4j.examples.cli;
 
 import org.bytedeco.javacpp.Pointer;
+import org.lavie4j.core.Module;
 import org.lavie4j.core.media.Video;
 import org.lavie4j.core.media.VideoIO;
 import org.lavie4j.nn.pipeline.UpscaleOptions;
@@ -18,6 +19,7 @@ import org.lavie4j.nn.pipeline.TextToVideoModel;
 import org.lavie4j.nn.pipeline.TextToVideoPipeline;
 import org.lavie4j.nn.schedulers.SchedulerKind;
 import org.lavie4j.nn.vae.Tiling;
+import org.nd4j.linalg.api.buffer.DataType;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -140,6 +142,9 @@ public final class CascadeCommand implements Callable<Integer> {
     @Option(names = "--decode-slice", paramLabel = "N", description = "Frames the base and interpolation VAEs decode at a time (default: 1).")
     int decodeSlice = 1;
 
+    @Option(names = WeightsDtype.OPTION, paramLabel = "TYPE", description = WeightsDtype.DESCRIPTION)
+    String weightsDtype = "fp32";
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -181,6 +186,12 @@ public final class CascadeCommand implements Callable<Integer> {
             return bad(err, "--memory-mode " + e.getMessage());
         }
         if (decodeSlice < 1) return bad(err, "--decode-slice must be >= 1, got " + decodeSlice);
+        DataType weights;
+        try {
+            weights = WeightsDtype.parse(weightsDtype);
+        } catch (IllegalArgumentException e) {
+            return bad(err, e.getMessage());
+        }
         CascadeStage last = selected.contains(CascadeStage.SUPER_RESOLUTION) ? CascadeStage.SUPER_RESOLUTION
                 : selected.contains(CascadeStage.INTERPOLATION) ? CascadeStage.INTERPOLATION : CascadeStage.BASE;
         String suffix = switch (last) {
@@ -216,21 +227,36 @@ public final class CascadeCommand implements Callable<Integer> {
         } catch (IOException | IllegalArgumentException e) {
             return bad(err, "cannot load the base model" + (modelDir == null ? " (embedded)" : " " + modelDir) + ": " + e.getMessage());
         }
+        // each model goes to its weight dtype as soon as it is loaded, so that the fp32 copies never add up
+        List<Module> loaded = new ArrayList<>(List.of(baseModel.textEncoder(), baseModel.unet(), baseModel.vae()));
+        WeightsDtype.apply(weights, baseModel.textEncoder(), baseModel.unet(), baseModel.vae());
         try {
-            if (selected.contains(CascadeStage.INTERPOLATION)) interp = InterpolationModel.load(modelDir).pipeline();
+            if (selected.contains(CascadeStage.INTERPOLATION)) {
+                InterpolationModel im = InterpolationModel.load(modelDir);
+                WeightsDtype.apply(weights, im.textEncoder(), im.unet(), im.vae());
+                loaded.addAll(List.of(im.textEncoder(), im.unet(), im.vae()));
+                interp = im.pipeline();
+            }
         } catch (IOException | IllegalArgumentException e) {
             return bad(err, "cannot load the interpolation model " + modelDir + ": " + e.getMessage());
         }
         try {
-            if (selected.contains(CascadeStage.SUPER_RESOLUTION)) vsr = SuperResolutionModel.load(modelDir).pipeline();
+            if (selected.contains(CascadeStage.SUPER_RESOLUTION)) {
+                SuperResolutionModel sm = SuperResolutionModel.load(modelDir);
+                WeightsDtype.apply(weights, sm.textEncoder(), sm.unet(), sm.vae());
+                loaded.addAll(List.of(sm.textEncoder(), sm.unet(), sm.vae()));
+                vsr = sm.pipeline();
+            }
         } catch (IOException | IllegalArgumentException e) {
             return bad(err, "cannot load the VSR model " + modelDir + ": " + e.getMessage());
         }
+        String weightsLine = WeightsDtype.describe(weights, loaded.toArray(Module[]::new));
         ModelInfo info = baseModel.info();
         TextToVideoPipeline base = baseModel.pipeline();
         CascadePipeline cascade = new CascadePipeline(base, interp, vsr);
         stdout.printf(Locale.ROOT, "model: %s%n", modelDir == null ? "embedded: " + info.name() + " (" + info.description() + ")"
                 : modelDir.toAbsolutePath().toString());
+        stdout.println(weightsLine);
         if (!info.trained()) err.println("note: the base model has random, untrained weights: the video will be noise, not the prompt");
         long s = seed != null ? seed : new SecureRandom().nextLong() & Long.MAX_VALUE;
         CascadeOptions options = null;

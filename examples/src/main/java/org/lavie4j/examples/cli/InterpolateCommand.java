@@ -6,6 +6,7 @@ import org.lavie4j.nn.pipeline.GenerateResult;
 import org.lavie4j.nn.pipeline.InterpolateOptions;
 import org.lavie4j.nn.pipeline.InterpolationModel;
 import org.lavie4j.nn.pipeline.InterpolationPipeline;
+import org.nd4j.linalg.api.buffer.DataType;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -81,6 +82,9 @@ public final class InterpolateCommand implements Callable<Integer> {
     @Option(names = "--decode-slice", paramLabel = "N", description = "Frames the VAE encodes and decodes at a time (default: 1; more is faster, needs more memory).")
     int decodeSlice = 1;
 
+    @Option(names = WeightsDtype.OPTION, paramLabel = "TYPE", description = WeightsDtype.DESCRIPTION)
+    String weightsDtype = "fp32";
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -100,6 +104,12 @@ public final class InterpolateCommand implements Callable<Integer> {
         Path target = out != null ? out : Path.of(SampleCommand.defaultName(stem) + "-interpolated" + (VideoIO.mp4Available() ? ".mp4" : ".gif"));
         String problem = OutputTarget.problem(target, force, false, input);
         if (problem != null) return bad(err, problem);
+        DataType weights;
+        try {
+            weights = WeightsDtype.parse(weightsDtype);
+        } catch (IllegalArgumentException e) {
+            return bad(err, e.getMessage());
+        }
         Path modelDir = model;
         if (modelDir == null) {
             if (!InterpolationModel.isModelFolder(DEFAULT_MODEL))
@@ -140,6 +150,8 @@ public final class InterpolateCommand implements Callable<Integer> {
         } catch (IOException | IllegalArgumentException e) {
             return bad(err, "cannot load the interpolation model " + modelDir + ": " + e.getMessage());
         }
+        WeightsDtype.apply(weights, m.textEncoder(), m.unet(), m.vae());
+        String weightsLine = WeightsDtype.describe(weights, m.textEncoder(), m.unet(), m.vae());
         InterpolationPipeline pipeline = m.pipeline();
         try {
             pipeline.check(video.frames(), video.height(), video.width(), options);
@@ -152,6 +164,7 @@ public final class InterpolateCommand implements Callable<Integer> {
                     promptTokens, m.tokenizer().maxLength() - 2);
         int h = options.height() != 0 ? options.height() : video.height(), w = options.width() != 0 ? options.width() : video.width();
         stdout.printf(Locale.ROOT, "model: %s%n", modelDir.toAbsolutePath());
+        stdout.println(weightsLine);
         stdout.printf(Locale.ROOT, "prompt: \"%s\", negative: \"%s\"%n", options.conditionalText(), options.negativePrompt());
         stdout.printf(Locale.ROOT, "interpolating %d -> %d frames at %dx%d, %d respaced DDIM steps, guidance %s, seed %d%n",
                 video.frames(), InterpolationPipeline.OUTPUT_FRAMES, h, w, options.steps(), fmt(options.guidanceScale()), s);

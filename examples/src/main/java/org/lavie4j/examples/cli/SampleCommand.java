@@ -7,6 +7,7 @@ import org.lavie4j.nn.pipeline.GenerateResult;
 import org.lavie4j.nn.pipeline.ModelInfo;
 import org.lavie4j.nn.pipeline.TextToVideoModel;
 import org.lavie4j.nn.schedulers.SchedulerKind;
+import org.nd4j.linalg.api.buffer.DataType;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -81,6 +82,9 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--decode-slice", paramLabel = "N", description = "Frames the VAE decodes at a time (default: 1; more is faster, needs more memory).")
     int decodeSlice = 1;
 
+    @Option(names = WeightsDtype.OPTION, paramLabel = "TYPE", description = WeightsDtype.DESCRIPTION)
+    String weightsDtype = "fp32";
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -97,6 +101,12 @@ public final class SampleCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             return bad(err, "--scheduler: " + e.getMessage());
         }
+        DataType weights;
+        try {
+            weights = WeightsDtype.parse(weightsDtype);
+        } catch (IllegalArgumentException e) {
+            return bad(err, e.getMessage());
+        }
         if (model != null && !Files.isDirectory(model) && !Files.isRegularFile(model))
             return bad(err, "--model " + model + ": no such folder");
         Path target = out != null ? out : Path.of(defaultName(prompt) + (VideoIO.mp4Available() ? ".mp4" : ".gif"));
@@ -112,6 +122,8 @@ public final class SampleCommand implements Callable<Integer> {
         }
         ModelInfo info = m.info();
         stdout.printf(Locale.ROOT, "model: %s (%s)%n", info.name(), info.description());
+        WeightsDtype.apply(weights, m.textEncoder(), m.unet(), m.vae());
+        stdout.println(WeightsDtype.describe(weights, m.textEncoder(), m.unet(), m.vae()));
         if (!info.trained()) err.println("note: this model has random, untrained weights: the video will be noise, not the prompt");
         int promptTokens = m.tokenizer().tokenize(prompt).size();
         if (promptTokens > m.tokenizer().maxLength() - 2)

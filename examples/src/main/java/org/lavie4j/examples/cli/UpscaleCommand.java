@@ -9,6 +9,7 @@ import org.lavie4j.nn.pipeline.UpscaleOptions;
 import org.lavie4j.nn.pipeline.UpscaleProgress;
 import org.lavie4j.nn.pipeline.UpscaleResult;
 import org.lavie4j.nn.vae.Tiling;
+import org.nd4j.linalg.api.buffer.DataType;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -93,6 +94,9 @@ public final class UpscaleCommand implements Callable<Integer> {
     @Option(names = "--force", description = "Replace the output when it exists.")
     boolean force;
 
+    @Option(names = WeightsDtype.OPTION, paramLabel = "TYPE", description = WeightsDtype.DESCRIPTION)
+    String weightsDtype = "fp32";
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -117,6 +121,12 @@ public final class UpscaleCommand implements Callable<Integer> {
         Path target = out != null ? out : Path.of(SampleCommand.defaultName(stem) + "-x4" + (VideoIO.mp4Available() ? ".mp4" : ".gif"));
         String problem = OutputTarget.problem(target, force, false, input);
         if (problem != null) return bad(err, problem);
+        DataType weights;
+        try {
+            weights = WeightsDtype.parse(weightsDtype);
+        } catch (IllegalArgumentException e) {
+            return bad(err, e.getMessage());
+        }
         Path modelDir = model;
         if (modelDir == null) {
             if (!SuperResolutionModel.isModelFolder(DEFAULT_MODEL))
@@ -149,6 +159,8 @@ public final class UpscaleCommand implements Callable<Integer> {
         } catch (IOException | IllegalArgumentException e) {
             return bad(err, "cannot load the VSR model " + modelDir + ": " + e.getMessage());
         }
+        WeightsDtype.apply(weights, m.textEncoder(), m.unet(), m.vae());
+        String weightsLine = WeightsDtype.describe(weights, m.textEncoder(), m.unet(), m.vae());   // before the budget: it counts what is left
         SuperResolutionPipeline pipeline = m.pipeline();
         if (tile) options = options.toBuilder().tiling(Tiling.defaults(m.vae().config())).build();
         if (memoryBudget == null && Pointer.maxPhysicalBytes() > 0) {
@@ -169,6 +181,7 @@ public final class UpscaleCommand implements Callable<Integer> {
         int chunks = SuperResolutionPipeline.chunks(video.frames(), options.chunkFrames()).size();
         SuperResolutionPipeline.MemoryEstimate estimate = pipeline.estimateMemory(video.frames(), video.height(), video.width(), options);
         stdout.printf(Locale.ROOT, "model: %s%n", modelDir.toAbsolutePath());
+        stdout.println(weightsLine);
         stdout.printf(Locale.ROOT, "prompt: \"%s\", negative: \"%s\"%n", text, options.negativePrompt());
         stdout.printf(Locale.ROOT, "upscaling %d frames %dx%d -> %dx%d in %d chunk%s of up to %d frames, %d DDIM steps, guidance %s, noise level %d, seed %d%n",
                 video.frames(), video.height(), video.width(), video.height() * f, video.width() * f, chunks, chunks == 1 ? "" : "s",
