@@ -187,4 +187,14 @@ class TrainConfigTest {
         assertTrue(e.getMessage().contains("lavie4j.json"), e.getMessage());
         assertThrows(NoSuchFileException.class, () -> new ModelSource.Pretrained(ModelSource.Layout.SD14, tmp).load(0));
     }
+
+    @Test void theCommittedEmbeddedModelRecipeParses() throws java.io.IOException {
+        Path file = Path.of("..", "training", "shapes32.yaml");
+        assertTrue(java.nio.file.Files.exists(file), file.toAbsolutePath().toString());
+        TrainConfig c = TrainConfig.load(file);
+        assertEquals(TrainConfig.VaeLatents.MEAN, c.vaeLatents());
+        assertTrue(c.cache().text() && c.cache().latents());
+        assertEquals(8, c.batchSize());
+        assertEquals(TrainConfig.Schedule.COSINE, c.optimizer().schedule());
+    }
 }
