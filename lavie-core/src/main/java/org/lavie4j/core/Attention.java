@@ -12,7 +12,7 @@ import java.util.Arrays;
  *
  * <p>{@link #scaledDotProduct} works in score blocks (a group of batch·head slices × a chunk of query rows × all keys)
  * small enough to stay in a core's cache ({@link #CACHE_BLOCK_BYTES}) and never above a memory budget: each block is
- * written by the QKᵀ product (Q pre-scaled once), normalised in place by ND4J's softmax and consumed by the PV
+ * written by the QKᵀ product (scaled in place), normalised in place by ND4J's softmax and consumed by the PV
  * product before the next is made, so no full score matrix is ever materialised and the scores do not stream through
  * main memory (measured 2x faster than query chunks spanning all heads, at LaVie's spatial self-attention). It is
  * recorded as a single tape node whose backward recomputes the probabilities block by block from the saved q, k, v,
@@ -88,7 +88,7 @@ public final class Attention {
         INDArray k3 = k.data().reshape('c', bh, s.lk, s.d);    // (b*h, lk, d)
         INDArray v3 = v.data().reshape('c', bh, s.lk, s.dv);   // (b*h, lk, dv)
         INDArray bias4 = bias == null ? null : bias.data().reshape('c', s.bias4); // (1|b, 1|h, 1|lq, 1|lk)
-        INDArray qs = scale == 1.0 ? q3 : q3.mul(scale);       // scale·Q: the products then need no extra pass
+        INDArray qs = q3;
 
         boolean recording = Grad.isRecording()
                 && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad() || (bias != null && bias.requiresGrad()));
@@ -102,7 +102,7 @@ public final class Attention {
             INDArray vg = slices(v3, g0, g1, bh);
             for (long r0 = 0; r0 < s.lq; r0 += blocks.rows) {
                 long r1 = Math.min(s.lq, r0 + blocks.rows);
-                INDArray p = probabilities(qs, k3, bias4, s, g0, g1, r0, r1, buffer); // (g, c, lk)
+                INDArray p = probabilities(qs, k3, bias4, s, g0, g1, r0, r1, scale, buffer); // (g, c, lk)
                 INDArray target = block(out3, g0, g1, r0, r1, bh, s.lq);
                 if (contiguous) Nd4j.matmul(p, vg, target, false, false, false);        // (g, c, dv) straight into out3
                 else {
@@ -190,7 +190,7 @@ public final class Attention {
             for (long r0 = 0; r0 < s.lq; r0 += blocks.rows) {
                 long r1 = Math.min(s.lq, r0 + blocks.rows);
                 INDArray gc = block(g3, g0, g1, r0, r1, bh, s.lq);                 // (g, c, dv)
-                INDArray p = probabilities(qs, k3, bias4, s, g0, g1, r0, r1, buffer); // recomputed P: (g, c, lk)
+                INDArray p = probabilities(qs, k3, bias4, s, g0, g1, r0, r1, scale, buffer); // recomputed P: (g, c, lk)
                 if (needV) dv3 = accumulate(dv3, slices(dv3, g0, g1, bh), Nd4j.matmul(p, gc, true, false, false)); // Pᵀ·dO
                 if (needDs) {
                     INDArray ds = Nd4j.matmul(gc, vg, false, true, false);        // dP = dO·Vᵀ: (g, c, lk)
@@ -205,7 +205,7 @@ public final class Attention {
                             Memory.free(dqc);
                         }
                     }
-                    if (needK)                                                    // dSᵀ·(scale·Q): (g, lk, d)
+                    if (needK)                                                    // dSᵀ·Q: (g, lk, d), scaled below
                         dk3 = accumulate(dk3, slices(dk3, g0, g1, bh), Nd4j.matmul(ds, block(qs, g0, g1, r0, r1, bh, s.lq), true, false, false));
                     Memory.free(ds);
                 } else if (p != buffer) {
@@ -216,6 +216,7 @@ public final class Attention {
         Memory.free(buffer);
         if (delta != null) Memory.free(delta);
         freeIfCopy(g3, gradOut);
+        if (dk3 != null && scale != 1.0) dk3.muli(scale);
         INDArray[] grads = new INDArray[bias == null ? 3 : 4];
         grads[0] = dq3 == null ? null : dq3.reshape('c', q.shape());
         grads[1] = dk3 == null ? null : dk3.reshape('c', k.shape());
@@ -225,12 +226,13 @@ public final class Attention {
     }
 
     /**
-     * softmax(scale·Q[g, rows]·K[g]ᵀ + bias) over keys as a (g1 − g0, r1 − r0, lk) block, from {@code qs} = scale·Q:
+     * softmax(scale·Q[g, rows]·K[g]ᵀ + bias) over keys as a (g1 − g0, r1 − r0, lk) block (the product scaled, as torch's
+     * {@code baddbmm(alpha=scale)}: pre-scaling Q would change the float rounding that the golden cases pin):
      * written into {@code buffer} when the block has its shape, else a fresh array.
      * ND4J's softmax op subtracts the row max (as LaVie's TemporalAttention does explicitly) and runs in place.
      */
     private static INDArray probabilities(INDArray qs, INDArray k3, INDArray bias4, Shapes s, long g0, long g1, long r0, long r1,
-                                          INDArray buffer) {
+                                          double scale, INDArray buffer) {
         long bh = s.b * s.h;
         INDArray qc = block(qs, g0, g1, r0, r1, bh, s.lq), kg = slices(k3, g0, g1, bh);
         INDArray scores;                                                     // (g, c, lk)
@@ -240,6 +242,7 @@ public final class Attention {
         } else {
             scores = Nd4j.matmul(qc, kg, false, true, false);                 // a last, smaller block
         }
+        if (scale != 1.0) scores.muli(scale);                                // scale·QKᵀ as torch's baddbmm(alpha=scale)
         if (bias4 != null) {
             INDArray b = bias4;
             if (b.size(0) != 1 && (g0 != 0 || g1 != bh)) b = Views.interval(b, 0, g0 / s.h, g1 / s.h);
