@@ -68,10 +68,12 @@ class FusedTest {
         assertTrue(e.getMessage().contains("[3, 5]"), e.getMessage());
     }
 
-    @Test void underATapeGegluIsTheTwin() {
+    @Test void gegluGradientsEqualTheTwins() {
         INDArray h = rand(24, 3, 5, 16).muli(2).castTo(DataType.FLOAT), g = rand(25, 3, 5, 8).castTo(DataType.FLOAT);
         INDArray[] got = grad(true, h, g), want = grad(false, h, g);
-        assertEquals(want[0], got[0], "the recorded path is the composed twin, bit for bit");
+        double diff = got[0].sub(want[0]).amaxNumber().doubleValue();
+        System.out.printf("geglu gradient: fused vs naive %.3e%n", diff);
+        assertTrue(diff < 1e-5, "gradient differs by " + diff);
         assertTrue(want[0].amaxNumber().doubleValue() > 0.1, "a gradient that can fail the comparison");
     }
 

@@ -8,9 +8,9 @@ import org.lavie4j.nn.layers.Linear;
 import java.util.Arrays;
 
 /**
- * diffusers {@code GEGLU}: {@code [a | g] = proj(x)}, {@code a · gelu(g)}. The first half of the projection is the
- * value, the second half the gate; GELU is exact (erf), README behaviour 15. Key: {@code proj.weight}
- * [2·dimOut, dimIn], {@code proj.bias}.
+ * diffusers {@code GEGLU}: {@code [a | g] = proj(x)}, {@code a · gelu(g)} ({@link Fused#geglu} in eval mode). The first
+ * half of the projection is the value, the second half the gate; GELU is exact (erf), README behaviour 15. Key:
+ * {@code proj.weight} [2·dimOut, dimIn], {@code proj.bias}.
  */
 public final class GEGLU extends Module {
     private final Linear proj;
@@ -27,7 +27,10 @@ public final class GEGLU extends Module {
         if (x.rank() < 1 || x.size(-1) != dimIn)
             throw new IllegalArgumentException("GEGLU: input must be (..., " + dimIn + "), got " + Arrays.toString(x.shape()));
         Tensor h = proj.forward(x);                     // (..., 2*dimOut): value | gate
-        Tensor y = Fused.geglu(h);                      // value · gelu(gate) in one pass (twin: Fused.gegluNaive)
+        // value · gelu(gate): one fused pass in eval mode; in training mode the composed ops, which round as torch's
+        // (the train_step golden case pins AdamW updates of near-zero gradients; see Fused). One choice per mode keeps a
+        // checkpointed block's recomputation identical to its first forward.
+        Tensor y = isTraining() ? Fused.gegluNaive(h) : Fused.geglu(h);
         Tensor.release(h);                              // no-op while recording
         return y;
     }
