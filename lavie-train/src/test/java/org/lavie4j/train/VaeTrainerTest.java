@@ -1,5 +1,6 @@
 package org.lavie4j.train;
 
+import org.lavie4j.core.Init;
 import org.junit.jupiter.api.Test;
 import org.lavie4j.core.StateDict;
 import org.lavie4j.nn.vae.AutoencoderKL;
@@ -15,6 +16,7 @@ import static org.junit.jupiter.api.Assertions.*;
 class VaeTrainerTest {
     private static AutoencoderKL tinyVae() {
         Nd4j.getRandom().setSeed(7);
+        Init.seed(7);
         return new AutoencoderKL(new VaeConfig(3, 3, List.of(8, 16), 1, 4, 4, 16, 0.18215));
     }
 

@@ -1,5 +1,6 @@
 package org.lavie4j.train.loss;
 
+import org.lavie4j.core.Init;
 import org.junit.jupiter.api.Test;
 import org.lavie4j.core.GradAssert;
 import org.lavie4j.core.Grad;
@@ -18,6 +19,7 @@ import static org.junit.jupiter.api.Assertions.*;
 class DiffusionLossTest {
     private static INDArray randn(long seed, long... shape) {
         Nd4j.getRandom().setSeed(seed);
+        Init.seed(seed);
         return Nd4j.randn(DataType.FLOAT, shape);
     }
 

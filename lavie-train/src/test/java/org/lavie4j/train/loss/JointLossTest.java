@@ -1,5 +1,6 @@
 package org.lavie4j.train.loss;
 
+import org.lavie4j.core.Init;
 import org.junit.jupiter.api.Test;
 import org.lavie4j.core.GradAssert;
 import org.lavie4j.core.Grad;
@@ -16,6 +17,7 @@ import static org.junit.jupiter.api.Assertions.*;
 class JointLossTest {
     private static INDArray randn(long seed, long... shape) {
         Nd4j.getRandom().setSeed(seed);
+        Init.seed(seed);
         return Nd4j.randn(DataType.DOUBLE, shape);
     }
 

@@ -1,5 +1,6 @@
 package org.lavie4j.train.optim;
 
+import org.lavie4j.core.Init;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.lavie4j.core.Parameter;
@@ -24,6 +25,7 @@ import static org.junit.jupiter.api.Assertions.*;
 class AdamWTest {
     private static INDArray randn(long seed, DataType type, long... shape) {
         Nd4j.getRandom().setSeed(seed);
+        Init.seed(seed);
         return Nd4j.randn(DataType.DOUBLE, shape).castTo(type);
     }
 

@@ -1,5 +1,6 @@
 package org.lavie4j.train.optim;
 
+import org.lavie4j.core.Init;
 import org.lavie4j.core.Grad;
 import org.lavie4j.core.Module;
 import org.lavie4j.core.Ops;
@@ -23,6 +24,7 @@ final class Toy extends Module {
 
     Toy(DataType type) {
         Nd4j.getRandom().setSeed(7);
+        Init.seed(7);
         weight = parameter("weight", Nd4j.randn(DataType.DOUBLE, 3, 4).castTo(type));
         bias = parameter("bias", Nd4j.createFromArray(0.1, -0.2, 0.3).castTo(type));
         table = buffer("table", Nd4j.createFromArray(1.0, 2.0).castTo(type));
