@@ -113,6 +113,122 @@ public final class Fused {
         return dh.reshape('c', h.shape());
     }
 
+    /**
+     * {@link NnOps#groupNorm} for inference: one fused pass (statistics in double) when nothing is recorded and x is
+     * float32 and c-contiguous; otherwise, and for every invalid input, {@link NnOps#groupNorm} itself (the twin).
+     */
+    public static Tensor groupNorm(Tensor x, int groups, Tensor weight, Tensor bias, double eps) {
+        long[] xs = x.shape();
+        if (xs.length >= 3 && groups >= 1 && xs[1] % groups == 0 && !recorded(x, weight, bias)) {
+            INDArray y = groupNormRows(x.data(), new long[]{xs[0], groups, xs[1] / groups}, data(weight), data(bias), eps);
+            if (y != null) return Ops.record("groupNorm", y, g -> null, x, weight, bias);
+        }
+        return NnOps.groupNorm(x, groups, weight, bias, eps);
+    }
+
+    /** {@link NnOps#groupNormPerFrame} for inference, as {@link #groupNorm}. */
+    public static Tensor groupNormPerFrame(Tensor x, int groups, Tensor weight, Tensor bias, double eps) {
+        long[] xs = x.shape();
+        if (xs.length == 5 && groups >= 1 && xs[1] % groups == 0 && !recorded(x, weight, bias)) {
+            INDArray y = groupNormRows(x.data(), new long[]{xs[0], groups, xs[1] / groups, xs[2]}, data(weight), data(bias), eps);
+            if (y != null) return Ops.record("groupNormPerFrame", y, g -> null, x, weight, bias);
+        }
+        return NnOps.groupNormPerFrame(x, groups, weight, bias, eps);
+    }
+
+    private static boolean recorded(Tensor... ts) {
+        if (!Grad.isRecording()) return false;
+        for (Tensor t : ts) if (t != null && t.requiresGrad()) return true;
+        return false;
+    }
+
+    private static INDArray data(Tensor t) { return t == null ? null : t.data(); }
+
+    /**
+     * Group normalisation for inference over x viewed as rows: {@code rowShape} = (n, g, c/g) or (n, g, c/g, f), rows in
+     * that c-order, each of length L = numel / rows; one group is the c/g rows sharing (n, g[, f]); γ and β (length
+     * g·c/g, may be null) are per channel. Two passes per group read x to accumulate the mean and then the squared
+     * deviations in double (the composed path's formula, with a wider accumulator), one pass writes
+     * {@code x·(rstd·γ) + (β − μ·rstd·γ)}. Groups run in parallel. Returns null where the kernel does not apply (not
+     * float32, not c-contiguous from offset 0, over 2³¹ elements), so the caller takes its composed path.
+     */
+    private static INDArray groupNormRows(INDArray x, long[] rowShape, INDArray gamma, INDArray beta, double eps) {
+        if (x.dataType() != DataType.FLOAT || x.ordering() != 'c' || !Shape.hasDefaultStridesForShape(x) || x.offset() != 0
+                || x.data().length() > Integer.MAX_VALUE || (gamma != null && (gamma.dataType() != DataType.FLOAT || gamma.length() != rowShape[1] * rowShape[2]))
+                || (beta != null && (beta.dataType() != DataType.FLOAT || beta.length() != rowShape[1] * rowShape[2])))
+            return null;
+        long n = rowShape[0], g = rowShape[1], cg = rowShape[2], fo = rowShape.length > 3 ? rowShape[3] : 1;
+        long rows = n * g * cg * fo;
+        int len = (int) (x.length() / rows);
+        float[] gam = gamma == null ? null : gamma.dup('c').data().asFloat(), bet = beta == null ? null : beta.dup('c').data().asFloat();
+        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, x.shape());
+        FloatBuffer src = floats(x), dst = floats(out);
+        double count = (double) cg * len;
+        IntStream groups = IntStream.range(0, (int) (n * g * fo));
+        if (n * g * fo > 1 && x.length() > ROWS_BLOCK_ELEMENTS) groups = groups.parallel();
+        groups.forEach(id -> {
+            long f = id % fo, ng = id / fo, gi = ng % g;
+            float[] row = new float[len];
+            double sum = 0;
+            for (long c = 0; c < cg; c++) {
+                src.get((int) (((ng * cg + c) * fo + f) * len), row, 0, len);
+                sum += sumOf(row);
+            }
+            double mean = sum / count, sq = 0;
+            for (long c = 0; c < cg; c++) {
+                src.get((int) (((ng * cg + c) * fo + f) * len), row, 0, len);
+                sq += squaredDeviations(row, (float) mean);
+            }
+            double rstd = 1.0 / Math.sqrt(sq / count + eps);
+            for (long c = 0; c < cg; c++) {
+                int ch = (int) (gi * cg + c), at = (int) (((ng * cg + c) * fo + f) * len);
+                double scale = rstd * (gam == null ? 1.0 : gam[ch]);
+                float a = (float) scale, b = (float) ((bet == null ? 0.0 : bet[ch]) - mean * scale);
+                src.get(at, row, 0, len);
+                for (int i = 0; i < len; i++) row[i] = Math.fma(row[i], a, b);
+                dst.put(at, row, 0, len);
+            }
+        });
+        return out;
+    }
+
+    /** Σ v in double, eight float partial sums over blocks of 64 (independent chains the JIT can overlap). */
+    private static double sumOf(float[] v) {
+        double total = 0;
+        int i = 0;
+        for (; i + 64 <= v.length; i += 64) {
+            float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+            for (int j = i; j < i + 64; j += 8) {
+                s0 += v[j]; s1 += v[j + 1]; s2 += v[j + 2]; s3 += v[j + 3];
+                s4 += v[j + 4]; s5 += v[j + 5]; s6 += v[j + 6]; s7 += v[j + 7];
+            }
+            total += (double) s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
+        }
+        for (; i < v.length; i++) total += v[i];
+        return total;
+    }
+
+    /** Σ (v − m)² in double, as {@link #sumOf}. */
+    private static double squaredDeviations(float[] v, float m) {
+        double total = 0;
+        int i = 0;
+        for (; i + 64 <= v.length; i += 64) {
+            float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+            for (int j = i; j < i + 64; j += 8) {
+                float d0 = v[j] - m, d1 = v[j + 1] - m, d2 = v[j + 2] - m, d3 = v[j + 3] - m;
+                float d4 = v[j + 4] - m, d5 = v[j + 5] - m, d6 = v[j + 6] - m, d7 = v[j + 7] - m;
+                s0 += d0 * d0; s1 += d1 * d1; s2 += d2 * d2; s3 += d3 * d3;
+                s4 += d4 * d4; s5 += d5 * d5; s6 += d6 * d6; s7 += d7 * d7;
+            }
+            total += (double) s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
+        }
+        for (; i < v.length; i++) {
+            double d = v[i] - m;
+            total += d * d;
+        }
+        return total;
+    }
+
     /** The naive twin of {@link #geglu}: chunk, {@link Ops#gelu}, {@link Ops#mul}. */
     public static Tensor gegluNaive(Tensor h) {
         Tensor[] parts = Ops.chunk(h, 2, -1);

@@ -84,4 +84,53 @@ class FusedTest {
         }
         return new INDArray[]{leaf.grad()};
     }
+
+    /** groupNorm / groupNormPerFrame in float through the fused kernel and through the composed twin. */
+    private static INDArray[] norms(boolean perFrame, INDArray x, int groups, INDArray w, INDArray b) {
+        Tensor tw = w == null ? null : Tensor.of(w), tb = b == null ? null : Tensor.of(b);
+        INDArray[] out = new INDArray[3];
+        out[0] = perFrame ? Fused.groupNormPerFrame(Tensor.of(x), groups, tw, tb, 1e-6).data() : Fused.groupNorm(Tensor.of(x), groups, tw, tb, 1e-6).data();
+        out[1] = perFrame ? NnOps.groupNormPerFrame(Tensor.of(x), groups, tw, tb, 1e-6).data() : NnOps.groupNorm(Tensor.of(x), groups, tw, tb, 1e-6).data();
+        Tensor dx = Tensor.of(x.castTo(DataType.DOUBLE));
+        Tensor dw = w == null ? null : Tensor.of(w.castTo(DataType.DOUBLE)), db = b == null ? null : Tensor.of(b.castTo(DataType.DOUBLE));
+        out[2] = perFrame ? NnOps.groupNormPerFrame(dx, groups, dw, db, 1e-6).data() : NnOps.groupNorm(dx, groups, dw, db, 1e-6).data();
+        return out;
+    }
+
+    @Test void groupNormFusedEqualsItsTwin() {
+        Object[][] cases = {                    // shape, groups, per frame, offset (a mean far from 0 tests the variance)
+                {new long[]{2, 8, 3, 5, 7}, 4, false, 0.0}, {new long[]{2, 8, 3, 5, 7}, 4, true, 0.0},
+                {new long[]{1, 6, 10}, 3, false, 0.0}, {new long[]{2, 32, 4, 16, 16}, 8, false, 100.0},
+                {new long[]{1, 64, 2, 9, 9}, 32, true, -30.0}};
+        for (Object[] c : cases) {
+            long[] shape = (long[]) c[0];
+            int groups = (int) c[1];
+            boolean perFrame = (boolean) c[2];
+            INDArray x = rand(31, shape).muli(3).addi((double) c[3]).castTo(DataType.FLOAT);
+            for (boolean affine : new boolean[]{true, false}) {
+                INDArray w = affine ? rand(32, shape[1]).addi(1).castTo(DataType.FLOAT) : null, b = affine ? rand(33, shape[1]).castTo(DataType.FLOAT) : null;
+                INDArray[] r = norms(perFrame, x, groups, w, b);
+                double fused = r[0].castTo(DataType.DOUBLE).sub(r[2]).amaxNumber().doubleValue();
+                double composed = r[1].castTo(DataType.DOUBLE).sub(r[2]).amaxNumber().doubleValue();
+                System.out.printf("groupNorm%s %s groups %d offset %.0f affine %s: vs double, fused %.2e, composed %.2e%n",
+                        perFrame ? "PerFrame" : "", java.util.Arrays.toString(shape), groups, (double) c[3], affine, fused, composed);
+                // at offset 0 float rounding alone (measured <= 2.7e-7); around ±100 the inputs' own float spacing (7.6e-6)
+                // over a std of ~3 bounds any float32 result (measured 8.8e-6 fused, 5.1e-5 composed)
+                assertTrue(fused < ((double) c[3] == 0 ? 1e-6 : 2e-5), "fused " + fused);
+                assertTrue(fused <= 2 * composed + 1e-6, "fused " + fused + " vs composed " + composed);
+            }
+        }
+    }
+
+    @Test void recordedGroupNormIsTheComposedPath() {
+        INDArray x = rand(34, 2, 8, 3, 4, 4).castTo(DataType.FLOAT);
+        Tensor leaf = Tensor.leaf(x.dup(), true);
+        try (Tape tape = Grad.record()) {
+            Tensor y = Fused.groupNorm(leaf, 4, null, null, 1e-6);
+            assertTrue(y.requiresGrad());
+            assertEquals(NnOps.groupNorm(Tensor.of(x), 4, null, null, 1e-6).data(), y.data(), "under a tape the composed ops run");
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> Fused.groupNorm(Tensor.of(x), 3, null, null, 1e-6));
+        assertTrue(e.getMessage().contains("groupNorm"), "invalid input: the twin's error, " + e.getMessage());
+    }
 }

@@ -1,6 +1,7 @@
 package org.lavie4j.nn.layers;
 
 import org.lavie4j.core.Module;
+import org.lavie4j.core.Fused;
 import org.lavie4j.core.NnOps;
 import org.lavie4j.core.Parameter;
 import org.lavie4j.core.Tensor;
@@ -31,7 +32,7 @@ public final class GroupNorm extends Module {
     public Tensor forward(Tensor x) {
         checkChannels(x);
         Tensor w = weight.tensor(), b = bias.tensor();
-        Tensor y = NnOps.groupNorm(x, groups, w, b, eps);
+        Tensor y = isTraining() ? NnOps.groupNorm(x, groups, w, b, eps) : Fused.groupNorm(x, groups, w, b, eps);
         Tensor.release(w, b);                               // frees FLOAT copies of half-stored weights; no-op otherwise
         return y;
     }
@@ -40,7 +41,7 @@ public final class GroupNorm extends Module {
     public Tensor forwardPerFrame(Tensor x) {
         checkChannels(x);
         Tensor w = weight.tensor(), b = bias.tensor();
-        Tensor y = NnOps.groupNormPerFrame(x, groups, w, b, eps);
+        Tensor y = isTraining() ? NnOps.groupNormPerFrame(x, groups, w, b, eps) : Fused.groupNormPerFrame(x, groups, w, b, eps);
         Tensor.release(w, b);
         return y;
     }
