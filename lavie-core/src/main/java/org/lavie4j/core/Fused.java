@@ -136,6 +136,48 @@ public final class Fused {
         return NnOps.groupNormPerFrame(x, groups, weight, bias, eps);
     }
 
+    /**
+     * {@link NnOps#layerNorm} (over the last dim) for inference: per row the mean and the squared deviations in double,
+     * then one pass {@code ((x − μ)·rstd)·γ + β}; rows in parallel. Falls back to {@link NnOps#layerNorm} (the twin) when
+     * something is recorded, x is not float32 c-contiguous, or an input is invalid.
+     */
+    public static Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, double eps) {
+        long[] xs = x.shape();
+        INDArray in = x.data(), gamma = data(weight), beta = data(bias);
+        long d = xs.length == 0 ? 0 : xs[xs.length - 1];
+        if (d < 1 || recorded(x, weight, bias) || in.dataType() != DataType.FLOAT || in.ordering() != 'c'
+                || !Shape.hasDefaultStridesForShape(in) || in.offset() != 0 || in.data().length() > Integer.MAX_VALUE
+                || (gamma != null && (gamma.dataType() != DataType.FLOAT || gamma.length() != d))
+                || (beta != null && (beta.dataType() != DataType.FLOAT || beta.length() != d)))
+            return NnOps.layerNorm(x, weight, bias, eps);
+        int len = (int) d;
+        long rows = in.length() / d;
+        float[] gam = gamma == null ? null : gamma.dup('c').data().asFloat(), bet = beta == null ? null : beta.dup('c').data().asFloat();
+        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, xs);
+        FloatBuffer src = floats(in), dst = floats(out);
+        int rowsPerTask = (int) Math.max(1, ROWS_BLOCK_ELEMENTS / d);
+        int tasks = (int) ((rows + rowsPerTask - 1) / rowsPerTask);
+        IntStream range = IntStream.range(0, tasks);
+        if (tasks > 1) range = range.parallel();
+        range.forEach(t -> {
+            long r0 = (long) t * rowsPerTask, r1 = Math.min(rows, r0 + rowsPerTask);
+            float[] row = new float[len];
+            for (long r = r0; r < r1; r++) {
+                int at = (int) (r * len);
+                src.get(at, row, 0, len);
+                double mean = sumOf(row) / len;
+                double rstd = 1.0 / Math.sqrt(squaredDeviations(row, (float) mean) / len + eps);
+                float m = (float) mean, k = (float) rstd;
+                if (gam != null && bet != null) for (int i = 0; i < len; i++) row[i] = Math.fma((row[i] - m) * k, gam[i], bet[i]);
+                else if (gam != null) for (int i = 0; i < len; i++) row[i] = (row[i] - m) * k * gam[i];
+                else if (bet != null) for (int i = 0; i < len; i++) row[i] = (row[i] - m) * k + bet[i];
+                else for (int i = 0; i < len; i++) row[i] = (row[i] - m) * k;
+                dst.put(at, row, 0, len);
+            }
+        });
+        return Ops.record("layerNorm", out, g -> null, x, weight, bias);
+    }
+
     private static boolean recorded(Tensor... ts) {
         if (!Grad.isRecording()) return false;
         for (Tensor t : ts) if (t != null && t.requiresGrad()) return true;

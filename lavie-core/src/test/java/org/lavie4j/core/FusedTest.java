@@ -133,4 +133,25 @@ class FusedTest {
         var e = assertThrows(IllegalArgumentException.class, () -> Fused.groupNorm(Tensor.of(x), 3, null, null, 1e-6));
         assertTrue(e.getMessage().contains("groupNorm"), "invalid input: the twin's error, " + e.getMessage());
     }
+
+    @Test void layerNormFusedEqualsItsTwin() {
+        long[][] shapes = {{3, 7}, {2, 5, 320}, {4, 16, 77}, {1, 1000, 64}};
+        for (long[] shape : shapes) for (double offset : new double[]{0, 50}) for (int affine = 0; affine < 4; affine++) {
+            INDArray x = rand(41, shape).muli(2).addi(offset).castTo(DataType.FLOAT);
+            long d = shape[shape.length - 1];
+            INDArray w = (affine & 1) != 0 ? rand(42, d).addi(1).castTo(DataType.FLOAT) : null, b = (affine & 2) != 0 ? rand(43, d).castTo(DataType.FLOAT) : null;
+            Tensor tw = w == null ? null : Tensor.of(w), tb = b == null ? null : Tensor.of(b);
+            INDArray fused = Fused.layerNorm(Tensor.of(x), tw, tb, 1e-5).data(), composed = NnOps.layerNorm(Tensor.of(x), tw, tb, 1e-5).data();
+            INDArray ref = NnOps.layerNorm(Tensor.of(x.castTo(DataType.DOUBLE)), w == null ? null : Tensor.of(w.castTo(DataType.DOUBLE)),
+                    b == null ? null : Tensor.of(b.castTo(DataType.DOUBLE)), 1e-5).data();
+            double ef = fused.castTo(DataType.DOUBLE).sub(ref).amaxNumber().doubleValue(), ec = composed.castTo(DataType.DOUBLE).sub(ref).amaxNumber().doubleValue();
+            if (affine == 3) System.out.printf("layerNorm %s offset %.0f: vs double, fused %.2e, composed %.2e%n", java.util.Arrays.toString(shape), offset, ef, ec);
+            assertTrue(ef < (offset == 0 ? 1e-6 : 1e-5), java.util.Arrays.toString(shape) + " offset " + offset + " affine " + affine + ": " + ef);
+            assertTrue(ef <= 2 * ec + 1e-6, "fused " + ef + " vs composed " + ec);
+        }
+        Tensor leaf = Tensor.leaf(rand(44, 3, 8).castTo(DataType.FLOAT), true);
+        try (Tape tape = Grad.record()) {
+            assertTrue(Fused.layerNorm(leaf, null, null, 1e-5).requiresGrad(), "recorded: the composed path with its backward");
+        }
+    }
 }

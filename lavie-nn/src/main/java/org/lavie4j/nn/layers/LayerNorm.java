@@ -1,5 +1,6 @@
 package org.lavie4j.nn.layers;
 
+import org.lavie4j.core.Fused;
 import org.lavie4j.core.Module;
 import org.lavie4j.core.NnOps;
 import org.lavie4j.core.Parameter;
@@ -29,7 +30,7 @@ public final class LayerNorm extends Module {
         if (x.size(-1) != dim)
             throw new IllegalArgumentException("LayerNorm(" + dim + "): input " + Arrays.toString(x.shape()) + " has last dim " + x.size(-1));
         Tensor w = weight.tensor(), b = bias.tensor();
-        Tensor y = NnOps.layerNorm(x, w, b, eps);
+        Tensor y = isTraining() ? NnOps.layerNorm(x, w, b, eps) : Fused.layerNorm(x, w, b, eps);   // see GroupNorm
         Tensor.release(w, b);                               // frees FLOAT copies of half-stored weights; no-op otherwise
         return y;
     }
