@@ -70,9 +70,7 @@ public final class Fused {
         if (h.rank() < 1 || hs[hs.length - 1] % 2 != 0)
             throw new IllegalArgumentException("geglu: the last axis must hold [value | gate] halves, got " + Arrays.toString(hs));
         INDArray in = h.data();
-        if (in.dataType() != DataType.FLOAT || in.ordering() != 'c' || !Shape.hasDefaultStridesForShape(in) || in.offset() != 0
-                || in.data().length() > Integer.MAX_VALUE)
-            return gegluNaive(h);
+        if (!kernelInput(in)) return gegluNaive(h);
         int d = (int) (hs[hs.length - 1] / 2);
         long rows = in.length() / (2L * d);
         long[] os = hs.clone();
@@ -145,14 +143,11 @@ public final class Fused {
         long[] xs = x.shape();
         INDArray in = x.data(), gamma = data(weight), beta = data(bias);
         long d = xs.length == 0 ? 0 : xs[xs.length - 1];
-        if (d < 1 || recorded(x, weight, bias) || in.dataType() != DataType.FLOAT || in.ordering() != 'c'
-                || !Shape.hasDefaultStridesForShape(in) || in.offset() != 0 || in.data().length() > Integer.MAX_VALUE
-                || (gamma != null && (gamma.dataType() != DataType.FLOAT || gamma.length() != d))
-                || (beta != null && (beta.dataType() != DataType.FLOAT || beta.length() != d)))
+        if (d < 1 || recorded(x, weight, bias) || !kernelInput(in) || !perChannel(gamma, d) || !perChannel(beta, d))
             return NnOps.layerNorm(x, weight, bias, eps);
         int len = (int) d;
         long rows = in.length() / d;
-        float[] gam = gamma == null ? null : gamma.dup('c').data().asFloat(), bet = beta == null ? null : beta.dup('c').data().asFloat();
+        float[] gam = values(gamma), bet = values(beta);
         INDArray out = Nd4j.createUninitialized(DataType.FLOAT, xs);
         FloatBuffer src = floats(in), dst = floats(out);
         int rowsPerTask = (int) Math.max(1, ROWS_BLOCK_ELEMENTS / d);
@@ -186,6 +181,22 @@ public final class Fused {
 
     private static INDArray data(Tensor t) { return t == null ? null : t.data(); }
 
+    /** Whether the Java kernels can read x through one FloatBuffer: float32, c-contiguous from offset 0, under 2³¹. */
+    private static boolean kernelInput(INDArray x) {
+        return x.dataType() == DataType.FLOAT && x.ordering() == 'c' && Shape.hasDefaultStridesForShape(x) && x.offset() == 0
+                && x.data().length() <= Integer.MAX_VALUE;
+    }
+
+    /** An absent affine parameter, or a float32 one of {@code n} values. */
+    private static boolean perChannel(INDArray p, long n) {
+        return p == null || (p.dataType() == DataType.FLOAT && p.length() == n);
+    }
+
+    /** The values of a small parameter array (null stays null). */
+    private static float[] values(INDArray p) {
+        return p == null ? null : p.dup('c').data().asFloat();
+    }
+
     /**
      * Group normalisation for inference over x viewed as rows: {@code rowShape} = (n, g, c/g) or (n, g, c/g, f), rows in
      * that c-order, each of length L = numel / rows; one group is the c/g rows sharing (n, g[, f]); γ and β (length
@@ -195,14 +206,12 @@ public final class Fused {
      * float32, not c-contiguous from offset 0, over 2³¹ elements), so the caller takes its composed path.
      */
     private static INDArray groupNormRows(INDArray x, long[] rowShape, INDArray gamma, INDArray beta, double eps) {
-        if (x.dataType() != DataType.FLOAT || x.ordering() != 'c' || !Shape.hasDefaultStridesForShape(x) || x.offset() != 0
-                || x.data().length() > Integer.MAX_VALUE || (gamma != null && (gamma.dataType() != DataType.FLOAT || gamma.length() != rowShape[1] * rowShape[2]))
-                || (beta != null && (beta.dataType() != DataType.FLOAT || beta.length() != rowShape[1] * rowShape[2])))
-            return null;
+        long channels = rowShape[1] * rowShape[2];
+        if (!kernelInput(x) || !perChannel(gamma, channels) || !perChannel(beta, channels)) return null;
         long n = rowShape[0], g = rowShape[1], cg = rowShape[2], fo = rowShape.length > 3 ? rowShape[3] : 1;
         long rows = n * g * cg * fo;
         int len = (int) (x.length() / rows);
-        float[] gam = gamma == null ? null : gamma.dup('c').data().asFloat(), bet = beta == null ? null : beta.dup('c').data().asFloat();
+        float[] gam = values(gamma), bet = values(beta);
         INDArray out = Nd4j.createUninitialized(DataType.FLOAT, x.shape());
         FloatBuffer src = floats(x), dst = floats(out);
         double count = (double) cg * len;
