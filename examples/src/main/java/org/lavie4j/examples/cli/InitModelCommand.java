@@ -1,7 +1,9 @@
 package org.lavie4j.examples.cli;
 
 import org.lavie4j.core.io.DType;
+import org.lavie4j.core.io.DiffusersFolder;
 import org.lavie4j.nn.pipeline.TextToVideoModel;
+import org.lavie4j.nn.unet.UNetConfig;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -24,7 +26,7 @@ import java.util.concurrent.Callable;
         description = {"Write a tiny text-to-video model with random (untrained) weights as a model folder.",
                 "The folder is written atomically and never over an existing one."},
         exitCodeListHeading = "Exit codes:%n",
-        exitCodeList = {"0:written", "2:OUT exists or cannot be written"})
+        exitCodeList = {"0:written", "2:OUT exists or cannot be written, or --from / --unet-config is missing or invalid"})
 public final class InitModelCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "OUT", description = "The model folder to create.")
     Path out;
@@ -34,6 +36,15 @@ public final class InitModelCommand implements Callable<Integer> {
 
     @Option(names = "--half", description = "Store the weights as F16 (half the size; loaded back as float32).")
     boolean half;
+
+    @Option(names = "--from", paramLabel = "DIR", description = {"Keep the tokenizer, text encoder, VAE and schedule of this "
+            + "model folder (e.g. the output of 'lavie train-vae'); only the UNet is new (default: the tiny random model's parts)."})
+    Path from;
+
+    @Option(names = "--unet-config", paramLabel = "FILE", description = {"The new UNet's diffusers config.json (block_out_channels, "
+            + "down/up_block_types, attention_head_dim = heads per level, ...) (default: the tiny UNet, or with --from the UNet config "
+            + "of DIR)."})
+    Path unetConfig;
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -47,7 +58,26 @@ public final class InitModelCommand implements Callable<Integer> {
             return 2;
         }
         try {
-            TextToVideoModel m = TextToVideoModel.randomTiny(seed);
+            TextToVideoModel m = from == null ? TextToVideoModel.randomTiny(seed) : TextToVideoModel.load(from);
+            if (unetConfig != null || from != null) {
+                UNetConfig config = m.unet().config();
+                if (unetConfig != null) {
+                    UNetConfig.Parsed parsed;
+                    try {
+                        parsed = UNetConfig.fromJson(DiffusersFolder.readJson(unetConfig));
+                    } catch (IllegalArgumentException e) {
+                        err.println("init-model: " + unetConfig + ": " + e.getMessage());
+                        return 2;
+                    }
+                    config = parsed.config();
+                }
+                try {
+                    m = m.withRandomUNet(config, seed);
+                } catch (IllegalArgumentException e) {
+                    err.println("init-model: " + (unetConfig != null ? unetConfig + ": " : "") + e.getMessage());
+                    return 2;
+                }
+            }
             m.save(out, half ? DType.F16 : DType.F32);
             long bytes;
             try (var s = Files.walk(out)) {

@@ -203,6 +203,22 @@ public record TextToVideoModel(CLIPTokenizer tokenizer, CLIPTextModel textEncode
                 info.describedAs(info.name(), info.description(), false));
     }
 
+    /**
+     * This model with its UNet replaced by a freshly initialised (random) one of {@code config}, drawn from {@code seed};
+     * the tokenizer, text encoder, VAE and schedule are kept (the same objects), and the info is marked untrained. The
+     * starting point for training a UNet of another shape over an already trained VAE and text tower.
+     *
+     * @throws IllegalArgumentException a config whose cross-attention width or channels do not fit the kept parts (named)
+     */
+    public TextToVideoModel withRandomUNet(UNetConfig config, long seed) {
+        if (config == null) throw new IllegalArgumentException("UNet config is null");
+        Init.seed(seed);
+        UNet3DConditionModel fresh = new UNet3DConditionModel(config);
+        fresh.eval();
+        return new TextToVideoModel(tokenizer, textEncoder, fresh, vae, schedulerConfig,
+                info.describedAs(info.name(), info.description() + "; UNet re-initialised (random, seed " + seed + ")", false));
+    }
+
     /** {@link #random} with {@link TinyConfigs#standard()} and a small default video (8 frames at 64×64, 8 fps, DDIM 25 steps). */
     public static TextToVideoModel randomTiny(long seed) {
         ModelInfo info = new ModelInfo("lavie-tiny-random",
