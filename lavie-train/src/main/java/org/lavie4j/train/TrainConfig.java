@@ -44,6 +44,8 @@ import java.util.Set;
  * data: {...}                           # the data source's own settings (read by whoever builds the SampleSource)
  * gradient_checkpointing: false         # true: re-run each UNet block in backward instead of keeping its activations
  * cache: {text: false, latents: false, latent_dir: cache/latents, memory_mb: 1024}   # frozen encoders' outputs
+ * vae_latents: sample                   # sample | mean: posterior draws (LaVie's) or the posterior means
+ * snr_gamma: 0                          # > 0: Min-SNR-γ weighting of each sample's error (5 is the paper's); 0: off
  * }</pre>
  *
  * @param model            the starting model
@@ -66,12 +68,16 @@ import java.util.Set;
  *                         ({@link org.lavie4j.nn.unet.UNet3DConditionModel#gradientCheckpointing}): the tape keeps block
  *                         inputs and outputs only, backward re-runs one block at a time (same gradients, one more forward)
  * @param cache            caches of the text encoder's and the VAE's outputs ({@link Caching})
+ * @param vaeLatents       what the UNet learns from: posterior draws or means ({@link VaeLatents})
+ * @param snrGamma         Min-SNR-γ loss weighting (Hang et al. 2023; diffusers {@code --snr_gamma}): each sample's error is
+ *                         weighted by {@code min(SNR_t, γ)/SNR_t} (epsilon) or {@code min(SNR_t, γ)/(SNR_t + 1)}
+ *                         (v_prediction), {@code SNR_t = ᾱ_t/(1−ᾱ_t)}; 0 = off (the plain mean squared error, LaVie's)
  */
 public record TrainConfig(ModelSource model, TrainTarget train, long steps, int batchSize, int gradAccumulation,
                           Optimizer optimizer, EmaSettings ema, PredictionType prediction, double imageLossWeight,
                           Checkpointing checkpoint, Validation validation, long seed, Path outputDir, int vaeSlice,
                           JsonNode data, LoraConfig lora, boolean gradientCheckpointing, Caching cache,
-                          VaeLatents vaeLatents) {
+                          VaeLatents vaeLatents, double snrGamma) {
 
     /** Which parameters of the UNet are trained; everything else is frozen. */
     public enum TrainTarget {
@@ -243,6 +249,8 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
         if (data != null && !data.isObject()) throw ConfigNode.error("data", "must be a mapping of keys to values, got " + data);
         if (cache == null) cache = Caching.off();
         if (vaeLatents == null) vaeLatents = VaeLatents.SAMPLE;
+        if (!(snrGamma >= 0) || Double.isInfinite(snrGamma))
+            throw ConfigNode.error("snr_gamma", "must be a number > 0, or 0 for off, got " + snrGamma);
         if (train == TrainTarget.LORA && lora == null) lora = LoraConfig.attention(8, 8);
         if (train != TrainTarget.LORA && lora != null) throw ConfigNode.error("lora", "is only read with train: lora, not " + train.key());
     }
@@ -252,7 +260,7 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
                        EmaSettings ema, PredictionType prediction, double imageLossWeight, Checkpointing checkpoint,
                        Validation validation, long seed, Path outputDir, int vaeSlice, JsonNode data) {
         this(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation,
-                seed, outputDir, vaeSlice, data, null, false, Caching.off(), VaeLatents.SAMPLE);
+                seed, outputDir, vaeSlice, data, null, false, Caching.off(), VaeLatents.SAMPLE, 0);
     }
 
     /** A config without gradient checkpointing. */
@@ -260,7 +268,7 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
                        EmaSettings ema, PredictionType prediction, double imageLossWeight, Checkpointing checkpoint,
                        Validation validation, long seed, Path outputDir, int vaeSlice, JsonNode data, LoraConfig lora) {
         this(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation,
-                seed, outputDir, vaeSlice, data, lora, false, Caching.off(), VaeLatents.SAMPLE);
+                seed, outputDir, vaeSlice, data, lora, false, Caching.off(), VaeLatents.SAMPLE, 0);
     }
 
     /** A config with LaVie's defaults for {@code model} writing to {@code outputDir}: all parameters, 1,000 steps, batch 1. */
@@ -271,33 +279,37 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
 
     // ------------------------------------------------------------------------------------------------ withers
 
-    public TrainConfig withModel(ModelSource v) { return new TrainConfig(v, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents); }
-    public TrainConfig withTrain(TrainTarget v) { return new TrainConfig(model, v, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v == TrainTarget.LORA ? lora : null, gradientCheckpointing, cache, vaeLatents); }
+    public TrainConfig withModel(ModelSource v) { return new TrainConfig(v, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
+    public TrainConfig withTrain(TrainTarget v) { return new TrainConfig(model, v, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v == TrainTarget.LORA ? lora : null, gradientCheckpointing, cache, vaeLatents, snrGamma); }
     /** {@code train: lora} with these adapters. */
-    public TrainConfig withLora(LoraConfig v) { return new TrainConfig(model, TrainTarget.LORA, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v, gradientCheckpointing, cache, vaeLatents); }
-    public TrainConfig withSteps(long v) { return new TrainConfig(model, train, v, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents); }
-    public TrainConfig withBatch(int size, int accumulation) { return new TrainConfig(model, train, steps, size, accumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents); }
-    public TrainConfig withOptimizer(Optimizer v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, v, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents); }
-    public TrainConfig withEma(EmaSettings v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, v, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents); }
-    public TrainConfig withPrediction(PredictionType v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, v, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents); }
-    public TrainConfig withImageLossWeight(double v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, v, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents); }
-    public TrainConfig withCheckpoint(Checkpointing v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, v, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents); }
-    public TrainConfig withValidation(Validation v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, v, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents); }
-    public TrainConfig withSeed(long v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, v, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents); }
-    public TrainConfig withOutputDir(Path v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, v, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents); }
+    public TrainConfig withLora(LoraConfig v) { return new TrainConfig(model, TrainTarget.LORA, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v, gradientCheckpointing, cache, vaeLatents, snrGamma); }
+    public TrainConfig withSteps(long v) { return new TrainConfig(model, train, v, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
+    public TrainConfig withBatch(int size, int accumulation) { return new TrainConfig(model, train, steps, size, accumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
+    public TrainConfig withOptimizer(Optimizer v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, v, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
+    public TrainConfig withEma(EmaSettings v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, v, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
+    public TrainConfig withPrediction(PredictionType v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, v, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
+    public TrainConfig withImageLossWeight(double v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, v, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
+    public TrainConfig withCheckpoint(Checkpointing v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, v, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
+    public TrainConfig withValidation(Validation v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, v, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
+    public TrainConfig withSeed(long v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, v, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
+    public TrainConfig withOutputDir(Path v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, v, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
     /** {@code gradient_checkpointing}: checkpoint every UNet block (same gradients, one more forward per step). */
-    public TrainConfig withGradientCheckpointing(boolean v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, v, cache, vaeLatents); }
+    public TrainConfig withGradientCheckpointing(boolean v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, v, cache, vaeLatents, snrGamma); }
     /** {@code cache}: caches of the frozen encoders' outputs. */
-    public TrainConfig withCache(Caching v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, v, vaeLatents); }
+    public TrainConfig withCache(Caching v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, v, vaeLatents, snrGamma); }
     /** {@code vae_latents}: what the UNet learns from, a draw from the VAE posterior (LaVie's) or its mean. */
-    public TrainConfig withVaeLatents(VaeLatents v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, v); }
-    public TrainConfig withData(JsonNode v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, v, lora, gradientCheckpointing, cache, vaeLatents); }
+    public TrainConfig withVaeLatents(VaeLatents v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, v, snrGamma); }
+    /** {@code snr_gamma}: Min-SNR-γ weighting of each sample's error; 0 = off. */
+    public TrainConfig withSnrGamma(double v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, v); }
+    /** Whether {@code snr_gamma} weights the loss. */
+    public boolean snrWeighted() { return snrGamma > 0; }
+    public TrainConfig withData(JsonNode v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, v, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
 
     // ------------------------------------------------------------------------------------------------ reading
 
     private static final Set<String> KEYS = Set.of("model", "train", "steps", "batch_size", "grad_accumulation", "optimizer", "ema",
             "prediction", "image_loss_weight", "checkpoint", "validation", "seed", "output_dir", "vae_slice", "data", "lora",
-            "gradient_checkpointing", "cache", "vae_latents");
+            "gradient_checkpointing", "cache", "vae_latents", "snr_gamma");
 
     /**
      * Reads a config file: {@code .yaml}/{@code .yml} as YAML, {@code .json} as JSON. Errors name the file and the key.
@@ -368,8 +380,9 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
                 k.integer("memory_mb", Caching.DEFAULT_MEMORY_MB, 1));
         if (cache.latentDir() != null && !cache.latents()) throw ConfigNode.error("cache.latent_dir", "is only read with cache.latents: true");
         VaeLatents vaeLatents = n.choice("vae_latents", "sample", "sample", "mean").equals("mean") ? VaeLatents.MEAN : VaeLatents.SAMPLE;
+        double snrGamma = n.number("snr_gamma", 0, 0, Double.MAX_VALUE);                   // absent or null: off
         return new TrainConfig(model, train, steps, batch, accumulation, optimizer, ema, prediction, alpha, checkpoint, validation,
-                seed, Path.of(out), vaeSlice, data == null ? null : data.deepCopy(), lora, gradientCheckpointing, cache, vaeLatents);
+                seed, Path.of(out), vaeSlice, data == null ? null : data.deepCopy(), lora, gradientCheckpointing, cache, vaeLatents, snrGamma);
     }
 
     private static LoraConfig lora(ConfigNode n, TrainTarget train) {
@@ -471,6 +484,7 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
         n.put("vae_slice", vaeSlice);
         n.put("gradient_checkpointing", gradientCheckpointing);
         n.put("vae_latents", vaeLatents.key());
+        n.put("snr_gamma", snrGamma);
         ObjectNode k = n.putObject("cache");
         k.put("text", cache.text());
         k.put("latents", cache.latents());

@@ -71,6 +71,7 @@ import java.util.SplittableRandom;
  *   t ~ U{0, .., T−1} (g), noise ~ N(0, 1) (g), x_t = addNoise(latents, noise, t)
  *   target  = noise (epsilon) or v = √ᾱ_t·noise − √(1−ᾱ_t)·latents (v_prediction)
  *   under Grad.record(): pred = UNet(x_t, t, text, FrameLayout(F, I)); L = L_video + α·L_image; backward
+ *     (with snr_gamma each sample's error in both terms is weighted by its Min-SNR-γ weight)
  * grads /= grad_accumulation; clip to grad_clip; AdamW step at lr = schedule(step); EMA update; zero grads
  * </pre>
  * Every {@code checkpoint.every} steps (and at the end) a checkpoint is written ({@link TrainCheckpoint} in a
@@ -257,7 +258,7 @@ public final class Trainer {
     private double[] microBatch(Batch batch, long index) {
         SplittableRandom g = StepRandom.forMicroBatch(config.seed(), index);
         FrameLayout layout = batch.layout();
-        INDArray latents, text, timesteps, noise, noisy, target;
+        INDArray latents, text, timesteps, noise, noisy, target, weights;
         try (Tape off = Grad.disabled()) {
             latents = encodeLatents(batch.pixels(), g);                                   // (b, 4, F+I, h, w)
             Memory.free(batch.pixels());
@@ -266,11 +267,12 @@ public final class Trainer {
             noise = StepRandom.randn(g, latents.shape());
             noisy = noiseScheduler.addNoise(latents, noise, timesteps);
             target = DiffusionLoss.target(config.prediction(), noiseScheduler, latents, noise, timesteps);
+            weights = config.snrWeighted() ? DiffusionLoss.minSnrWeights(config.prediction(), noiseScheduler, timesteps, config.snrGamma()) : null;
         }
         double[] values = new double[3];
         try (Tape tape = Grad.record()) {
             Tensor pred = unet.forward(Tensor.of(noisy), Tensor.of(timesteps), Tensor.of(text), layout);
-            JointLoss.Result r = loss.compute(pred, target, layout);
+            JointLoss.Result r = loss.compute(pred, target, layout, weights);
             values[0] = r.total().item();
             values[1] = r.video().item();
             values[2] = r.image() == null ? Double.NaN : r.image().item();
@@ -279,6 +281,7 @@ public final class Trainer {
         }
         if (target != noise && target != latents) Memory.free(target);
         Memory.free(latents, noise, noisy, text, timesteps);
+        if (weights != null) Memory.free(weights);
         return values;
     }
 
@@ -474,6 +477,8 @@ public final class Trainer {
         if (was.train() != config.train()) problems.add("train: checkpoint " + was.train().key() + ", config " + config.train().key());
         else if (!Objects.equals(was.lora(), config.lora())) problems.add("lora: checkpoint " + was.lora() + ", config " + config.lora());
         if (was.prediction() != config.prediction()) problems.add("prediction: checkpoint " + was.prediction().json() + ", config " + config.prediction().json());
+        if (was.snrGamma() != config.snrGamma())
+            problems.add("snr_gamma: checkpoint " + was.snrGamma() + ", config " + config.snrGamma());
         if (was.vaeLatents() != config.vaeLatents())
             problems.add("vae_latents: checkpoint " + was.vaeLatents().key() + ", config " + config.vaeLatents().key());
         if (was.seed() != config.seed()) problems.add("seed: checkpoint " + was.seed() + ", config " + config.seed());

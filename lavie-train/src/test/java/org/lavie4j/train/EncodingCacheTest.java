@@ -1,6 +1,7 @@
 package org.lavie4j.train;
 
 import org.junit.jupiter.api.Test;
+import org.lavie4j.nn.schedulers.PredictionType;
 import org.junit.jupiter.api.io.TempDir;
 import org.lavie4j.core.Parameter;
 import org.lavie4j.nn.pipeline.TextToVideoModel;
@@ -124,6 +125,20 @@ class EncodingCacheTest {
         System.out.printf("first step loss: posterior draws %.9f, means %.9f, means cached %.9f%n", sample, mean, meanCached);
         assertNotEquals(sample, mean, "vae_latents: mean must change what the UNet sees");
         assertEquals(mean, meanCached, 1e-6 * mean, "cached means differ from the uncached ones by more than rounding");
+    }
+
+    @Test void minSnrWeightingChangesTheLossAndResumeChecksIt(@TempDir Path tmp) throws Exception {
+        TrainConfig plain = config(tmp.resolve("plain"), 1, TrainConfig.Caching.off()).withPrediction(PredictionType.V_PREDICTION);
+        double unweighted = firstLoss(plain);
+        TrainConfig weighted = plain.withSnrGamma(5).withOutputDir(tmp.resolve("snr"));
+        double snr = firstLoss(weighted);
+        System.out.printf("first step loss (v_prediction): plain %.9f, min-SNR-5 %.9f%n", unweighted, snr);
+        assertTrue(Double.isFinite(snr) && snr > 0);
+        // v_prediction weights min(SNR, 5)/(SNR + 1) are all < 1: the weighted loss of the same draws is smaller
+        assertTrue(snr < unweighted, snr + " vs " + unweighted);
+        Trainer other = trainer(plain.withOutputDir(tmp.resolve("snr")));
+        var e = assertThrows(IllegalArgumentException.class, () -> other.resume(tmp.resolve("snr")));
+        assertTrue(e.getMessage().contains("snr_gamma: checkpoint 5.0, config 0.0"), e.getMessage());
     }
 
     @Test void memoryIsBoundedAndEntriesAreCopies() {

@@ -48,6 +48,7 @@ class TrainConfigTest {
             data: {manifest: data/videos.csv, frames: 16, stride: 3}
             gradient_checkpointing: true
             vae_latents: mean
+            snr_gamma: 5
             """;
 
     private static TrainConfig yaml(String text) { return TrainConfig.parse(text, true); }
@@ -78,6 +79,8 @@ class TrainConfigTest {
         assertEquals(3, c.validation().seed(0));
         assertTrue(c.gradientCheckpointing());
         assertEquals(TrainConfig.VaeLatents.MEAN, c.vaeLatents());
+        assertEquals(5.0, c.snrGamma());
+        assertTrue(c.snrWeighted());
     }
 
     @Test void leftOutKeysTakeLaViesDefaults() {
@@ -91,6 +94,8 @@ class TrainConfigTest {
         assertFalse(c.validation().enabled());
         assertFalse(c.gradientCheckpointing());
         assertEquals(TrainConfig.VaeLatents.SAMPLE, c.vaeLatents(), "LaVie trains on posterior draws");
+        assertFalse(c.snrWeighted(), "LaVie's loss is the plain mean squared error");
+        assertFalse(yaml("model: {source: tiny}\noutput_dir: o\nsnr_gamma: null\n").snrWeighted());
         assertEquals(0, yaml("model: {source: tiny}\noutput_dir: out\noptimizer: {schedule: constant}\n").optimizer().warmupSteps());
         assertEquals(1, yaml("model: {source: tiny}\noutput_dir: o\nvalidation: {every: 5, prompts: [a, b]}\n").validation().seed(1),
                 "without seeds prompt i uses seed i");
@@ -141,6 +146,8 @@ class TrainConfigTest {
                 {"image_loss_weight: -1", "'image_loss_weight'"},
                 {"vae_slice: 0", "'vae_slice'"},
                 {"vae_latents: mode", "'vae_latents' must be one of [sample, mean], got 'mode'"},
+                {"snr_gamma: -1", "'snr_gamma' must be a number in [0, "},
+                {"snr_gamma: min", "'snr_gamma' must be a number"},
                 {"data: 3", "'data' must be a mapping"},
                 {"seed: 1.5", "'seed'"},
                 {"learning_rate: 1", "unknown key 'learning_rate'"},

@@ -29,6 +29,14 @@ public record JointLoss(double alpha) {
      * prediction, target: {@code (B, C, F + I, H, W)} with the frames as {@code layout} says.
      */
     public Result compute(Tensor prediction, INDArray target, FrameLayout layout) {
+        return compute(prediction, target, layout, null);
+    }
+
+    /**
+     * As {@link #compute(Tensor, INDArray, FrameLayout)} with each sample's error in both terms weighted by
+     * {@code weights} (b) ({@link DiffusionLoss#weightedMse}, e.g. {@link DiffusionLoss#minSnrWeights}); null: unweighted.
+     */
+    public Result compute(Tensor prediction, INDArray target, FrameLayout layout, INDArray weights) {
         long[] s = prediction.shape();
         if (s.length != 5) throw new IllegalArgumentException("JointLoss: prediction must be (B, C, F, H, W), got " + Arrays.toString(s));
         if (!Arrays.equals(s, target.shape()))
@@ -36,12 +44,12 @@ public record JointLoss(double alpha) {
                     + " must have the same shape");
         layout.check(s[2], "prediction " + Arrays.toString(s));
         if (layout.imageCount() == 0) {
-            Tensor video = DiffusionLoss.mse(prediction, target);
+            Tensor video = DiffusionLoss.weightedMse(prediction, target, weights);
             return new Result(video, video, null);
         }
         int f = layout.videoFrames();
-        Tensor video = DiffusionLoss.mse(Ops.slice(prediction, 2, 0, f), frames(target, 0, f));                    // (b, c, F, h, w)
-        Tensor image = DiffusionLoss.mse(Ops.slice(prediction, 2, f, s[2]), frames(target, f, s[2]));             // (b, c, I, h, w)
+        Tensor video = DiffusionLoss.weightedMse(Ops.slice(prediction, 2, 0, f), frames(target, 0, f), weights);        // (b, c, F, h, w)
+        Tensor image = DiffusionLoss.weightedMse(Ops.slice(prediction, 2, f, s[2]), frames(target, f, s[2]), weights); // (b, c, I, h, w)
         return new Result(Ops.add(video, Ops.scale(image, alpha)), video, image);
     }
 
