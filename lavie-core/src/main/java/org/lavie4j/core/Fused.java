@@ -135,6 +135,38 @@ public final class Fused {
     }
 
     /**
+     * {@link NnOps#conv2d} of a 1×1 kernel (stride 1, no padding) for inference, as one GEMM per image:
+     * {@code y[n] = W (O, C) · x[n] (C, H·W)} written straight into the output, then the bias added to each image's
+     * output while it is still in cache. ND4J's conv2d op runs 1×1 kernels at about half the GEMM rate of the same
+     * multiply-adds as a matmul (UNet's proj_in, proj_out and conv_shortcut). Falls back to {@link NnOps#conv2d} (the
+     * twin) when something is recorded or x is not float32 c-contiguous.
+     *
+     * @throws IllegalArgumentException a weight that is not (O, C, 1, 1)
+     */
+    public static Tensor pointwiseConv(Tensor x, Tensor weight, Tensor bias) {
+        long[] xs = x.shape(), ws = weight.shape();
+        if (ws.length != 4 || ws[2] != 1 || ws[3] != 1)
+            throw new IllegalArgumentException("pointwiseConv: weight " + Arrays.toString(ws) + " is not a 1x1 kernel (O, C, 1, 1)");
+        INDArray in = x.data(), w = weight.data(), b = data(bias);
+        if (xs.length == 4 && ws.length == 4 && ws[1] == xs[1] && ws[2] == 1 && ws[3] == 1 && !recorded(x, weight, bias)
+                && kernelInput(in) && w.dataType() == DataType.FLOAT && perChannel(b, ws[0])) {
+            long n = xs[0], c = xs[1], hw = xs[2] * xs[3], o = ws[0];
+            INDArray w2 = w.reshape('c', o, c);
+            INDArray x3 = in.reshape('c', n, c, hw);
+            INDArray y = Nd4j.createUninitialized(DataType.FLOAT, n, o, xs[2], xs[3]);
+            INDArray y3 = y.reshape('c', n, o, hw);
+            INDArray bc = b == null ? null : b.reshape('c', o, 1);
+            for (long i = 0; i < n; i++) {
+                INDArray yi = y3.slice(i);                                           // (O, H·W) view, c-contiguous
+                Nd4j.gemm(w2, x3.slice(i), yi, false, false, 1.0, 0.0);
+                if (bc != null) yi.addiColumnVector(bc);
+            }
+            return Ops.record("conv2d", y, g -> null, x, weight, bias);
+        }
+        return NnOps.conv2d(x, weight, bias, 1, 0);
+    }
+
+    /**
      * {@link NnOps#layerNorm} (over the last dim) for inference: per row the mean and the squared deviations in double,
      * then one pass {@code ((x − μ)·rstd)·γ + β}; rows in parallel. Falls back to {@link NnOps#layerNorm} (the twin) when
      * something is recorded, x is not float32 c-contiguous, or an input is invalid.

@@ -154,4 +154,35 @@ class FusedTest {
             assertTrue(Fused.layerNorm(leaf, null, null, 1e-5).requiresGrad(), "recorded: the composed path with its backward");
         }
     }
+
+    @Test void pointwiseConvEqualsItsTwin() {
+        long[][] cases = {{2, 8, 5, 7, 12}, {3, 32, 4, 4, 16}, {1, 64, 10, 16, 64}};   // n, c, h, w, o
+        for (long[] k : cases) for (boolean withBias : new boolean[]{true, false}) {
+            INDArray x = rand(51, k[0], k[1], k[2], k[3]).castTo(DataType.FLOAT), w = rand(52, k[4], k[1], 1, 1).castTo(DataType.FLOAT);
+            INDArray b = withBias ? rand(53, k[4]).castTo(DataType.FLOAT) : null;
+            Tensor tb = b == null ? null : Tensor.of(b);
+            INDArray fused = Fused.pointwiseConv(Tensor.of(x), Tensor.of(w), tb).data();
+            INDArray twin = NnOps.conv2d(Tensor.of(x), Tensor.of(w), tb, 1, 0).data();
+            INDArray ref = NnOps.conv2d(Tensor.of(x.castTo(DataType.DOUBLE)), Tensor.of(w.castTo(DataType.DOUBLE)),
+                    b == null ? null : Tensor.of(b.castTo(DataType.DOUBLE)), 1, 0).data();
+            assertArrayEquals(twin.shape(), fused.shape());
+            double ef = fused.castTo(DataType.DOUBLE).sub(ref).amaxNumber().doubleValue(), et = twin.castTo(DataType.DOUBLE).sub(ref).amaxNumber().doubleValue();
+            assertTrue(ef < 1e-5 * Math.sqrt(k[1]), java.util.Arrays.toString(k) + " bias " + withBias + ": " + ef + " (twin " + et + ")");
+        }
+        // a 3x3 kernel is refused; a recorded input or a double input take the twin; a wrong channel count is the twin's error
+        INDArray x = rand(54, 2, 4, 6, 6).castTo(DataType.FLOAT), w3 = rand(55, 5, 4, 3, 3).castTo(DataType.FLOAT);
+        var e = assertThrows(IllegalArgumentException.class, () -> Fused.pointwiseConv(Tensor.of(x), Tensor.of(w3), null));
+        assertTrue(e.getMessage().contains("[5, 4, 3, 3] is not a 1x1 kernel"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Fused.pointwiseConv(Tensor.of(x), Tensor.of(rand(57, 5, 3, 1, 1).castTo(DataType.FLOAT)), null));
+        assertTrue(e.getMessage().contains("conv2d"), e.getMessage());
+        Tensor leaf = Tensor.leaf(x, true);
+        INDArray w1 = rand(56, 5, 4, 1, 1).castTo(DataType.FLOAT);
+        try (Tape tape = Grad.record()) {
+            Tensor y = Fused.pointwiseConv(leaf, Tensor.of(w1), null);
+            assertTrue(y.requiresGrad(), "recorded: the twin with its backward");
+        }
+        INDArray xd = x.castTo(DataType.DOUBLE);
+        assertEquals(NnOps.conv2d(Tensor.of(xd), Tensor.of(w1.castTo(DataType.DOUBLE)), null, 1, 0).data(),
+                Fused.pointwiseConv(Tensor.of(xd), Tensor.of(w1.castTo(DataType.DOUBLE)), null).data());
+    }
 }

@@ -2,6 +2,7 @@ package org.lavie4j.nn.layers;
 
 import org.lavie4j.core.Init;
 import org.lavie4j.core.Module;
+import org.lavie4j.core.Fused;
 import org.lavie4j.core.NnOps;
 import org.lavie4j.core.Parameter;
 import org.lavie4j.core.Tensor;
@@ -49,7 +50,9 @@ public class Conv2d extends Module {
             throw new IllegalArgumentException(getClass().getSimpleName() + "(in=" + inChannels + "): expected input (N, "
                     + inChannels + ", H, W), got " + Arrays.toString(x.shape()));
         Tensor w = weight.tensor(), b = bias == null ? null : bias.tensor();
-        Tensor y = NnOps.conv2d(x, w, b, stride, padding);
+        Tensor y = !isTraining() && kernel == 1 && stride == 1 && padding == 0
+                ? Fused.pointwiseConv(x, w, b)                     // inference: one GEMM per image (~2x ND4J's 1x1 conv)
+                : NnOps.conv2d(x, w, b, stride, padding);
         Tensor.release(w, b);                               // frees FLOAT copies of half-stored weights; no-op otherwise
         return y;
     }
