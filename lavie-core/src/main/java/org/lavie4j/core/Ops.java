@@ -2,6 +2,7 @@ package org.lavie4j.core;
 
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.shape.Shape;
 import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
 import org.nd4j.linalg.api.ops.impl.transforms.strict.Erf;
 import org.nd4j.linalg.factory.Nd4j;
@@ -111,6 +112,29 @@ public final class Ops {
         INDArray out = a.data().add(b.data());
         long[] sa = a.shape(), sb = b.shape();
         return record("add", out, g -> new INDArray[]{sumToShape(g, sa), sumToShape(g, sb)}, a, b);
+    }
+
+    /**
+     * {@code a + b} written into a's own buffer, returning {@code a} itself, when no tape records a or b and b
+     * broadcasts to a's shape; otherwise {@link #add} (a fresh result). For residual connections whose left operand is a
+     * fresh intermediate that only the caller holds (an attention or feed-forward output): inference then skips the
+     * output allocation, whose fresh pages cost about as much as the add itself. The values are add's floats. Only a
+     * c-contiguous {@code a} is written into (otherwise the result's layout would differ from add's). The caller
+     * releases {@code a} only when the result is another tensor.
+     */
+    public static Tensor addInto(Tensor a, Tensor b) {
+        checkBroadcast("add", a, b);
+        Tape tape = Grad.current();
+        boolean recorded = tape != null && (a.requiresGrad() || b.requiresGrad());
+        INDArray x = a.data();
+        // in place only into a c-contiguous a: add's result is c-contiguous, and so must this be (a permuted view would
+        // send the next layers down their strided paths, e.g. GroupNorm's composed twin instead of its fused kernel)
+        if (recorded || !Arrays.equals(Shape.broadcastOutputShape(a.shape(), b.shape()), a.shape()) || x.ordering() != 'c'
+                || !Shape.hasDefaultStridesForShape(x)) return add(a, b);
+        a.data().addi(b.data());
+        OpListener l = listener;
+        if (l != null) l.onOp("add", a.data(), new Tensor[]{a, b});
+        return a;
     }
 
     public static Tensor sub(Tensor a, Tensor b) {

@@ -20,6 +20,27 @@ class OpsGradTest {
         assertGradients("scale/addScalar/neg", t -> Ops.neg(Ops.addScalar(Ops.scale(t[0], 0.7), 2.0)), a);
     }
 
+    @Test void addIntoWritesIntoAFreshOperandOnlyWhenNothingRecordsIt() {
+        INDArray a = rand(2, 2, 3, 4), b = rand(3, 3, 1), expected = a.add(b);
+        Tensor ta = Tensor.of(a.dup());
+        Tensor sum = Ops.addInto(ta, Tensor.of(b));
+        assertSame(ta, sum, "unrecorded, c-contiguous, b broadcasts into a: in place");
+        assertEquals(expected, sum.data());
+        // b that would grow a, a permuted (non-contiguous) a, and a recorded a: a fresh result, a untouched
+        INDArray small = rand(4, 3, 1);
+        Tensor ts = Tensor.of(small.dup());
+        Tensor grown = Ops.addInto(ts, Tensor.of(a));
+        assertNotSame(ts, grown);
+        assertEquals(small, ts.data());
+        assertEquals(small.add(a), grown.data());
+        INDArray permuted = rand(5, 4, 3, 2).permute(2, 1, 0);
+        Tensor tp = Tensor.of(permuted);
+        Tensor fromView = Ops.addInto(tp, Tensor.of(a));
+        assertNotSame(tp, fromView);
+        assertEquals(permuted.add(a), fromView.data());
+        assertGradients("addInto of a fresh intermediate", t -> Ops.addInto(Ops.scale(t[0], 1.5), t[1]), a, b);
+    }
+
     @Test void nestedConcatOfSlicesOfOneInput() {
         // concat backward hands out views of the incoming gradient at non-zero offsets: the tape must not take them
         // for independent buffers (it once freed or accumulated into them in place)

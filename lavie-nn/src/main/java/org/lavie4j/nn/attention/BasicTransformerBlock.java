@@ -102,14 +102,15 @@ public final class BasicTransformerBlock extends Module {
         Tensor h = norm1.forward(x);
         Tensor a = sparseCausal ? attn1.forwardSparseCausal(h, frames) : attn1.forward(h);
         h.release();
-        Tensor x1 = Ops.add(a, x);                                             // (b*f, n, c)
-        a.release();
+        Tensor x1 = Ops.addInto(a, x);                                         // (b*f, n, c); into a when nothing records
+        if (x1 != a) a.release();
 
         h = norm2.forward(x1);
         a = attn2.forward(h, context);
         h.release();
-        Tensor x2 = Ops.add(a, x1);
-        Tensor.release(a, x1);
+        Tensor x2 = Ops.addInto(a, x1);
+        if (x2 != a) a.release();
+        x1.release();
 
         if (variant == BlockVariant.BASE) {
             Tensor x3 = temporal(x2, batch, layout);
@@ -130,8 +131,8 @@ public final class BasicTransformerBlock extends Module {
         Tensor h = norm3.forward(x);
         Tensor a = ff.forward(h);
         h.release();
-        Tensor out = Ops.add(a, x);
-        a.release();
+        Tensor out = Ops.addInto(a, x);
+        if (out != a) a.release();
         return out;
     }
 
@@ -145,8 +146,8 @@ public final class BasicTransformerBlock extends Module {
         Tensor h = normTemp.forward(tokens);
         Tensor a = attnTemp instanceof TemporalAttention t ? t.forward(h) : ((CrossAttention) attnTemp).forward(h);
         h.release();
-        Tensor y = Ops.add(a, tokens);                                          // (b*n, fv, c)
-        a.release();
+        Tensor y = Ops.addInto(a, tokens);                                      // (b*n, fv, c)
+        if (y != a) a.release();
         if (!tokens.sharesMemoryWith(x)) tokens.release();                     // usually a copy; a view of x when nothing moved
         Tensor back = Ops.permute(Ops.reshape(y, batch, n, video, c), 0, 2, 1, 3); // (b, fv, n, c)
         if (layout.imageCount() > 0)
