@@ -167,6 +167,49 @@ public final class Fused {
     }
 
     /**
+     * Rotary position embedding of interleaved pairs, for inference: t (…, L, D) float32; for the row at position p
+     * (= row index mod L) and pair m below {@code dim/2}: {@code x'[2m] = x[2m]·cos[p][m] − x[2m+1]·sin[p][m]},
+     * {@code x'[2m+1] = x[2m+1]·cos[p][m] + x[2m]·sin[p][m]}; channels from {@code dim} on are copied. Each product and sum
+     * rounds to float as the composed ops' (Java does not contract them into FMAs), so the result is theirs bit for bit,
+     * in one pass instead of nine ops and two concatenations. {@code cos}, {@code sin}: (L·dim/2) row-major. Returns
+     * null when t is recorded or not float32 (the caller composes it).
+     */
+    public static Tensor rotaryInterleaved(Tensor t, float[] cos, float[] sin, int dim) {
+        long[] ts = t.shape();
+        if (ts.length < 2 || recorded(t) || t.dtype() != DataType.FLOAT) return null;
+        long length = ts[ts.length - 2], d = ts[ts.length - 1];
+        int half = dim / 2;
+        if (dim % 2 != 0 || dim > d || cos.length != length * half || sin.length != length * half)
+            throw new IllegalArgumentException("rotaryInterleaved: dim " + dim + " and tables of " + cos.length + "/" + sin.length
+                    + " do not fit " + Arrays.toString(ts));
+        INDArray in = kernelInput(t.data()) ? t.data() : t.data().dup('c');
+        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, ts);
+        FloatBuffer src = floats(in), dst = floats(out);
+        int len = (int) d;
+        long rows = in.length() / d;
+        int rowsPerTask = (int) Math.max(1, ROWS_BLOCK_ELEMENTS / d);
+        int tasks = (int) ((rows + rowsPerTask - 1) / rowsPerTask);
+        IntStream range = IntStream.range(0, tasks);
+        if (tasks > 1) range = range.parallel();
+        range.forEach(k -> {
+            long r0 = (long) k * rowsPerTask, r1 = Math.min(rows, r0 + rowsPerTask);
+            float[] row = new float[len];
+            for (long r = r0; r < r1; r++) {
+                int at = (int) (r * len), table = (int) (r % length) * half;
+                src.get(at, row, 0, len);
+                for (int m = 0; m < half; m++) {
+                    float a = row[2 * m], b = row[2 * m + 1], c = cos[table + m], sn = sin[table + m];
+                    row[2 * m] = a * c - b * sn;
+                    row[2 * m + 1] = b * c + a * sn;
+                }
+                dst.put(at, row, 0, len);
+            }
+        });
+        if (in != t.data()) Memory.free(in);
+        return Ops.record("rotary", out, g -> null, t);
+    }
+
+    /**
      * {@link NnOps#layerNorm} (over the last dim) for inference: per row the mean and the squared deviations in double,
      * then one pass {@code ((x − μ)·rstd)·γ + β}; rows in parallel. Falls back to {@link NnOps#layerNorm} (the twin) when
      * something is recorded, x is not float32 c-contiguous, or an input is invalid.

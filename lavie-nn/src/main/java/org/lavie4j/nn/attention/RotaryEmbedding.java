@@ -1,6 +1,7 @@
 package org.lavie4j.nn.attention;
 
 import org.lavie4j.core.Module;
+import org.lavie4j.core.Fused;
 import org.lavie4j.core.Ops;
 import org.lavie4j.core.Parameter;
 import org.lavie4j.core.Tensor;
@@ -69,8 +70,13 @@ public final class RotaryEmbedding extends Module {
         // angles rounded in the dtype of freqs as in the reference; cos/sin in double, then rounded to t's dtype
         // (the reference's float32 cos/sin may differ by an ulp: deliberate, it keeps double runs exact)
         INDArray angles = angles(length).castTo(DataType.DOUBLE);           // (L, dim/2)
-        Tensor cos = Tensor.of(Transforms.cos(angles, true).castTo(t.dtype()).reshape('c', tableShape));
-        Tensor sin = Tensor.of(Transforms.sin(angles, true).castTo(t.dtype()).reshape('c', tableShape));
+        INDArray cosTable = Transforms.cos(angles, true).castTo(t.dtype()), sinTable = Transforms.sin(angles, true).castTo(t.dtype());
+        if (t.dtype() == DataType.FLOAT) {                                  // inference: one pass, the same floats
+            Tensor fused = Fused.rotaryInterleaved(t, cosTable.dup('c').data().asFloat(), sinTable.dup('c').data().asFloat(), dim);
+            if (fused != null) return fused;
+        }
+        Tensor cos = Tensor.of(cosTable.reshape('c', tableShape));
+        Tensor sin = Tensor.of(sinTable.reshape('c', tableShape));
 
         Tensor rot = Ops.contiguous(Ops.slice(t, -1, 0, dim));              // (..., L, dim)
         Tensor pairs = Ops.reshape(rot, pairShape);                         // (..., L, dim/2, 2), a view of rot

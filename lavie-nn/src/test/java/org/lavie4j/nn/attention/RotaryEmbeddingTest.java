@@ -79,6 +79,26 @@ class RotaryEmbeddingTest {
         assertEquals(x.get(all(), all(), point(0), all()), gotD.get(all(), all(), point(0), all()));
     }
 
+    @Test void inferenceKernelEqualsTheComposedOpsBitForBit() {
+        RotaryEmbedding r = new RotaryEmbedding(32);
+        // LaVie's temporal q/k: (b*h*w, heads, frames, 40); also a permuted (non-contiguous) input and d = 32
+        INDArray x = GradAssert.rand(11, 64, 8, 16, 40).castTo(DataType.FLOAT);
+        INDArray[] inputs = {x, GradAssert.rand(12, 16, 64, 8, 40).castTo(DataType.FLOAT).permute(1, 2, 0, 3),
+                GradAssert.rand(13, 3, 5, 32).castTo(DataType.FLOAT)};
+        for (INDArray in : inputs) {
+            INDArray fused = r.rotateQueriesOrKeys(Tensor.of(in)).data();
+            INDArray composed;
+            Tensor leaf = Tensor.leaf(in.dup('c'), true);
+            try (org.lavie4j.core.Tape tape = org.lavie4j.core.Grad.record()) {
+                Tensor y = r.rotateQueriesOrKeys(leaf);
+                assertTrue(y.requiresGrad(), "recorded: the composed ops");
+                composed = y.data().dup('c');
+            }
+            assertArrayEquals(composed.shape(), fused.shape());
+            assertArrayEquals(composed.data().asFloat(), fused.dup('c').data().asFloat(), java.util.Arrays.toString(in.shape()) + ": the same floats");
+        }
+    }
+
     @Test void exactlyRotaryDimChannels() {
         RotaryEmbedding r = new RotaryEmbedding(32);
         INDArray x = GradAssert.rand(6, 4, 5, 32);
