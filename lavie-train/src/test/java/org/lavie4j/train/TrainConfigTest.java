@@ -203,5 +203,12 @@ class TrainConfigTest {
         assertTrue(c.cache().text() && c.cache().latents());
         assertEquals(8, c.batchSize());
         assertEquals(TrainConfig.Schedule.COSINE, c.optimizer().schedule());
+        assertEquals(PredictionType.V_PREDICTION, c.prediction(), "the epsilon runs ignored the prompt at high noise");
+        // the UNet it starts from: training/unet-x2.json, cross-attention (and temporal attention) at both levels
+        var unet = org.lavie4j.nn.unet.UNetConfig.fromJson(new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(java.nio.file.Files.readString(Path.of("..", "training", "unet-x2.json")))).config();
+        assertEquals(List.of(org.lavie4j.nn.unet.UNetConfig.DownBlockType.CROSS_ATTN_DOWN_BLOCK_3D,
+                org.lavie4j.nn.unet.UNetConfig.DownBlockType.CROSS_ATTN_DOWN_BLOCK_3D), unet.downBlockTypes());
+        assertEquals(org.lavie4j.nn.unet.UNetConfig.tiny().blockOutChannels(), unet.blockOutChannels());
     }
 }

@@ -5,6 +5,7 @@ import org.lavie4j.core.media.VideoIO;
 import org.lavie4j.nn.pipeline.GenerateOptions;
 import org.lavie4j.nn.pipeline.ModelInfo;
 import org.lavie4j.nn.pipeline.TextToVideoModel;
+import org.lavie4j.train.CaptionProbe;
 import org.lavie4j.train.PromptFollowing;
 import org.lavie4j.train.data.ShapeCaption;
 import picocli.CommandLine;
@@ -59,6 +60,11 @@ public final class EvalShapesCommand implements Callable<Integer> {
             + "and score the reconstruction: the ceiling a generated video can reach.")
     boolean vaeOnly;
 
+    @Option(names = "--probe", description = "Instead of generating, probe whether the UNet uses the prompt: for each prompt's synthetic "
+            + "clip (seed 0), the error of the clean latents it predicts at t = 300, 600, 800, 950 with the right, the empty and "
+            + "the next prompt's caption (CaptionProbe; at least two prompts).")
+    boolean probe;
+
     @Option(names = "--publish", paramLabel = "DIR",
             description = "Then write the model to DIR (F16, marked trained) with the measured accuracy in its description (lavie4j.json).")
     Path publish;
@@ -84,7 +90,10 @@ public final class EvalShapesCommand implements Callable<Integer> {
                 list.addAll(ShapeCaption.parseList(prompts));
             }
             if (list.isEmpty()) throw new IllegalArgumentException("no prompts");
-            if (publish != null && vaeOnly) throw new IllegalArgumentException("--publish measures generated videos: not with --vae-only");
+            if (publish != null && (vaeOnly || probe))
+                throw new IllegalArgumentException("--publish measures generated videos: not with --vae-only or --probe");
+            if (vaeOnly && probe) throw new IllegalArgumentException("give at most one of --vae-only and --probe");
+            if (probe && list.size() < 2) throw new IllegalArgumentException("--probe needs at least two prompts (the wrong caption of each is the next one's)");
             if (publish != null && Files.exists(publish)) throw new IllegalArgumentException("--publish " + publish + ": already exists; choose a new folder");
         } catch (IOException | IllegalArgumentException e) {
             err.println("eval-shapes: " + e.getMessage());
@@ -93,6 +102,15 @@ public final class EvalShapesCommand implements Callable<Integer> {
         try {
             TextToVideoModel m = model == null ? EmbeddedModel.load() : TextToVideoModel.load(model);
             ModelInfo info = m.info();
+            if (probe) {
+                stdout.printf(Locale.ROOT, "%s (%s): x0 error of the UNet's prediction, mean over %d synthetic clips%n", info.name(),
+                        m.schedulerConfig().predictionType().json(), list.size());
+                stdout.printf(Locale.ROOT, "  %5s  %12s  %12s  %12s  %s%n", "t", "right", "empty", "wrong", "wrong vs right");
+                for (CaptionProbe.Row r : CaptionProbe.probe(m, list, new int[]{300, 600, 800, 950}, 0))
+                    stdout.printf(Locale.ROOT, "  %5d  %12.4f  %12.4f  %12.4f  %+.1f%%%n", r.timestep(), r.right(), r.empty(), r.wrong(),
+                            100 * r.wrongPenalty());
+                return 0;
+            }
             GenerateOptions base = GenerateOptions.builder().prompt("-").frames(info.frames()).size(info.height(), info.width())
                     .steps(steps != null ? steps : info.steps()).guidanceScale(guidance != null ? guidance : info.guidanceScale()).build();
             stdout.printf(Locale.ROOT, "%s: %d prompts x %d seeds, %d frames %dx%d, %d steps, guidance %s%n", info.name(), list.size(), seeds,

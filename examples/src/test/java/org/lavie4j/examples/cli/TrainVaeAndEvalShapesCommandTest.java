@@ -62,6 +62,14 @@ class TrainVaeAndEvalShapesCommandTest extends CliTestBase {
         assertEquals(0, run("eval-shapes", "--model", model.toString(), "--prompts", "red circle left, blue square up", "--seeds", "1",
                 "--vae-only"), err.toString());
         assertTrue(out.toString().contains("VAE round trip") && out.toString().contains("of 2 videos"), out.toString());
+
+        // the caption probe: one row per timestep, the right, empty and wrong captions' x0 errors
+        out.getBuffer().setLength(0);
+        assertEquals(0, run("eval-shapes", "--model", model.toString(), "--prompts", "red circle left, blue square up", "--probe"), err.toString());
+        String probe = out.toString();
+        assertTrue(probe.contains("(epsilon): x0 error of the UNet's prediction, mean over 2 synthetic clips"), probe);
+        for (int t : new int[]{300, 600, 800, 950})
+            assertTrue(Pattern.compile("(?m)^\\s+" + t + "\\s+\\d+\\.\\d{4}\\s+\\d+\\.\\d{4}\\s+\\d+\\.\\d{4}\\s+[+-]\\d+\\.\\d%$").matcher(probe).find(), probe);
     }
 
     @Test
@@ -75,5 +83,9 @@ class TrainVaeAndEvalShapesCommandTest extends CliTestBase {
         assertEquals(2, run("eval-shapes", "--prompts", "red circle left", "--publish", tmp.toString()));
         assertTrue(err.toString().contains("already exists"), err.toString());
         assertEquals(2, run("eval-shapes", "--prompts", "red circle left", "--vae-only", "--publish", tmp.resolve("p").toString()));
+        assertEquals(2, run("eval-shapes", "--prompts", "red circle left", "--probe"));
+        assertTrue(err.toString().contains("--probe needs at least two prompts"), err.toString());
+        assertEquals(2, run("eval-shapes", "--prompts", "red circle left, blue square up", "--probe", "--vae-only"));
+        assertTrue(err.toString().contains("at most one of --vae-only and --probe"), err.toString());
     }
 }
