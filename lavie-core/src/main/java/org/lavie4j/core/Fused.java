@@ -77,12 +77,7 @@ public final class Fused {
         os[os.length - 1] = d;
         INDArray out = Nd4j.createUninitialized(DataType.FLOAT, os);
         FloatBuffer src = floats(in), dst = floats(out);
-        int rowsPerTask = (int) Math.max(1, ROWS_BLOCK_ELEMENTS / (2L * d));
-        int tasks = (int) ((rows + rowsPerTask - 1) / rowsPerTask);
-        IntStream range = IntStream.range(0, tasks);
-        if (tasks > 1) range = range.parallel();
-        range.forEach(t -> {
-            long r0 = (long) t * rowsPerTask, r1 = Math.min(rows, r0 + rowsPerTask);
+        inRowBlocks(rows, 2L * d, (r0, r1) -> {
             float[] a = new float[d], g = new float[d];
             for (long r = r0; r < r1; r++) {
                 src.get((int) (r * 2 * d), a, 0, d);
@@ -187,12 +182,7 @@ public final class Fused {
         FloatBuffer src = floats(in), dst = floats(out);
         int len = (int) d;
         long rows = in.length() / d;
-        int rowsPerTask = (int) Math.max(1, ROWS_BLOCK_ELEMENTS / d);
-        int tasks = (int) ((rows + rowsPerTask - 1) / rowsPerTask);
-        IntStream range = IntStream.range(0, tasks);
-        if (tasks > 1) range = range.parallel();
-        range.forEach(k -> {
-            long r0 = (long) k * rowsPerTask, r1 = Math.min(rows, r0 + rowsPerTask);
+        inRowBlocks(rows, d, (r0, r1) -> {
             float[] row = new float[len];
             for (long r = r0; r < r1; r++) {
                 int at = (int) (r * len), table = (int) (r % length) * half;
@@ -225,12 +215,7 @@ public final class Fused {
         float[] gam = values(gamma), bet = values(beta);
         INDArray out = Nd4j.createUninitialized(DataType.FLOAT, xs);
         FloatBuffer src = floats(in), dst = floats(out);
-        int rowsPerTask = (int) Math.max(1, ROWS_BLOCK_ELEMENTS / d);
-        int tasks = (int) ((rows + rowsPerTask - 1) / rowsPerTask);
-        IntStream range = IntStream.range(0, tasks);
-        if (tasks > 1) range = range.parallel();
-        range.forEach(t -> {
-            long r0 = (long) t * rowsPerTask, r1 = Math.min(rows, r0 + rowsPerTask);
+        inRowBlocks(rows, d, (r0, r1) -> {
             float[] row = new float[len];
             for (long r = r0; r < r1; r++) {
                 int at = (int) (r * len);
@@ -246,6 +231,26 @@ public final class Fused {
             }
         });
         return Ops.record("layerNorm", out, g -> null, x, weight, bias);
+    }
+
+    /** A block of rows {@code [r0, r1)}. */
+    private interface RowBlock {
+        void run(long r0, long r1);
+    }
+
+    /**
+     * Runs {@code body} over rows {@code [0, rows)} in blocks of about {@link #ROWS_BLOCK_ELEMENTS} elements (rows of
+     * {@code rowElements} each), in parallel when there is more than one block.
+     */
+    private static void inRowBlocks(long rows, long rowElements, RowBlock body) {
+        int rowsPerTask = (int) Math.max(1, ROWS_BLOCK_ELEMENTS / rowElements);
+        int tasks = (int) ((rows + rowsPerTask - 1) / rowsPerTask);
+        IntStream range = IntStream.range(0, tasks);
+        if (tasks > 1) range = range.parallel();
+        range.forEach(t -> {
+            long r0 = (long) t * rowsPerTask;
+            body.run(r0, Math.min(rows, r0 + rowsPerTask));
+        });
     }
 
     private static boolean recorded(Tensor... ts) {
