@@ -27,7 +27,7 @@ class InterpolationTransformerBlockTest {
     /** Module initialisation draws from ND4J's global generator: seed it so every test sees the same weights. */
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125);
+        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
     }
 
     @Test void keysInTheReferenceOrder() {

@@ -20,7 +20,7 @@ class SparseCausalAttentionTest {
     /** Module initialisation draws from ND4J's global generator: seed it so every test sees the same weights. */
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125);
+        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
     }
 
     /** Loop transcription of §1.2 in double: frame f of sample b attends to [frame 0 ‖ frame max(f − 1, 0)] of sample b. */

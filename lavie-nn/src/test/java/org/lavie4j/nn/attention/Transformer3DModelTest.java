@@ -24,7 +24,7 @@ class Transformer3DModelTest {
     /** Module initialisation draws from ND4J's global generator: seed it so every test sees the same weights. */
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125);
+        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
     }
 
     /** The layer_transformer3d golden module: 2 heads × 40, 80 channels, 8 groups, text width 32. */
@@ -43,7 +43,7 @@ class Transformer3DModelTest {
     }
 
     @Test void imageFramesSkipTemporalAttention() throws IOException {
-        Nd4j.getRandom().setSeed(1);
+        Nd4j.getRandom().setSeed(1); org.lavie4j.core.Init.seed(1);
         INDArray x = Nd4j.randn(DataType.FLOAT, 2, 80, 5, 4, 4), ctx = Nd4j.randn(DataType.FLOAT, 2, 3, 77, 32);
         FrameLayout joint = new FrameLayout(3, 2);
         INDArray y = run(golden(), x, ctx, joint);

@@ -29,7 +29,7 @@ class InterpolationCheckpointsTest {
     private static final Path CASE = TestData.goldenCase("unet_interp");
 
     private static INDArray run(UNet3DConditionModel unet) {
-        Nd4j.getRandom().setSeed(61);
+        Nd4j.getRandom().setSeed(61); org.lavie4j.core.Init.seed(61);
         INDArray x = Nd4j.randn(DataType.FLOAT, 1, 8, 3, 8, 8), ctx = Nd4j.randn(DataType.FLOAT, 1, 77, 32);
         try (Tape off = Grad.disabled()) {
             return unet.forward(Tensor.of(x), Tensor.of(Nd4j.createFromArray(999L)), Tensor.of(ctx)).data().dup();

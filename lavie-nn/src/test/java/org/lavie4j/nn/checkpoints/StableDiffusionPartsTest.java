@@ -49,7 +49,7 @@ class StableDiffusionPartsTest {
 
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125);
+        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
     }
 
     // ------------------------------------------------------------------ a tiny SD 1.4 folder

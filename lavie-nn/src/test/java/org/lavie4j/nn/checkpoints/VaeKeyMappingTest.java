@@ -22,7 +22,7 @@ class VaeKeyMappingTest {
 
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125);
+        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
     }
 
     @Test void newNamesMapToDiffusers016Names() {

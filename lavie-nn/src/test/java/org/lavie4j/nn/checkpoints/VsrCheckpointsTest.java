@@ -31,7 +31,7 @@ class VsrCheckpointsTest {
     private static final Path CASE = VsrGolden.CASE;
 
     private static INDArray run(UNet3DVSRModel unet) {
-        Nd4j.getRandom().setSeed(71);
+        Nd4j.getRandom().setSeed(71); org.lavie4j.core.Init.seed(71);
         INDArray x = Nd4j.randn(DataType.FLOAT, 1, 4, 2, 8, 8), lowRes = Nd4j.randn(DataType.FLOAT, 1, 3, 2, 8, 8),
                 ctx = Nd4j.randn(DataType.FLOAT, 1, 77, 48);
         try (Tape off = Grad.disabled()) {

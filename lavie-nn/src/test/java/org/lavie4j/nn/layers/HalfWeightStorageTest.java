@@ -26,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Module.storeWeightsAs: half-precision storage of frozen weights, FLOAT compute, FLOAT copies freed after use. */
 class HalfWeightStorageTest {
     private static Linear frozenLinear() {
-        Nd4j.getRandom().setSeed(7);
+        Nd4j.getRandom().setSeed(7); org.lavie4j.core.Init.seed(7);
         Linear l = new Linear(16, 8, true);
         l.setTrainable(false);
         return l;

@@ -26,7 +26,7 @@ class ResnetBlock3DTest {
     /** Module initialisation draws from ND4J's global generator: seed it so every test sees the same weights. */
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125);
+        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
     }
 
     @Test void keysAreThoseOfTheReference() throws Exception {
@@ -50,7 +50,7 @@ class ResnetBlock3DTest {
     }
 
     @Test void outputScaleFactorDividesTheSum() {
-        Nd4j.getRandom().setSeed(5);
+        Nd4j.getRandom().setSeed(5); org.lavie4j.core.Init.seed(5);
         ResnetBlock3D one = new ResnetBlock3D(4, 8, 6, 2, 1e-5);
         ResnetBlock3D two = new ResnetBlock3D(one.config().withOutputScaleFactor(2.0));
         two.load(one.stateDict());
@@ -101,7 +101,7 @@ class ResnetBlock3DTest {
     }
 
     private static ResnetBlock3D doubleBlock(ResnetBlock3D.TimeEmbeddingNorm norm) {
-        Nd4j.getRandom().setSeed(11);
+        Nd4j.getRandom().setSeed(11); org.lavie4j.core.Init.seed(11);
         ResnetBlock3D block = new ResnetBlock3D(new ResnetBlock3D.Config(4, 8, 6, 2, 4, 1e-5, norm, 1.0, true));
         // non-trivial norm affines so that their gradients are exercised
         block.namedEntries().forEach((k, p) -> { if (k.startsWith("norm")) p.set(Nd4j.rand(DataType.FLOAT, p.shape()).addi(0.5)); });

@@ -22,7 +22,7 @@ class SamplingTest {
     /** Module initialisation draws from ND4J's global generator: seed it so every test sees the same weights. */
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125);
+        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
     }
 
     @Test void downsampleKeys() throws Exception {
@@ -51,7 +51,7 @@ class SamplingTest {
     }
 
     @Test void upsampleIsNearestOnHeightAndWidth() {
-        Nd4j.getRandom().setSeed(2);
+        Nd4j.getRandom().setSeed(2); org.lavie4j.core.Init.seed(2);
         Upsample3D up = new Upsample3D(2, 2, false);
         INDArray x = Nd4j.rand(DataType.FLOAT, 1, 2, 3, 2, 3);
         INDArray y = up.forward(Tensor.of(x)).data();
@@ -77,7 +77,7 @@ class SamplingTest {
     }
 
     @Test void gradientChecks() {
-        Nd4j.getRandom().setSeed(9);
+        Nd4j.getRandom().setSeed(9); org.lavie4j.core.Init.seed(9);
         Downsample3D down = new Downsample3D(2, 3, 1);
         down.to(DataType.DOUBLE);
         GradAssert.assertGradients("Downsample3D (input)", t -> down.forward(t[0]), GradAssert.rand(1, 1, 2, 2, 5, 4));

@@ -24,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.*;
 class SlicesTest {
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125);
+        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
     }
 
     /** Every parameter random (GroupNorm's γ around 1, β around 0; the zero-initialised shift conv non-zero). */

@@ -21,7 +21,7 @@ class TemporalConvModuleTest {
     /** Module initialisation draws from ND4J's global generator: seed it so every test sees the same weights. */
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261126);
+        Nd4j.getRandom().setSeed(20261126); org.lavie4j.core.Init.seed(20261126);
     }
 
     private static INDArray run(java.util.function.Supplier<Tensor> f) {

@@ -25,7 +25,7 @@ class TimestepEmbeddingTest {
     /** Module initialisation draws from ND4J's global generator: seed it so every test sees the same weights. */
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125);
+        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
     }
 
     // unet_base's case tolerance
@@ -94,7 +94,7 @@ class TimestepEmbeddingTest {
     }
 
     @Test void gradientChecks() {
-        Nd4j.getRandom().setSeed(4);
+        Nd4j.getRandom().setSeed(4); org.lavie4j.core.Init.seed(4);
         TimestepEmbedding embedding = new TimestepEmbedding(6, 10);
         embedding.to(DataType.DOUBLE);
         GradAssert.assertGradients("TimestepEmbedding (input)", t -> embedding.forward(t[0]), GradAssert.rand(1, 3, 6));

@@ -37,7 +37,7 @@ class InterpolationPipelineTest {
 
     @BeforeAll
     static void build() {
-        Nd4j.getRandom().setSeed(3);
+        Nd4j.getRandom().setSeed(3); org.lavie4j.core.Init.seed(3);
         text = new CLIPTextModel(TextToVideoModel.TinyConfigs.standard().text());
         unet = new UNet3DConditionModel(UNetConfig.tinyInterpolation());
         AutoencoderKL vae = new AutoencoderKL(VaeConfig.tiny());

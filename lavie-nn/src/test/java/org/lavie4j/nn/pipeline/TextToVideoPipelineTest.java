@@ -37,7 +37,7 @@ class TextToVideoPipelineTest {
     static void close() { if (golden != null) golden.close(); }
 
     @BeforeEach
-    void seed() { Nd4j.getRandom().setSeed(20261125); }
+    void seed() { Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125); }
 
     private static GenerateOptions.Builder small() {
         return GenerateOptions.builder().embeddings(cond, uncond).frames(2).size(32, 32).steps(3).guidanceScale(7.5)

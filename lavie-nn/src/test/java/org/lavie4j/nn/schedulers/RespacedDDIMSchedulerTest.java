@@ -12,7 +12,7 @@ import static org.junit.jupiter.api.Assertions.*;
 /** The interpolation stage's guided-diffusion sampler (interpolation-unet.md §4). */
 class RespacedDDIMSchedulerTest {
     private static INDArray randn(long seed, long... shape) {
-        Nd4j.getRandom().setSeed(seed);
+        Nd4j.getRandom().setSeed(seed); org.lavie4j.core.Init.seed(seed);
         return Nd4j.randn(DataType.FLOAT, shape);
     }
 

@@ -29,7 +29,7 @@ class GradientCheckpointingTest {
     /** The tiny config with seeded weights on every parameter (no zero-initialised layer, so every gradient is non-zero). */
     private static UNet3DConditionModel tinyRandom() {
         UNet3DConditionModel unet = new UNet3DConditionModel(UNetConfig.tiny());
-        Nd4j.getRandom().setSeed(77);
+        Nd4j.getRandom().setSeed(77); org.lavie4j.core.Init.seed(77);
         unet.namedParameters().forEach((k, p) -> {
             if (p.isBuffer()) return;
             long[] s = p.shape();
@@ -44,7 +44,7 @@ class GradientCheckpointingTest {
     }
 
     private static INDArray randn(long seed, long... shape) {
-        Nd4j.getRandom().setSeed(seed);
+        Nd4j.getRandom().setSeed(seed); org.lavie4j.core.Init.seed(seed);
         return Nd4j.randn(DataType.FLOAT, shape);
     }
 

@@ -43,7 +43,7 @@ class UNet3DConditionModelTest {
     }
 
     private static INDArray rand(long seed, long... shape) {
-        Nd4j.getRandom().setSeed(seed);
+        Nd4j.getRandom().setSeed(seed); org.lavie4j.core.Init.seed(seed);
         return Nd4j.randn(DataType.FLOAT, shape);
     }
 

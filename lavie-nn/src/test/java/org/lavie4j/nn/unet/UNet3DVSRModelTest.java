@@ -38,12 +38,12 @@ class UNet3DVSRModelTest {
     }
 
     private static INDArray rand(long seed, long... shape) {
-        Nd4j.getRandom().setSeed(seed);
+        Nd4j.getRandom().setSeed(seed); org.lavie4j.core.Init.seed(seed);
         return Nd4j.randn(DataType.FLOAT, shape);
     }
 
     @Test void lavieVsrHasExactlyTheKeysAndShapesOfTheRealCheckpoint() {
-        Nd4j.getRandom().setSeed(1);
+        Nd4j.getRandom().setSeed(1); org.lavie4j.core.Init.seed(1);
         UNet3DVSRModel unet = new UNet3DVSRModel(VsrConfig.lavieVsr());
         Manifest.assertMatches("lavie_vsr_unet", unet.stateDict());
         assertEquals(1158, unet.stateDict().size());
