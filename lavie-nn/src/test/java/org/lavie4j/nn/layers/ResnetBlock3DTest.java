@@ -104,7 +104,7 @@ class ResnetBlock3DTest {
         Nd4j.getRandom().setSeed(11); org.lavie4j.core.Init.seed(11);
         ResnetBlock3D block = new ResnetBlock3D(new ResnetBlock3D.Config(4, 8, 6, 2, 4, 1e-5, norm, 1.0, true));
         // non-trivial norm affines so that their gradients are exercised
-        block.namedEntries().forEach((k, p) -> { if (k.startsWith("norm")) p.set(Nd4j.rand(DataType.FLOAT, p.shape()).addi(0.5)); });
+        block.namedEntries().forEach((k, p) -> { if (k.startsWith("norm")) p.set(Nd4j.rand(7L + k.hashCode(), p.shape()).castTo(DataType.FLOAT).addi(0.5)); });
         block.to(DataType.DOUBLE);
         return block;
     }
