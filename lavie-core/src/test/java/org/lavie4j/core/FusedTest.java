@@ -13,6 +13,23 @@ class FusedTest {
     /** erf in double through ND4J's Erf op (error ~1e-13, nd4j-notes). */
     private static INDArray erfDouble(INDArray x) { return Ops.erf(x.castTo(DataType.DOUBLE)); }
 
+    /** Ops.silu's one-pass Swish against the two passes it replaced (sigmoid, then multiply): bit for bit. */
+    @Test void siluIsSigmoidTimesXBitForBit() {
+        INDArray x = Nd4j.concat(0, Nd4j.linspace(-100, 100, 200_001, DataType.FLOAT),
+                Nd4j.createFromArray(0f, -0f, 1e-30f, -1e-30f, 88.7f, -88.7f, 200f, -200f, Float.MAX_VALUE, -Float.MAX_VALUE));
+        float[] expected = x.mul(org.nd4j.linalg.ops.transforms.Transforms.sigmoid(x, true)).data().asFloat();
+        assertArrayEquals(expected, Ops.silu(Tensor.of(x)).data().data().asFloat());
+        INDArray inPlace = x.dup();
+        assertSame(inPlace, Ops.siluInto(inPlace, inPlace));
+        assertArrayEquals(expected, inPlace.data().asFloat());
+        // a strided view (a transpose) in, c-ordered out
+        INDArray m = rand(3, 37, 53).castTo(DataType.FLOAT).muli(9), t = m.transpose();
+        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, 53, 37);
+        Ops.siluInto(t, out);
+        assertArrayEquals(t.dup('c').mul(org.nd4j.linalg.ops.transforms.Transforms.sigmoid(t.dup('c'), true)).data().asFloat(), out.data().asFloat());
+        assertThrows(IllegalArgumentException.class, () -> Ops.siluInto(m, out));
+    }
+
     @Test void erfIsFloatAccurate() {
         int n = 120_001;
         INDArray x = Nd4j.linspace(-6, 6, n, DataType.DOUBLE);

@@ -58,11 +58,9 @@ public final class Slices {
         return Nd4j.concat(1, views);
     }
 
-    /** silu(x) = x·sigmoid(x) in place (the same two roundings as {@link org.lavie4j.core.Ops#silu}). */
+    /** silu(x) = x·sigmoid(x) in place ({@link Ops#siluInto}, the same result as {@link Ops#silu}). */
     static void siluInPlace(INDArray x) {
-        INDArray s = Transforms.sigmoid(x, true);
-        x.muli(s);
-        Memory.free(s);
+        Ops.siluInto(x, x);
     }
 
     /**
