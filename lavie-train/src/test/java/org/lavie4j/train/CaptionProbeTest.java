@@ -20,14 +20,16 @@ class CaptionProbeTest {
         assertEquals(100, a.get(0).timestep());
         assertEquals(900, a.get(1).timestep());
         for (CaptionProbe.Row r : a) {
-            assertTrue(r.right() > 0 && Double.isFinite(r.right()) && r.empty() > 0 && r.wrong() > 0, r.toString());
+            assertTrue(r.right() > 0 && Double.isFinite(r.right()) && r.empty() > 0 && r.wrong() > 0 && r.opposite() > 0, r.toString());
             assertNotEquals(r.right(), r.wrong(), "the random UNet's cross-attention makes its output depend on the caption");
+            assertNotEquals(r.right(), r.opposite(), "and on the direction word");
         }
         // an epsilon model's implied x0 error grows with the noise: (1 - abar)/abar amplifies the epsilon error
         assertTrue(a.get(1).right() > 10 * a.get(0).right(), a.toString());
         assertEquals(a, CaptionProbe.probe(m, CAPTIONS, new int[]{100, 900}, 3), "same seed, same clips and noise");
         assertNotEquals(a, CaptionProbe.probe(m, CAPTIONS, new int[]{100, 900}, 4));
         assertEquals((a.get(0).wrong() - a.get(0).right()) / a.get(0).right(), a.get(0).wrongPenalty(), 1e-12);
+        assertEquals((a.get(1).opposite() - a.get(1).right()) / a.get(1).right(), a.get(1).oppositePenalty(), 1e-12);
     }
 
     @Test void badInputIsNamed() {

@@ -105,10 +105,11 @@ public final class EvalShapesCommand implements Callable<Integer> {
             if (probe) {
                 stdout.printf(Locale.ROOT, "%s (%s): x0 error of the UNet's prediction, mean over %d synthetic clips%n", info.name(),
                         m.schedulerConfig().predictionType().json(), list.size());
-                stdout.printf(Locale.ROOT, "  %5s  %12s  %12s  %12s  %s%n", "t", "right", "empty", "wrong", "wrong vs right");
+                stdout.printf(Locale.ROOT, "  %5s  %12s  %12s  %12s  %12s  %14s  %s%n", "t", "right", "empty", "wrong", "opposite dir",
+                        "wrong vs right", "opposite vs right");
                 for (CaptionProbe.Row r : CaptionProbe.probe(m, list, new int[]{300, 600, 800, 950}, 0))
-                    stdout.printf(Locale.ROOT, "  %5d  %12.4f  %12.4f  %12.4f  %+.1f%%%n", r.timestep(), r.right(), r.empty(), r.wrong(),
-                            100 * r.wrongPenalty());
+                    stdout.printf(Locale.ROOT, "  %5d  %12.4f  %12.4f  %12.4f  %12.4f  %+13.1f%%  %+.1f%%%n", r.timestep(), r.right(), r.empty(),
+                            r.wrong(), r.opposite(), 100 * r.wrongPenalty(), 100 * r.oppositePenalty());
                 return 0;
             }
             GenerateOptions base = GenerateOptions.builder().prompt("-").frames(info.frames()).size(info.height(), info.width())

@@ -63,13 +63,13 @@ class TrainVaeAndEvalShapesCommandTest extends CliTestBase {
                 "--vae-only"), err.toString());
         assertTrue(out.toString().contains("VAE round trip") && out.toString().contains("of 2 videos"), out.toString());
 
-        // the caption probe: one row per timestep, the right, empty and wrong captions' x0 errors
+        // the caption probe: one row per timestep, the right, empty, wrong and opposite-direction captions' x0 errors
         out.getBuffer().setLength(0);
         assertEquals(0, run("eval-shapes", "--model", model.toString(), "--prompts", "red circle left, blue square up", "--probe"), err.toString());
         String probe = out.toString();
         assertTrue(probe.contains("(epsilon): x0 error of the UNet's prediction, mean over 2 synthetic clips"), probe);
         for (int t : new int[]{300, 600, 800, 950})
-            assertTrue(Pattern.compile("(?m)^\\s+" + t + "\\s+\\d+\\.\\d{4}\\s+\\d+\\.\\d{4}\\s+\\d+\\.\\d{4}\\s+[+-]\\d+\\.\\d%$").matcher(probe).find(), probe);
+            assertTrue(Pattern.compile("(?m)^\\s+" + t + "\\s+\\d+\\.\\d{4}\\s+\\d+\\.\\d{4}\\s+\\d+\\.\\d{4}\\s+\\d+\\.\\d{4}\\s+[+-]\\d+\\.\\d%\\s+[+-]\\d+\\.\\d%$").matcher(probe).find(), probe);
     }
 
     @Test

@@ -104,6 +104,16 @@ public record ShapeCaption(Colour colour, Shape shape, Direction direction) {
         /** The caption word ("left"). */
         public String word() { return name().toLowerCase(Locale.ROOT); }
 
+        /** The other way along the same axis (left and right, up and down). */
+        public Direction opposite() {
+            return switch (this) {
+                case LEFT -> RIGHT;
+                case RIGHT -> LEFT;
+                case UP -> DOWN;
+                case DOWN -> UP;
+            };
+        }
+
         /** The direction seen in a horizontally mirrored video (left and right swap). */
         public Direction mirrored() {
             return this == LEFT ? RIGHT : this == RIGHT ? LEFT : this;

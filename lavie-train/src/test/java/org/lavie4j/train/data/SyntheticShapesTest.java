@@ -110,5 +110,9 @@ class SyntheticShapesTest {
         assertTrue(e.getMessage().contains("unknown colour 'pink'"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> ShapeCaption.parse("a red circle"));
         assertEquals(4 * 8 * 4, ShapeCaption.all().size());
+        for (ShapeCaption.Direction d : ShapeCaption.Direction.values()) {
+            assertEquals(-d.dx(), d.opposite().dx(), d.word());
+            assertEquals(-d.dy(), d.opposite().dy(), d.word());
+        }
     }
 }
