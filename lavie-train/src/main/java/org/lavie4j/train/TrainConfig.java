@@ -46,6 +46,7 @@ import java.util.Set;
  * cache: {text: false, latents: false, latent_dir: cache/latents, memory_mb: 1024}   # frozen encoders' outputs
  * vae_latents: sample                   # sample | mean: posterior draws (LaVie's) or the posterior means
  * snr_gamma: 0                          # > 0: Min-SNR-γ weighting of each sample's error (5 is the paper's); 0: off
+ * timestep_bias: {strategy: none, multiplier: 1.0, portion: 0.25, begin: 0, end: 1000}   # none | earlier | later | range
  * }</pre>
  *
  * @param model            the starting model
@@ -72,12 +73,13 @@ import java.util.Set;
  * @param snrGamma         Min-SNR-γ loss weighting (Hang et al. 2023; diffusers {@code --snr_gamma}): each sample's error is
  *                         weighted by {@code min(SNR_t, γ)/SNR_t} (epsilon) or {@code min(SNR_t, γ)/(SNR_t + 1)}
  *                         (v_prediction), {@code SNR_t = ᾱ_t/(1−ᾱ_t)}; 0 = off (the plain mean squared error, LaVie's)
+ * @param timestepBias     which training timesteps are drawn more often ({@link TimestepBias}); none = uniform (LaVie's)
  */
 public record TrainConfig(ModelSource model, TrainTarget train, long steps, int batchSize, int gradAccumulation,
                           Optimizer optimizer, EmaSettings ema, PredictionType prediction, double imageLossWeight,
                           Checkpointing checkpoint, Validation validation, long seed, Path outputDir, int vaeSlice,
                           JsonNode data, LoraConfig lora, boolean gradientCheckpointing, Caching cache,
-                          VaeLatents vaeLatents, double snrGamma) {
+                          VaeLatents vaeLatents, double snrGamma, TimestepBias timestepBias) {
 
     /** Which parameters of the UNet are trained; everything else is frozen. */
     public enum TrainTarget {
@@ -249,6 +251,7 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
         if (data != null && !data.isObject()) throw ConfigNode.error("data", "must be a mapping of keys to values, got " + data);
         if (cache == null) cache = Caching.off();
         if (vaeLatents == null) vaeLatents = VaeLatents.SAMPLE;
+        if (timestepBias == null) timestepBias = TimestepBias.none();
         if (!(snrGamma >= 0) || Double.isInfinite(snrGamma))
             throw ConfigNode.error("snr_gamma", "must be a number > 0, or 0 for off, got " + snrGamma);
         if (train == TrainTarget.LORA && lora == null) lora = LoraConfig.attention(8, 8);
@@ -260,7 +263,7 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
                        EmaSettings ema, PredictionType prediction, double imageLossWeight, Checkpointing checkpoint,
                        Validation validation, long seed, Path outputDir, int vaeSlice, JsonNode data) {
         this(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation,
-                seed, outputDir, vaeSlice, data, null, false, Caching.off(), VaeLatents.SAMPLE, 0);
+                seed, outputDir, vaeSlice, data, null, false, Caching.off(), VaeLatents.SAMPLE, 0, TimestepBias.none());
     }
 
     /** A config without gradient checkpointing. */
@@ -268,7 +271,7 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
                        EmaSettings ema, PredictionType prediction, double imageLossWeight, Checkpointing checkpoint,
                        Validation validation, long seed, Path outputDir, int vaeSlice, JsonNode data, LoraConfig lora) {
         this(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation,
-                seed, outputDir, vaeSlice, data, lora, false, Caching.off(), VaeLatents.SAMPLE, 0);
+                seed, outputDir, vaeSlice, data, lora, false, Caching.off(), VaeLatents.SAMPLE, 0, TimestepBias.none());
     }
 
     /** A config with LaVie's defaults for {@code model} writing to {@code outputDir}: all parameters, 1,000 steps, batch 1. */
@@ -279,37 +282,41 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
 
     // ------------------------------------------------------------------------------------------------ withers
 
-    public TrainConfig withModel(ModelSource v) { return new TrainConfig(v, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
-    public TrainConfig withTrain(TrainTarget v) { return new TrainConfig(model, v, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v == TrainTarget.LORA ? lora : null, gradientCheckpointing, cache, vaeLatents, snrGamma); }
+    public TrainConfig withModel(ModelSource v) { return new TrainConfig(v, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
+    public TrainConfig withTrain(TrainTarget v) { return new TrainConfig(model, v, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v == TrainTarget.LORA ? lora : null, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
     /** {@code train: lora} with these adapters. */
-    public TrainConfig withLora(LoraConfig v) { return new TrainConfig(model, TrainTarget.LORA, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v, gradientCheckpointing, cache, vaeLatents, snrGamma); }
-    public TrainConfig withSteps(long v) { return new TrainConfig(model, train, v, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
-    public TrainConfig withBatch(int size, int accumulation) { return new TrainConfig(model, train, steps, size, accumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
-    public TrainConfig withOptimizer(Optimizer v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, v, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
-    public TrainConfig withEma(EmaSettings v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, v, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
-    public TrainConfig withPrediction(PredictionType v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, v, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
-    public TrainConfig withImageLossWeight(double v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, v, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
-    public TrainConfig withCheckpoint(Checkpointing v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, v, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
-    public TrainConfig withValidation(Validation v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, v, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
-    public TrainConfig withSeed(long v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, v, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
-    public TrainConfig withOutputDir(Path v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, v, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
+    public TrainConfig withLora(LoraConfig v) { return new TrainConfig(model, TrainTarget.LORA, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
+    public TrainConfig withSteps(long v) { return new TrainConfig(model, train, v, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
+    public TrainConfig withBatch(int size, int accumulation) { return new TrainConfig(model, train, steps, size, accumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
+    public TrainConfig withOptimizer(Optimizer v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, v, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
+    public TrainConfig withEma(EmaSettings v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, v, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
+    public TrainConfig withPrediction(PredictionType v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, v, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
+    public TrainConfig withImageLossWeight(double v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, v, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
+    public TrainConfig withCheckpoint(Checkpointing v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, v, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
+    public TrainConfig withValidation(Validation v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, v, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
+    public TrainConfig withSeed(long v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, v, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
+    public TrainConfig withOutputDir(Path v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, v, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
     /** {@code gradient_checkpointing}: checkpoint every UNet block (same gradients, one more forward per step). */
-    public TrainConfig withGradientCheckpointing(boolean v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, v, cache, vaeLatents, snrGamma); }
+    public TrainConfig withGradientCheckpointing(boolean v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, v, cache, vaeLatents, snrGamma, timestepBias); }
     /** {@code cache}: caches of the frozen encoders' outputs. */
-    public TrainConfig withCache(Caching v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, v, vaeLatents, snrGamma); }
+    public TrainConfig withCache(Caching v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, v, vaeLatents, snrGamma, timestepBias); }
     /** {@code vae_latents}: what the UNet learns from, a draw from the VAE posterior (LaVie's) or its mean. */
-    public TrainConfig withVaeLatents(VaeLatents v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, v, snrGamma); }
+    public TrainConfig withVaeLatents(VaeLatents v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, v, snrGamma, timestepBias); }
     /** {@code snr_gamma}: Min-SNR-γ weighting of each sample's error; 0 = off. */
-    public TrainConfig withSnrGamma(double v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, v); }
+    public TrainConfig withSnrGamma(double v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, v, timestepBias); }
+
+    /** {@code timestep_bias}: which training timesteps are drawn more often. */
+    public TrainConfig withTimestepBias(TimestepBias v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, v); }
+
     /** Whether {@code snr_gamma} weights the loss. */
     public boolean snrWeighted() { return snrGamma > 0; }
-    public TrainConfig withData(JsonNode v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, v, lora, gradientCheckpointing, cache, vaeLatents, snrGamma); }
+    public TrainConfig withData(JsonNode v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, v, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
 
     // ------------------------------------------------------------------------------------------------ reading
 
     private static final Set<String> KEYS = Set.of("model", "train", "steps", "batch_size", "grad_accumulation", "optimizer", "ema",
             "prediction", "image_loss_weight", "checkpoint", "validation", "seed", "output_dir", "vae_slice", "data", "lora",
-            "gradient_checkpointing", "cache", "vae_latents", "snr_gamma");
+            "gradient_checkpointing", "cache", "vae_latents", "snr_gamma", "timestep_bias");
 
     /**
      * Reads a config file: {@code .yaml}/{@code .yml} as YAML, {@code .json} as JSON. Errors name the file and the key.
@@ -381,8 +388,18 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
         if (cache.latentDir() != null && !cache.latents()) throw ConfigNode.error("cache.latent_dir", "is only read with cache.latents: true");
         VaeLatents vaeLatents = n.choice("vae_latents", "sample", "sample", "mean").equals("mean") ? VaeLatents.MEAN : VaeLatents.SAMPLE;
         double snrGamma = n.number("snr_gamma", 0, 0, Double.MAX_VALUE);                   // absent or null: off
+        TimestepBias bias = timestepBias(n.object("timestep_bias"));
         return new TrainConfig(model, train, steps, batch, accumulation, optimizer, ema, prediction, alpha, checkpoint, validation,
-                seed, Path.of(out), vaeSlice, data == null ? null : data.deepCopy(), lora, gradientCheckpointing, cache, vaeLatents, snrGamma);
+                seed, Path.of(out), vaeSlice, data == null ? null : data.deepCopy(), lora, gradientCheckpointing, cache, vaeLatents, snrGamma,
+                bias);
+    }
+
+    private static TimestepBias timestepBias(ConfigNode b) {
+        b.checkKnown(Set.of("strategy", "multiplier", "portion", "begin", "end"));
+        TimestepBias d = TimestepBias.none();
+        String strategy = b.choice("strategy", "none", "none", "earlier", "later", "range");
+        return new TimestepBias(TimestepBias.Strategy.valueOf(strategy.toUpperCase(Locale.ROOT)), b.number("multiplier", d.multiplier(), 0, Double.MAX_VALUE),
+                b.number("portion", d.portion(), 0, 1), b.integer32("begin", d.begin(), 0), b.integer32("end", d.end(), 1));
     }
 
     private static LoraConfig lora(ConfigNode n, TrainTarget train) {
@@ -485,6 +502,12 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
         n.put("gradient_checkpointing", gradientCheckpointing);
         n.put("vae_latents", vaeLatents.key());
         n.put("snr_gamma", snrGamma);
+        ObjectNode tb = n.putObject("timestep_bias");
+        tb.put("strategy", timestepBias.strategy().key());
+        tb.put("multiplier", timestepBias.multiplier());
+        tb.put("portion", timestepBias.portion());
+        tb.put("begin", timestepBias.begin());
+        tb.put("end", timestepBias.end());
         ObjectNode k = n.putObject("cache");
         k.put("text", cache.text());
         k.put("latents", cache.latents());

@@ -68,7 +68,7 @@ import java.util.SplittableRandom;
  *   pixels (B, 3, F + I, H, W): each sample's clip frames, then its I still images       [frozen, no tape]
  *   latents = VAE posterior sample (ε ~ g), or its mean (vae_latents: mean), · scaling_factor   [frozen, no tape]
  *   text    = CLIP(clip caption, image captions) -> (B, 1 + I, L, D)  ((B, L, D) when I = 0) [frozen, no tape]
- *   t ~ U{0, .., T−1} (g), noise ~ N(0, 1) (g), x_t = addNoise(latents, noise, t)
+ *   t ~ U{0, .., T−1} (g; timestep_bias draws some more often), noise ~ N(0, 1) (g), x_t = addNoise(latents, noise, t)
  *   target  = noise (epsilon) or v = √ᾱ_t·noise − √(1−ᾱ_t)·latents (v_prediction)
  *   under Grad.record(): pred = UNet(x_t, t, text, FrameLayout(F, I)); L = L_video + α·L_image; backward
  *     (with snr_gamma each sample's error in both terms is weighted by its Min-SNR-γ weight)
@@ -130,6 +130,7 @@ public final class Trainer {
         this.unet = model.unet();
         this.vae = model.vae();
         this.noiseScheduler = Scheduler.create(this.model.schedulerConfig().withKind(SchedulerKind.DDPM));
+        config.timestepBias().weights(noiseScheduler.config().numTrainTimesteps());   // a range past the schedule fails here, named
 
         textEncoder.eval();
         textEncoder.setTrainable(false);
@@ -263,7 +264,7 @@ public final class Trainer {
             latents = encodeLatents(batch.pixels(), g);                                   // (b, 4, F+I, h, w)
             Memory.free(batch.pixels());
             text = encodeText(batch.captions(), batch.size(), layout.imageCount());       // (b, 1+I, L, D) or (b, L, D)
-            timesteps = StepRandom.randint(g, noiseScheduler.config().numTrainTimesteps(), batch.size());   // (b) INT64
+            timesteps = config.timestepBias().draw(g, noiseScheduler.config().numTrainTimesteps(), batch.size());   // (b) INT64
             noise = StepRandom.randn(g, latents.shape());
             noisy = noiseScheduler.addNoise(latents, noise, timesteps);
             target = DiffusionLoss.target(config.prediction(), noiseScheduler, latents, noise, timesteps);
@@ -479,6 +480,8 @@ public final class Trainer {
         if (was.prediction() != config.prediction()) problems.add("prediction: checkpoint " + was.prediction().json() + ", config " + config.prediction().json());
         if (was.snrGamma() != config.snrGamma())
             problems.add("snr_gamma: checkpoint " + was.snrGamma() + ", config " + config.snrGamma());
+        if (!was.timestepBias().equals(config.timestepBias()))
+            problems.add("timestep_bias: checkpoint " + was.timestepBias() + ", config " + config.timestepBias());
         if (was.vaeLatents() != config.vaeLatents())
             problems.add("vae_latents: checkpoint " + was.vaeLatents().key() + ", config " + config.vaeLatents().key());
         if (was.seed() != config.seed()) problems.add("seed: checkpoint " + was.seed() + ", config " + config.seed());

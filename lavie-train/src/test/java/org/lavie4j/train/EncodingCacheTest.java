@@ -141,6 +141,20 @@ class EncodingCacheTest {
         assertTrue(e.getMessage().contains("snr_gamma: checkpoint 5.0, config 0.0"), e.getMessage());
     }
 
+    @Test void timestepBiasChangesTheDrawsAndResumeChecksIt(@TempDir Path tmp) throws Exception {
+        TrainConfig plain = config(tmp.resolve("plain"), 1, TrainConfig.Caching.off());
+        double uniform = firstLoss(plain);
+        TrainConfig biased = plain.withTimestepBias(new TimestepBias(TimestepBias.Strategy.LATER, 50, 0.1, 0, 1000))
+                .withOutputDir(tmp.resolve("bias"));
+        double later = firstLoss(biased);
+        System.out.printf("first step loss: uniform timesteps %.9f, biased to the last 10%% %.9f%n", uniform, later);
+        assertTrue(Double.isFinite(later) && later > 0);
+        assertNotEquals(uniform, later, "other timesteps, another loss");
+        Trainer other = trainer(plain.withOutputDir(tmp.resolve("bias")));
+        var e = assertThrows(IllegalArgumentException.class, () -> other.resume(tmp.resolve("bias")));
+        assertTrue(e.getMessage().contains("timestep_bias: checkpoint TimestepBias[strategy=LATER"), e.getMessage());
+    }
+
     @Test void memoryIsBoundedAndEntriesAreCopies() {
         TextToVideoModel m = TextToVideoModel.randomTiny(MODEL_SEED);
         EncodingCache c = new EncodingCache(3 * 4 * 100, null, m.vae(), "");

@@ -49,6 +49,7 @@ class TrainConfigTest {
             gradient_checkpointing: true
             vae_latents: mean
             snr_gamma: 5
+            timestep_bias: {strategy: range, multiplier: 3, begin: 700, end: 1000}
             """;
 
     private static TrainConfig yaml(String text) { return TrainConfig.parse(text, true); }
@@ -81,6 +82,7 @@ class TrainConfigTest {
         assertEquals(TrainConfig.VaeLatents.MEAN, c.vaeLatents());
         assertEquals(5.0, c.snrGamma());
         assertTrue(c.snrWeighted());
+        assertEquals(new TimestepBias(TimestepBias.Strategy.RANGE, 3, 0.25, 700, 1000), c.timestepBias());
     }
 
     @Test void leftOutKeysTakeLaViesDefaults() {
@@ -96,6 +98,9 @@ class TrainConfigTest {
         assertEquals(TrainConfig.VaeLatents.SAMPLE, c.vaeLatents(), "LaVie trains on posterior draws");
         assertFalse(c.snrWeighted(), "LaVie's loss is the plain mean squared error");
         assertFalse(yaml("model: {source: tiny}\noutput_dir: o\nsnr_gamma: null\n").snrWeighted());
+        assertEquals(TimestepBias.none(), c.timestepBias(), "LaVie draws timesteps uniformly");
+        assertEquals(new TimestepBias(TimestepBias.Strategy.LATER, 2, 0.25, 0, 1000),
+                yaml("model: {source: tiny}\noutput_dir: o\ntimestep_bias: {strategy: later, multiplier: 2}\n").timestepBias());
         assertEquals(0, yaml("model: {source: tiny}\noutput_dir: out\noptimizer: {schedule: constant}\n").optimizer().warmupSteps());
         assertEquals(1, yaml("model: {source: tiny}\noutput_dir: o\nvalidation: {every: 5, prompts: [a, b]}\n").validation().seed(1),
                 "without seeds prompt i uses seed i");
@@ -148,6 +153,12 @@ class TrainConfigTest {
                 {"vae_latents: mode", "'vae_latents' must be one of [sample, mean], got 'mode'"},
                 {"snr_gamma: -1", "'snr_gamma' must be a number in [0, "},
                 {"snr_gamma: min", "'snr_gamma' must be a number"},
+                {"timestep_bias: {strategy: late}", "'timestep_bias.strategy' must be one of [none, earlier, later, range], got 'late'"},
+                {"timestep_bias: {strategy: later, multiplier: 0}", "'timestep_bias.multiplier' must be a number > 0, got 0.0"},
+                {"timestep_bias: {strategy: later, portion: 1.5}", "'timestep_bias.portion' must be a number in [0, 1]"},
+                {"timestep_bias: {strategy: later, portion: 0}", "'timestep_bias.portion' must be in (0, 1], got 0.0"},
+                {"timestep_bias: {strategy: range, begin: 800, end: 700}", "'timestep_bias.end' must be above begin (800), got 700"},
+                {"timestep_bias: {strategy: range, start: 800}", "unknown key 'timestep_bias.start'"},
                 {"data: 3", "'data' must be a mapping"},
                 {"seed: 1.5", "'seed'"},
                 {"learning_rate: 1", "unknown key 'learning_rate'"},
