@@ -64,6 +64,36 @@ class NnOpsTest {
 
     // ------------------------------------------------------------------ values against naive loops
 
+    /** conv2dFrames (strided views, no fold copy) against conv2d of the folded frames: bit for bit, every case. */
+    @Test void conv2dFramesEqualsTheFoldedConvolution() {
+        long seed = 40;
+        for (long[] c : new long[][]{{1, 5, 4, 7, 6, 3, 1, 1}, {2, 5, 4, 7, 6, 3, 1, 1}, {2, 6, 3, 9, 8, 3, 2, 1}, {3, 4, 2, 5, 5, 1, 1, 0},
+                {2, 3, 1, 4, 4, 3, 1, 1}}) {   // b, c, f, h, w, kernel, stride, padding (a 1-frame video takes the twin)
+            INDArray x = rand(seed++, c[0], c[1], c[2], c[3], c[4]).castTo(DataType.FLOAT);
+            INDArray w = rand(seed++, 7, c[1], c[5], c[5]).castTo(DataType.FLOAT), b = rand(seed++, 7).castTo(DataType.FLOAT);
+            for (boolean withBias : new boolean[]{true, false}) {
+                Tensor bias = withBias ? Tensor.of(b) : null;
+                INDArray want = NnOps.conv2d(Rearrange.framesToBatch(Tensor.of(x)), Tensor.of(w), bias, (int) c[6], (int) c[7]).data();
+                INDArray got = NnOps.conv2dFrames(Tensor.of(x), Tensor.of(w), bias, (int) c[6], (int) c[7]).data();
+                assertArrayEquals(want.shape(), got.shape(), Arrays.toString(c));
+                assertArrayEquals(want.data().asFloat(), got.dup('c').data().asFloat(), Arrays.toString(c) + " bias " + withBias);
+            }
+        }
+        // a permuted view takes the twin, and gives its result
+        INDArray v = rand(50, 2, 3, 4, 5, 6).castTo(DataType.FLOAT).permute(0, 1, 2, 4, 3);
+        INDArray w = rand(51, 4, 3, 3, 3).castTo(DataType.FLOAT);
+        assertArrayEquals(NnOps.conv2d(Rearrange.framesToBatch(Tensor.of(v)), Tensor.of(w), null, 1, 1).data().dup('c').data().asFloat(),
+                NnOps.conv2dFrames(Tensor.of(v), Tensor.of(w), null, 1, 1).data().dup('c').data().asFloat());
+        var e = assertThrows(IllegalArgumentException.class, () -> NnOps.conv2dFrames(Tensor.of(rand(52, 1, 2, 3, 4, 4).castTo(DataType.FLOAT)),
+                Tensor.of(w), null, 1, 1));
+        assertTrue(e.getMessage().contains("[1, 2, 3, 4, 4]") && e.getMessage().contains("[4, 3, 3, 3]"), e.getMessage());
+    }
+
+    /** Under a tape, conv2dFrames records the folded convolution: the same gradients as the twin. */
+    @Test void conv2dFramesGradients() {
+        assertGradients("conv2dFrames", t -> NnOps.conv2dFrames(t[0], t[1], t[2], 1, 1), rand(53, 2, 2, 3, 4, 5), rand(54, 3, 2, 3, 3), rand(55, 3));
+    }
+
     @Test void conv2dMatchesNaive() {
         INDArray x = rand(30, 2, 3, 7, 6), w = rand(31, 4, 3, 3, 3), b = rand(32, 4);
         int[][] cfg = {{1, 1, 1, 1}, {2, 2, 1, 1}, {1, 2, 0, 2}, {2, 1, 2, 0}};
