@@ -173,7 +173,7 @@ class FusedTest {
     }
 
     @Test void pointwiseConvEqualsItsTwin() {
-        long[][] cases = {{2, 8, 5, 7, 12}, {3, 32, 4, 4, 16}, {1, 64, 10, 16, 64}};   // n, c, h, w, o
+        long[][] cases = {{2, 8, 16, 17, 12}, {3, 32, 16, 16, 16}, {1, 64, 20, 16, 64}};   // n, c, h, w, o: the GEMM path
         for (long[] k : cases) for (boolean withBias : new boolean[]{true, false}) {
             INDArray x = rand(51, k[0], k[1], k[2], k[3]).castTo(DataType.FLOAT), w = rand(52, k[4], k[1], 1, 1).castTo(DataType.FLOAT);
             INDArray b = withBias ? rand(53, k[4]).castTo(DataType.FLOAT) : null;
@@ -186,6 +186,10 @@ class FusedTest {
             double ef = fused.castTo(DataType.DOUBLE).sub(ref).amaxNumber().doubleValue(), et = twin.castTo(DataType.DOUBLE).sub(ref).amaxNumber().doubleValue();
             assertTrue(ef < 1e-5 * Math.sqrt(k[1]), java.util.Arrays.toString(k) + " bias " + withBias + ": " + ef + " (twin " + et + ")");
         }
+        // images under POINTWISE_GEMM_MIN_PIXELS take the twin: its floats exactly
+        INDArray small = rand(58, 4, 8, 5, 7).castTo(DataType.FLOAT), ws = rand(59, 6, 8, 1, 1).castTo(DataType.FLOAT);
+        assertArrayEquals(NnOps.conv2d(Tensor.of(small), Tensor.of(ws), null, 1, 0).data().data().asFloat(),
+                Fused.pointwiseConv(Tensor.of(small), Tensor.of(ws), null).data().data().asFloat());
         // a 3x3 kernel is refused; a recorded input or a double input take the twin; a wrong channel count is the twin's error
         INDArray x = rand(54, 2, 4, 6, 6).castTo(DataType.FLOAT), w3 = rand(55, 5, 4, 3, 3).castTo(DataType.FLOAT);
         var e = assertThrows(IllegalArgumentException.class, () -> Fused.pointwiseConv(Tensor.of(x), Tensor.of(w3), null));

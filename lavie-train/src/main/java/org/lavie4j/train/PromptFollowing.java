@@ -16,6 +16,8 @@ import org.lavie4j.train.data.ShapeDescriber;
 import org.lavie4j.train.data.SyntheticShapes;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -81,27 +83,56 @@ public final class PromptFollowing {
         return new Report(out);
     }
 
+    /** Prompts generated together in one batch by {@link #evaluate} (twice as many UNet rows with guidance). */
+    public static final int BATCH = 16;
+
     /**
      * Generates every prompt with every seed ({@code base} gives frames, size, steps and guidance; its prompt and seed
-     * are replaced) and scores the videos. {@code each} sees every sample with its video as it is made (may be null).
+     * are replaced) and scores the videos. {@code each} sees every sample with its video (may be null), in order:
+     * prompt by prompt, seeds within a prompt. For each seed, up to {@link #BATCH} prompts are generated in one batch
+     * from that seed's initial noise ({@link TextToVideoPipeline#initialNoise}), the start one call per prompt would
+     * take: the same videos up to float rounding, an order of magnitude faster for tiny models.
      */
     public static Report evaluate(TextToVideoModel model, List<ShapeCaption> prompts, List<Long> seeds, GenerateOptions base,
                                   BiConsumer<Sample, Video> each) {
         TextToVideoPipeline pipeline = model.pipeline();
-        List<Sample> out = new ArrayList<>(prompts.size() * seeds.size());
-        for (ShapeCaption prompt : prompts) {
-            for (long seed : seeds) {
-                GenerateOptions o = GenerateOptions.builder().prompt(prompt.caption()).frames(base.frames()).size(base.height(), base.width())
-                        .steps(base.steps()).guidanceScale(base.guidanceScale()).seed(seed).build();
-                GenerateResult r = pipeline.generate(o);
-                Memory.free(r.latents());
-                Video v = Video.fromTensor(r.video(), model.info().fps());
-                Memory.free(r.video());
-                Sample s = new Sample(prompt, seed, ShapeDescriber.describe(v));
-                out.add(s);
-                if (each != null) each.accept(s, v);
+        Sample[][] samples = new Sample[prompts.size()][seeds.size()];
+        Video[][] videos = each == null ? null : new Video[prompts.size()][seeds.size()];
+        try (Tape off = Grad.disabled()) {
+            INDArray[] text = new INDArray[prompts.size()];
+            for (int i = 0; i < prompts.size(); i++) text[i] = pipeline.encodePrompt(prompts.get(i).caption());
+            INDArray negative = pipeline.encodePrompt(base.negativePrompt());
+            for (int s = 0; s < seeds.size(); s++) {
+                INDArray noise = pipeline.initialNoise(seeds.get(s), base.frames(), base.height(), base.width());
+                for (int i0 = 0; i0 < prompts.size(); i0 += BATCH) {
+                    int i1 = Math.min(prompts.size(), i0 + BATCH), n = i1 - i0;
+                    INDArray cond = Nd4j.concat(0, java.util.Arrays.copyOfRange(text, i0, i1));
+                    INDArray uncond = negative.repeat(0, n), start = noise.repeat(0, n);          // (n, ...) copies
+                    GenerateOptions o = GenerateOptions.builder().embeddings(cond, uncond).latents(start).frames(base.frames())
+                            .size(base.height(), base.width()).steps(base.steps()).guidanceScale(base.guidanceScale())
+                            .scheduler(base.scheduler()).seed(seeds.get(s)).build();
+                    GenerateResult r = pipeline.generate(o);
+                    Memory.free(r.latents(), cond, uncond, start);
+                    for (int k = 0; k < n; k++) {
+                        INDArray one = r.video().get(NDArrayIndex.interval(k, k + 1)).dup('c');
+                        Video v = Video.fromTensor(one, model.info().fps());
+                        Memory.free(one);
+                        samples[i0 + k][s] = new Sample(prompts.get(i0 + k), seeds.get(s), ShapeDescriber.describe(v));
+                        if (videos != null) videos[i0 + k][s] = v;
+                    }
+                    Memory.free(r.video());
+                }
+                Memory.free(noise);
             }
+            Memory.free(text);
+            Memory.free(negative);
         }
+        List<Sample> out = new ArrayList<>(prompts.size() * seeds.size());
+        for (int i = 0; i < prompts.size(); i++)
+            for (int s = 0; s < seeds.size(); s++) {
+                out.add(samples[i][s]);
+                if (each != null) each.accept(samples[i][s], videos[i][s]);
+            }
         return new Report(out);
     }
 

@@ -2,6 +2,9 @@ package org.lavie4j.train;
 
 import org.junit.jupiter.api.Test;
 import org.lavie4j.core.media.Video;
+import org.lavie4j.nn.pipeline.GenerateOptions;
+import org.lavie4j.nn.pipeline.GenerateResult;
+import org.lavie4j.nn.pipeline.TextToVideoModel;
 import org.lavie4j.train.data.ShapeCaption;
 import org.lavie4j.train.data.SyntheticShapes;
 
@@ -72,5 +75,39 @@ class PromptFollowingTest {
     void mismatchedListsAreRefused() {
         assertThrows(IllegalArgumentException.class, () -> PromptFollowing.score(truth.subList(0, 3), seeds, videos));
         assertTrue(Double.isNaN(new PromptFollowing.Report(List.of()).accuracy()));
+    }
+
+    /**
+     * evaluate generates up to BATCH prompts of a seed in one batch: each video is the one a call per prompt makes
+     * (the same initial noise; pixels within one level of rounding), in prompt-then-seed order.
+     */
+    @Test
+    void batchedEvaluationMakesTheVideosOfOneCallPerPrompt() {
+        TextToVideoModel m = TextToVideoModel.randomTiny(0);
+        List<ShapeCaption> prompts = List.of(ShapeCaption.parseCombination("red circle left"),
+                ShapeCaption.parseCombination("blue square up"), ShapeCaption.parseCombination("green triangle right"));
+        GenerateOptions base = GenerateOptions.builder().prompt("-").frames(3).size(16, 16).steps(3).guidanceScale(5).build();
+        List<String> order = new ArrayList<>();
+        List<Video> batched = new ArrayList<>();
+        PromptFollowing.Report r = PromptFollowing.evaluate(m, prompts, List.of(4L, 9L), base, (s, v) -> {
+            order.add(s.prompt().caption() + "/" + s.seed());
+            batched.add(v);
+        });
+        assertEquals(List.of("a red circle moving left/4", "a red circle moving left/9", "a blue square moving up/4",
+                "a blue square moving up/9", "a green triangle moving right/4", "a green triangle moving right/9"), order);
+        assertEquals(6, r.samples().size());
+        int k = 0;
+        for (ShapeCaption p : prompts)
+            for (long seed : List.of(4L, 9L)) {
+                GenerateResult one = m.pipeline().generate(base.toBuilder().prompt(p.caption()).seed(seed).build());
+                Video single = Video.fromTensor(one.video(), m.info().fps()), got = batched.get(k++);
+                assertEquals(single.frames(), got.frames());
+                int worst = 0;
+                for (int f = 0; f < single.frames(); f++) {
+                    byte[] a = single.rgb(f), b = got.rgb(f);
+                    for (int i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs((a[i] & 255) - (b[i] & 255)));
+                }
+                assertTrue(worst <= 1, p.caption() + " seed " + seed + ": pixels differ by " + worst);
+            }
     }
 }

@@ -82,6 +82,21 @@ public final class TextToVideoPipeline {
     }
 
     /**
+     * The initial latents {@link #generate} draws for {@code seed} when none are given: (1, C, frames, height/f,
+     * width/f) standard normal, before the scheduler's {@code init_noise_sigma}. Passing copies of it as
+     * {@link GenerateOptions.Builder#latents} with a batch of text states generates several prompts at once from the
+     * same start as one call per prompt.
+     */
+    public INDArray initialNoise(long seed, int frames, int height, int width) {
+        int f = vae.config().spatialFactor();
+        if (frames < 1 || height < f || width < f || height % f != 0 || width % f != 0)
+            throw new IllegalArgumentException("initialNoise: " + frames + " frames of " + height + "x" + width
+                    + " (height and width must be positive multiples of " + f + ")");
+        long[] shape = {1, unet.config().inChannels(), frames, height / f, width / f};
+        return randn(new SplittableRandom(seed), shape);
+    }
+
+    /**
      * Checks that options fit these models (what {@link GenerateOptions} cannot know alone): the size must be a
      * multiple of the VAE factor times the UNet's down-sampling factor (LaVie base: 8 · 8 = 64, so 320×512 works),
      * and precomputed text states must have the text width the UNet attends to.
