@@ -53,17 +53,10 @@ public final class NnOps {
             return y;
         }
         long[] ws = weight.shape();
-        if (ws.length != 4 || ws[1] != xs[1])
-            throw new IllegalArgumentException("conv2dFrames: video " + Arrays.toString(xs) + " (B, C, F, H, W) does not fit weight "
-                    + Arrays.toString(ws) + " (O, C, kH, kW)");
-        if (bias != null && (bias.rank() != 1 || bias.size(0) != ws[0]))
-            throw new IllegalArgumentException("conv2dFrames: bias " + Arrays.toString(bias.shape()) + " for weight " + Arrays.toString(ws));
-        if (stride < 1 || padding < 0)
-            throw new IllegalArgumentException("conv2dFrames: stride " + stride + " must be >= 1 and padding " + padding + " >= 0");
-        if (xs[3] + 2L * padding < ws[2] || xs[4] + 2L * padding < ws[3])
-            throw new IllegalArgumentException("conv2dFrames: kernel " + Arrays.toString(ws) + " larger than padded frames " + Arrays.toString(xs)
-                    + " with padding " + padding);
-        long b = xs[0], f = xs[2], oH = (xs[3] + 2L * padding - ws[2]) / stride + 1, oW = (xs[4] + 2L * padding - ws[3]) / stride + 1;
+        long b = xs[0], f = xs[2];
+        long[] os = conv2dShape(new long[]{b * f, xs[1], xs[3], xs[4]}, "video " + Arrays.toString(xs) + " (B, C, F, H, W)", ws, bias,
+                stride, stride, padding, padding);
+        long oH = os[2], oW = os[3];
         INDArray w = contiguous(weight.data()), bi = bias == null ? null : contiguous(bias.data());
         int[] iArgs = {(int) ws[2], (int) ws[3], stride, stride, padding, padding, 1, 1, 0, 0, 1};
         INDArray out = Nd4j.createUninitialized(DataType.FLOAT, b * f, ws[0], oH, oW);
@@ -84,19 +77,9 @@ public final class NnOps {
      */
     public static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, int strideH, int strideW, int padH, int padW) {
         long[] xs = x.shape(), ws = weight.shape();
-        if (xs.length != 4 || ws.length != 4 || ws[1] != xs[1])
-            throw new IllegalArgumentException("conv2d: input " + Arrays.toString(xs) + " (N, C, H, W) does not fit weight "
-                    + Arrays.toString(ws) + " (O, C, kH, kW)");
-        if (bias != null && (bias.rank() != 1 || bias.size(0) != ws[0]))
-            throw new IllegalArgumentException("conv2d: bias " + Arrays.toString(bias.shape()) + " for weight " + Arrays.toString(ws));
-        if (strideH < 1 || strideW < 1 || padH < 0 || padW < 0)
-            throw new IllegalArgumentException("conv2d: stride (" + strideH + ", " + strideW + ") must be >= 1 and padding ("
-                    + padH + ", " + padW + ") >= 0");
+        long[] os = conv2dShape(xs, Arrays.toString(xs) + " (N, C, H, W)", ws, bias, strideH, strideW, padH, padW);
         checkDtypes("conv2d", x, weight, bias);
-        long oH = (xs[2] + 2L * padH - ws[2]) / strideH + 1, oW = (xs[3] + 2L * padW - ws[3]) / strideW + 1;
-        if (xs[2] + 2L * padH < ws[2] || xs[3] + 2L * padW < ws[3])
-            throw new IllegalArgumentException("conv2d: kernel " + Arrays.toString(ws) + " larger than padded input " + Arrays.toString(xs)
-                    + " with padding (" + padH + ", " + padW + ")");
+        long oH = os[2], oW = os[3];
         INDArray in = contiguous(x.data()), w = contiguous(weight.data()), b = bias == null ? null : contiguous(bias.data());
         // iArgs: kH, kW, sH, sW, pH, pW, dH, dW, paddingMode 0 (explicit), dataFormat 0 (NCHW), wFormat 1 ([O, C, kH, kW])
         int[] iArgs = {(int) ws[2], (int) ws[3], strideH, strideW, padH, padW, 1, 1, 0, 0, 1};
@@ -118,6 +101,25 @@ public final class NnOps {
         }, x, weight, bias);
         if (result.isLeaf()) closeCopies(x, in, weight, w, bias, b);
         return result;
+    }
+
+    /**
+     * The output shape of a 2-D convolution of an (N, C, H, W) input by an (O, C, kH, kW) weight, after checking the
+     * shapes, the bias, the strides and the padding; errors name them, the input as {@code input} describes it.
+     */
+    private static long[] conv2dShape(long[] xs, String input, long[] ws, Tensor bias, int strideH, int strideW, int padH, int padW) {
+        if (xs.length != 4 || ws.length != 4 || ws[1] != xs[1])
+            throw new IllegalArgumentException("conv2d: input " + input + " does not fit weight "
+                    + Arrays.toString(ws) + " (O, C, kH, kW)");
+        if (bias != null && (bias.rank() != 1 || bias.size(0) != ws[0]))
+            throw new IllegalArgumentException("conv2d: bias " + Arrays.toString(bias.shape()) + " for weight " + Arrays.toString(ws));
+        if (strideH < 1 || strideW < 1 || padH < 0 || padW < 0)
+            throw new IllegalArgumentException("conv2d: stride (" + strideH + ", " + strideW + ") must be >= 1 and padding ("
+                    + padH + ", " + padW + ") >= 0");
+        if (xs[2] + 2L * padH < ws[2] || xs[3] + 2L * padW < ws[3])
+            throw new IllegalArgumentException("conv2d: kernel " + Arrays.toString(ws) + " larger than padded input " + input
+                    + " with padding (" + padH + ", " + padW + ")");
+        return new long[]{xs[0], ws[0], (xs[2] + 2L * padH - ws[2]) / strideH + 1, (xs[3] + 2L * padW - ws[3]) / strideW + 1};
     }
 
     /**

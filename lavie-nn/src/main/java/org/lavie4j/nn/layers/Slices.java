@@ -8,7 +8,6 @@ import org.lavie4j.core.Views;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.ops.transforms.Transforms;
 
 import java.util.Arrays;
 import java.util.function.UnaryOperator;
@@ -56,11 +55,6 @@ public final class Slices {
         INDArray[] views = new INDArray[parts.length];
         for (int i = 0; i < parts.length; i++) views[i] = Views.interval(parts[i], axis, s0, s1);
         return Nd4j.concat(1, views);
-    }
-
-    /** silu(x) = x·sigmoid(x) in place ({@link Ops#siluInto}, the same result as {@link Ops#silu}). */
-    static void siluInPlace(INDArray x) {
-        Ops.siluInto(x, x);
     }
 
     /**
@@ -219,7 +213,7 @@ public final class Slices {
                 long s1 = Math.min(n, s0 + length);
                 INDArray in = gather(parts, axis, s0, s1);
                 n1.apply(in);
-                siluInPlace(in);
+                Ops.siluInto(in, in);                          // silu in place
                 Tensor y = conv.apply(Tensor.of(in));
                 Memory.free(in);
                 INDArray yd = y.data();
@@ -273,7 +267,7 @@ public final class Slices {
                 INDArray hs = Views.interval(h, axis, s0, s1);
                 INDArray a = hs.dup('c');
                 n2.apply(a);
-                siluInPlace(a);
+                Ops.siluInto(a, a);                           // silu in place
                 Tensor c2 = conv2.apply(Tensor.of(a));
                 Memory.free(a);
                 INDArray x = gather(parts, axis, s0, s1);

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.attention;
 
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.BeforeEach;
 import org.lavie4j.core.GradAssert;
 import org.junit.jupiter.api.Test;
@@ -23,7 +24,7 @@ class CrossAttentionTest {
     /** Module initialisation draws from ND4J's global generator: seed it so every test sees the same weights. */
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
+        TestSeeds.seed(20261125);
     }
 
     @Test void keysAndShapesAreDiffusers() {
@@ -76,7 +77,7 @@ class CrossAttentionTest {
     }
 
     @Test void matchesNaiveLoopCrossAndSelf() {
-        Nd4j.getRandom().setSeed(11); org.lavie4j.core.Init.seed(11);
+        TestSeeds.seed(11);
         CrossAttention cross = new CrossAttention(12, 6, 3, 4);
         INDArray x = GradAssert.rand(1, 2, 5, 12), ctx = GradAssert.rand(2, 2, 7, 6);
         INDArray got = cross.forward(Tensor.of(x.castTo(DataType.FLOAT)), Tensor.of(ctx.castTo(DataType.FLOAT))).data();
@@ -92,7 +93,7 @@ class CrossAttentionTest {
     }
 
     @Test void memoryBudgetChangesNothingButChunking() {
-        Nd4j.getRandom().setSeed(12); org.lavie4j.core.Init.seed(12);
+        TestSeeds.seed(12);
         CrossAttention a = new CrossAttention(8, 8, 2, 4).maxScoreBytes(1);            // one query row per chunk
         INDArray x = GradAssert.rand(3, 2, 9, 8).castTo(DataType.FLOAT);
         INDArray chunked = a.forward(Tensor.of(x)).data().dup();

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.attention;
 
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.BeforeEach;
 import org.lavie4j.core.GradAssert;
 import org.junit.jupiter.api.Test;
@@ -25,7 +26,7 @@ class FeedForwardTest {
     /** Module initialisation draws from ND4J's global generator: seed it so every test sees the same weights. */
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
+        TestSeeds.seed(20261125);
     }
 
     @Test void keysAreDiffusers() {
@@ -61,7 +62,7 @@ class FeedForwardTest {
 
     /** GEGLU against a loop: value = first half, gate = second half, exact erf GELU. */
     @Test void gegluMatchesNaiveLoop() {
-        Nd4j.getRandom().setSeed(31); org.lavie4j.core.Init.seed(31);
+        TestSeeds.seed(31);
         GEGLU g = new GEGLU(5, 3);
         g.to(DataType.DOUBLE);
         INDArray x = GradAssert.rand(32, 2, 4, 5).muli(3);

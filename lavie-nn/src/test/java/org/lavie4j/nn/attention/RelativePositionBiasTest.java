@@ -1,6 +1,6 @@
 package org.lavie4j.nn.attention;
 
-import org.nd4j.linalg.factory.Nd4j;
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.BeforeEach;
 import org.lavie4j.core.GradAssert;
 import org.junit.jupiter.api.Test;
@@ -16,7 +16,7 @@ class RelativePositionBiasTest {
     /** Module initialisation draws from ND4J's global generator: seed it so every test sees the same weights. */
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
+        TestSeeds.seed(20261125);
     }
 
     /** base-unet.md §8.2: T[|j − i|] for |j − i| = 0..15. */

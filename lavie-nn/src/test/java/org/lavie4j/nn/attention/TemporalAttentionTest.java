@@ -1,5 +1,6 @@
 package org.lavie4j.nn.attention;
 
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.BeforeEach;
 import org.lavie4j.core.GradAssert;
 import org.junit.jupiter.api.Test;
@@ -23,7 +24,7 @@ class TemporalAttentionTest {
     /** Module initialisation draws from ND4J's global generator: seed it so every test sees the same weights. */
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
+        TestSeeds.seed(20261125);
     }
 
     @Test void keysAreThoseOfTheGoldenCheckpoint() throws Exception {
@@ -77,7 +78,7 @@ class TemporalAttentionTest {
     }
 
     @Test void matchesNaiveLoop() {
-        Nd4j.getRandom().setSeed(21); org.lavie4j.core.Init.seed(21);
+        TestSeeds.seed(21);
         TemporalAttention a = new TemporalAttention(80, 2, 40, new RotaryEmbedding(32));
         INDArray x = GradAssert.rand(22, 4, 6, 80);
         INDArray got = a.forward(Tensor.of(x.castTo(DataType.FLOAT))).data();
@@ -91,7 +92,7 @@ class TemporalAttentionTest {
     }
 
     @Test void chunkedScoresGiveTheSameResult() {
-        Nd4j.getRandom().setSeed(23); org.lavie4j.core.Init.seed(23);
+        TestSeeds.seed(23);
         TemporalAttention a = new TemporalAttention(64, 2, new RotaryEmbedding(32)).maxScoreBytes(1);
         INDArray x = GradAssert.rand(24, 3, 5, 64).castTo(DataType.FLOAT);
         INDArray chunked = a.forward(Tensor.of(x)).data().dup();

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.attention;
 
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.lavie4j.core.Grad;
@@ -24,7 +25,7 @@ class Transformer3DModelTest {
     /** Module initialisation draws from ND4J's global generator: seed it so every test sees the same weights. */
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
+        TestSeeds.seed(20261125);
     }
 
     /** The layer_transformer3d golden module: 2 heads × 40, 80 channels, 8 groups, text width 32. */
@@ -43,7 +44,7 @@ class Transformer3DModelTest {
     }
 
     @Test void imageFramesSkipTemporalAttention() throws IOException {
-        Nd4j.getRandom().setSeed(1); org.lavie4j.core.Init.seed(1);
+        TestSeeds.seed(1);
         INDArray x = Nd4j.randn(DataType.FLOAT, 2, 80, 5, 4, 4), ctx = Nd4j.randn(DataType.FLOAT, 2, 3, 77, 32);
         FrameLayout joint = new FrameLayout(3, 2);
         INDArray y = run(golden(), x, ctx, joint);

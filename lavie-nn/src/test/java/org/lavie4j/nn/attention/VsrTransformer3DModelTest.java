@@ -1,5 +1,6 @@
 package org.lavie4j.nn.attention;
 
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.lavie4j.core.Grad;
@@ -23,7 +24,7 @@ class VsrTransformer3DModelTest {
     /** Module initialisation draws from ND4J's global generator: seed it so every test sees the same weights. */
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261127); org.lavie4j.core.Init.seed(20261127);
+        TestSeeds.seed(20261127);
     }
 
     private static INDArray run(VsrTransformer3DModel m, INDArray x, INDArray ctx) {

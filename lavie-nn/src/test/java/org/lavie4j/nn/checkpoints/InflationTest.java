@@ -1,5 +1,6 @@
 package org.lavie4j.nn.checkpoints;
 
+import org.lavie4j.core.TestSeeds;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -186,7 +187,7 @@ class InflationTest {
         UNet3DConditionModel a = inflatedTiny(TemporalInit.REFERENCE);
         UNet3DConditionModel b = new UNet3DConditionModel(UNetConfig.tiny());
         b.load(a.stateDict());   // same weights, then new values for every temporal weight but to_out (and the fixed freqs)
-        Nd4j.getRandom().setSeed(23); org.lavie4j.core.Init.seed(23);
+        TestSeeds.seed(23);
         b.namedEntries().forEach((k, p) -> {
             if (Inflation.isTemporal(k) && !k.contains("to_out") && !k.endsWith("freqs")) p.set(Nd4j.randn(DataType.FLOAT, p.shape()));
         });
@@ -304,7 +305,7 @@ class InflationTest {
     }
 
     static INDArray rand(long seed, long... shape) {
-        Nd4j.getRandom().setSeed(seed); org.lavie4j.core.Init.seed(seed);
+        TestSeeds.seed(seed);
         return Nd4j.randn(DataType.FLOAT, shape);
     }
 }

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.checkpoints;
 
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.lavie4j.core.Grad;
@@ -29,7 +30,7 @@ class InterpolationCheckpointsTest {
     private static final Path CASE = TestData.goldenCase("unet_interp");
 
     private static INDArray run(UNet3DConditionModel unet) {
-        Nd4j.getRandom().setSeed(61); org.lavie4j.core.Init.seed(61);
+        TestSeeds.seed(61);
         INDArray x = Nd4j.randn(DataType.FLOAT, 1, 8, 3, 8, 8), ctx = Nd4j.randn(DataType.FLOAT, 1, 77, 32);
         try (Tape off = Grad.disabled()) {
             return unet.forward(Tensor.of(x), Tensor.of(Nd4j.createFromArray(999L)), Tensor.of(ctx)).data().dup();

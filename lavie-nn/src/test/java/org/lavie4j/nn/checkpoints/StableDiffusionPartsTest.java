@@ -1,5 +1,6 @@
 package org.lavie4j.nn.checkpoints;
 
+import org.lavie4j.core.TestSeeds;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -49,7 +50,7 @@ class StableDiffusionPartsTest {
 
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
+        TestSeeds.seed(20261125);
     }
 
     // ------------------------------------------------------------------ a tiny SD 1.4 folder

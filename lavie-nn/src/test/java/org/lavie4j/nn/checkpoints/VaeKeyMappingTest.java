@@ -1,5 +1,6 @@
 package org.lavie4j.nn.checkpoints;
 
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.lavie4j.core.StateDict;
@@ -22,7 +23,7 @@ class VaeKeyMappingTest {
 
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
+        TestSeeds.seed(20261125);
     }
 
     @Test void newNamesMapToDiffusers016Names() {

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.checkpoints;
 
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.lavie4j.core.Grad;
@@ -31,7 +32,7 @@ class VsrCheckpointsTest {
     private static final Path CASE = VsrGolden.CASE;
 
     private static INDArray run(UNet3DVSRModel unet) {
-        Nd4j.getRandom().setSeed(71); org.lavie4j.core.Init.seed(71);
+        TestSeeds.seed(71);
         INDArray x = Nd4j.randn(DataType.FLOAT, 1, 4, 2, 8, 8), lowRes = Nd4j.randn(DataType.FLOAT, 1, 3, 2, 8, 8),
                 ctx = Nd4j.randn(DataType.FLOAT, 1, 77, 48);
         try (Tape off = Grad.disabled()) {

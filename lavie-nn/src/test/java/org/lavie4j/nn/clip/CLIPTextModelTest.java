@@ -1,5 +1,6 @@
 package org.lavie4j.nn.clip;
 
+import org.lavie4j.core.TestSeeds;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -36,7 +37,7 @@ class CLIPTextModelTest {
     /** Module initialisation draws from ND4J's global generator: seed it so every test sees the same weights. */
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
+        TestSeeds.seed(20261125);
     }
 
     /** A very small config for gradient checks and property tests: 2 layers, 2 heads of 4, 7 positions. */
@@ -99,7 +100,7 @@ class CLIPTextModelTest {
     }
 
     @Test void gradientsOfParametersInDouble() {
-        Nd4j.getRandom().setSeed(7); org.lavie4j.core.Init.seed(7);
+        TestSeeds.seed(7);
         CLIPTextModel m = new CLIPTextModel(micro(CLIPTextConfig.Activation.QUICK_GELU));
         m.to(DataType.DOUBLE);
         INDArray ids = ids(new long[][]{{18, 3, 5, 19}, {18, 7, 19, 19}});
@@ -146,7 +147,7 @@ class CLIPTextModelTest {
     }
 
     @Test void geluAndQuickGeluDiffer() {
-        Nd4j.getRandom().setSeed(3); org.lavie4j.core.Init.seed(3);
+        TestSeeds.seed(3);
         CLIPTextModel quick = new CLIPTextModel(micro(CLIPTextConfig.Activation.QUICK_GELU));
         CLIPTextModel exact = new CLIPTextModel(micro(CLIPTextConfig.Activation.GELU));
         exact.load(quick.stateDict());

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.layers;
 
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.Test;
 import org.lavie4j.core.Grad;
 import org.lavie4j.core.Module;
@@ -26,7 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Module.storeWeightsAs: half-precision storage of frozen weights, FLOAT compute, FLOAT copies freed after use. */
 class HalfWeightStorageTest {
     private static Linear frozenLinear() {
-        Nd4j.getRandom().setSeed(7); org.lavie4j.core.Init.seed(7);
+        TestSeeds.seed(7);
         Linear l = new Linear(16, 8, true);
         l.setTrainable(false);
         return l;

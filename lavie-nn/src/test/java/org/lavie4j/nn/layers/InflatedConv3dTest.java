@@ -1,5 +1,6 @@
 package org.lavie4j.nn.layers;
 
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.lavie4j.core.GradCheck;
@@ -18,7 +19,7 @@ class InflatedConv3dTest {
     /** Module initialisation draws from ND4J's global generator: seed it so every test sees the same weights. */
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
+        TestSeeds.seed(20261125);
     }
 
     @Test void keysAreThoseOfTheInflatedConv2d() {
@@ -28,7 +29,7 @@ class InflatedConv3dTest {
     }
 
     @Test void equalsConv2dAppliedToEachFrame() {
-        Nd4j.getRandom().setSeed(3); org.lavie4j.core.Init.seed(3);
+        TestSeeds.seed(3);
         InflatedConv3d conv = new InflatedConv3d(3, 5, 3, 2, 1);
         INDArray video = Nd4j.rand(DataType.FLOAT, 2, 3, 4, 7, 6);
         INDArray y = conv.forward(Tensor.of(video)).data();

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.layers;
 
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.lavie4j.core.GradAssert;
@@ -26,7 +27,7 @@ class ResnetBlock3DTest {
     /** Module initialisation draws from ND4J's global generator: seed it so every test sees the same weights. */
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
+        TestSeeds.seed(20261125);
     }
 
     @Test void keysAreThoseOfTheReference() throws Exception {
@@ -50,7 +51,7 @@ class ResnetBlock3DTest {
     }
 
     @Test void outputScaleFactorDividesTheSum() {
-        Nd4j.getRandom().setSeed(5); org.lavie4j.core.Init.seed(5);
+        TestSeeds.seed(5);
         ResnetBlock3D one = new ResnetBlock3D(4, 8, 6, 2, 1e-5);
         ResnetBlock3D two = new ResnetBlock3D(one.config().withOutputScaleFactor(2.0));
         two.load(one.stateDict());
@@ -101,7 +102,7 @@ class ResnetBlock3DTest {
     }
 
     private static ResnetBlock3D doubleBlock(ResnetBlock3D.TimeEmbeddingNorm norm) {
-        Nd4j.getRandom().setSeed(11); org.lavie4j.core.Init.seed(11);
+        TestSeeds.seed(11);
         ResnetBlock3D block = new ResnetBlock3D(new ResnetBlock3D.Config(4, 8, 6, 2, 4, 1e-5, norm, 1.0, true));
         // non-trivial norm affines so that their gradients are exercised
         block.namedEntries().forEach((k, p) -> { if (k.startsWith("norm")) p.set(Nd4j.rand(7L + k.hashCode(), p.shape()).castTo(DataType.FLOAT).addi(0.5)); });

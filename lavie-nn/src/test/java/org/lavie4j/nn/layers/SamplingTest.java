@@ -1,5 +1,6 @@
 package org.lavie4j.nn.layers;
 
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.lavie4j.core.GradAssert;
@@ -22,7 +23,7 @@ class SamplingTest {
     /** Module initialisation draws from ND4J's global generator: seed it so every test sees the same weights. */
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
+        TestSeeds.seed(20261125);
     }
 
     @Test void downsampleKeys() throws Exception {
@@ -51,7 +52,7 @@ class SamplingTest {
     }
 
     @Test void upsampleIsNearestOnHeightAndWidth() {
-        Nd4j.getRandom().setSeed(2); org.lavie4j.core.Init.seed(2);
+        TestSeeds.seed(2);
         Upsample3D up = new Upsample3D(2, 2, false);
         INDArray x = Nd4j.rand(DataType.FLOAT, 1, 2, 3, 2, 3);
         INDArray y = up.forward(Tensor.of(x)).data();
@@ -77,7 +78,7 @@ class SamplingTest {
     }
 
     @Test void gradientChecks() {
-        Nd4j.getRandom().setSeed(9); org.lavie4j.core.Init.seed(9);
+        TestSeeds.seed(9);
         Downsample3D down = new Downsample3D(2, 3, 1);
         down.to(DataType.DOUBLE);
         GradAssert.assertGradients("Downsample3D (input)", t -> down.forward(t[0]), GradAssert.rand(1, 1, 2, 2, 5, 4));

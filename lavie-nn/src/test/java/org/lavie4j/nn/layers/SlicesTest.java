@@ -1,5 +1,6 @@
 package org.lavie4j.nn.layers;
 
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.lavie4j.core.Grad;
@@ -24,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.*;
 class SlicesTest {
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
+        TestSeeds.seed(20261125);
     }
 
     /** Every parameter random (GroupNorm's γ around 1, β around 0; the zero-initialised shift conv non-zero). */

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.layers;
 
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.lavie4j.core.Grad;
@@ -21,7 +22,7 @@ class TemporalConvModuleTest {
     /** Module initialisation draws from ND4J's global generator: seed it so every test sees the same weights. */
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261126); org.lavie4j.core.Init.seed(20261126);
+        TestSeeds.seed(20261126);
     }
 
     private static INDArray run(java.util.function.Supplier<Tensor> f) {

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.layers;
 
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.BeforeEach;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -25,7 +26,7 @@ class TimestepEmbeddingTest {
     /** Module initialisation draws from ND4J's global generator: seed it so every test sees the same weights. */
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
+        TestSeeds.seed(20261125);
     }
 
     // unet_base's case tolerance
@@ -94,7 +95,7 @@ class TimestepEmbeddingTest {
     }
 
     @Test void gradientChecks() {
-        Nd4j.getRandom().setSeed(4); org.lavie4j.core.Init.seed(4);
+        TestSeeds.seed(4);
         TimestepEmbedding embedding = new TimestepEmbedding(6, 10);
         embedding.to(DataType.DOUBLE);
         GradAssert.assertGradients("TimestepEmbedding (input)", t -> embedding.forward(t[0]), GradAssert.rand(1, 3, 6));

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.pipeline;
 
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.lavie4j.core.media.Video;
@@ -37,7 +38,7 @@ class CascadePipelineTest {
     static void build() {
         TextToVideoModel m = TextToVideoModel.randomTiny(7);
         base = m.pipeline();
-        Nd4j.getRandom().setSeed(3); org.lavie4j.core.Init.seed(3);
+        TestSeeds.seed(3);
         UNet3DConditionModel interpUnet = new UNet3DConditionModel(UNetConfig.tinyInterpolation());
         interpUnet.eval();
         interpolation = new InterpolationPipeline(m.tokenizer(), m.textEncoder(), interpUnet, m.vae());   // SD 1.4 parts shared, as the original

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.pipeline;
 
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.lavie4j.core.Grad;
@@ -37,7 +38,7 @@ class InterpolationPipelineTest {
 
     @BeforeAll
     static void build() {
-        Nd4j.getRandom().setSeed(3); org.lavie4j.core.Init.seed(3);
+        TestSeeds.seed(3);
         text = new CLIPTextModel(TextToVideoModel.TinyConfigs.standard().text());
         unet = new UNet3DConditionModel(UNetConfig.tinyInterpolation());
         AutoencoderKL vae = new AutoencoderKL(VaeConfig.tiny());

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.pipeline;
 
+import org.lavie4j.core.TestSeeds;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -37,7 +38,7 @@ class TextToVideoPipelineTest {
     static void close() { if (golden != null) golden.close(); }
 
     @BeforeEach
-    void seed() { Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125); }
+    void seed() { TestSeeds.seed(20261125); }
 
     private static GenerateOptions.Builder small() {
         return GenerateOptions.builder().embeddings(cond, uncond).frames(2).size(32, 32).steps(3).guidanceScale(7.5)

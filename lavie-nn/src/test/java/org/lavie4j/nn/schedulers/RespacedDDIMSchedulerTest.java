@@ -1,5 +1,6 @@
 package org.lavie4j.nn.schedulers;
 
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -12,7 +13,7 @@ import static org.junit.jupiter.api.Assertions.*;
 /** The interpolation stage's guided-diffusion sampler (interpolation-unet.md §4). */
 class RespacedDDIMSchedulerTest {
     private static INDArray randn(long seed, long... shape) {
-        Nd4j.getRandom().setSeed(seed); org.lavie4j.core.Init.seed(seed);
+        TestSeeds.seed(seed);
         return Nd4j.randn(DataType.FLOAT, shape);
     }
 

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.unet;
 
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.Test;
 import org.lavie4j.core.Grad;
 import org.lavie4j.core.Ops;
@@ -29,7 +30,7 @@ class GradientCheckpointingTest {
     /** The tiny config with seeded weights on every parameter (no zero-initialised layer, so every gradient is non-zero). */
     private static UNet3DConditionModel tinyRandom() {
         UNet3DConditionModel unet = new UNet3DConditionModel(UNetConfig.tiny());
-        Nd4j.getRandom().setSeed(77); org.lavie4j.core.Init.seed(77);
+        TestSeeds.seed(77);
         unet.namedParameters().forEach((k, p) -> {
             if (p.isBuffer()) return;
             long[] s = p.shape();
@@ -44,7 +45,7 @@ class GradientCheckpointingTest {
     }
 
     private static INDArray randn(long seed, long... shape) {
-        Nd4j.getRandom().setSeed(seed); org.lavie4j.core.Init.seed(seed);
+        TestSeeds.seed(seed);
         return Nd4j.randn(DataType.FLOAT, shape);
     }
 

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.unet;
 
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.Test;
 import org.lavie4j.core.Grad;
 import org.lavie4j.core.LoadReport;
@@ -43,7 +44,7 @@ class UNet3DConditionModelTest {
     }
 
     private static INDArray rand(long seed, long... shape) {
-        Nd4j.getRandom().setSeed(seed); org.lavie4j.core.Init.seed(seed);
+        TestSeeds.seed(seed);
         return Nd4j.randn(DataType.FLOAT, shape);
     }
 

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.unet;
 
+import org.lavie4j.core.TestSeeds;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
@@ -38,12 +39,12 @@ class UNet3DVSRModelTest {
     }
 
     private static INDArray rand(long seed, long... shape) {
-        Nd4j.getRandom().setSeed(seed); org.lavie4j.core.Init.seed(seed);
+        TestSeeds.seed(seed);
         return Nd4j.randn(DataType.FLOAT, shape);
     }
 
     @Test void lavieVsrHasExactlyTheKeysAndShapesOfTheRealCheckpoint() {
-        Nd4j.getRandom().setSeed(1); org.lavie4j.core.Init.seed(1);
+        TestSeeds.seed(1);
         UNet3DVSRModel unet = new UNet3DVSRModel(VsrConfig.lavieVsr());
         Manifest.assertMatches("lavie_vsr_unet", unet.stateDict());
         assertEquals(1158, unet.stateDict().size());

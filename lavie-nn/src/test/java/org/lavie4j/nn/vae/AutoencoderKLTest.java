@@ -1,5 +1,6 @@
 package org.lavie4j.nn.vae;
 
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.lavie4j.core.Grad;
@@ -28,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.*;
 class AutoencoderKLTest {
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
+        TestSeeds.seed(20261125);
     }
 
     @Test void goldenCasePasses() throws Exception {
@@ -63,7 +64,7 @@ class AutoencoderKLTest {
 
     /** A 2-level VAE small enough for finite differences, in double, with non-trivial norm affines. */
     private static AutoencoderKL doubleVae() {
-        Nd4j.getRandom().setSeed(11); org.lavie4j.core.Init.seed(11);
+        TestSeeds.seed(11);
         AutoencoderKL vae = new AutoencoderKL(new VaeConfig(3, 3, List.of(4, 8), 1, 2, 2, 8, 0.18215));
         vae.namedEntries().forEach((k, p) -> {
             if (k.contains("norm")) p.set(Nd4j.rand(11L + k.hashCode(), p.shape()).castTo(DataType.FLOAT).addi(0.5));

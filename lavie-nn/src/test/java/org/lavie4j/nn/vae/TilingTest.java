@@ -1,5 +1,6 @@
 package org.lavie4j.nn.vae;
 
+import org.lavie4j.core.TestSeeds;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.lavie4j.core.Grad;
@@ -37,7 +38,7 @@ class TilingTest {
 
     @BeforeEach
     void seed() {
-        Nd4j.getRandom().setSeed(20261125); org.lavie4j.core.Init.seed(20261125);
+        TestSeeds.seed(20261125);
     }
 
     /** The golden tiny VAE (×2) with every 3×3 kernel reduced to its centre tap. */
@@ -60,7 +61,7 @@ class TilingTest {
 
     /** (n, c, h, w) repeating a random (n, c, period, period) cell. */
     private static INDArray periodic(long seed, int n, int c, int period, int h, int w) {
-        Nd4j.getRandom().setSeed(seed); org.lavie4j.core.Init.seed(seed);
+        TestSeeds.seed(seed);
         return Nd4j.tile(Nd4j.randn(DataType.FLOAT, n, c, period, period), 1, 1, h / period, w / period);
     }
 
@@ -102,7 +103,7 @@ class TilingTest {
         try (var c = org.lavie4j.core.golden.GoldenCase.open(TestData.goldenCase("vae"))) {
             vae.load(c.weightsStateDict());
         }
-        Nd4j.getRandom().setSeed(7); org.lavie4j.core.Init.seed(7);
+        TestSeeds.seed(7);
         INDArray z = Nd4j.randn(DataType.FLOAT, 1, 4, 24, 24);
         try (Tape off = Grad.disabled()) {
             INDArray full = vae.decode(Tensor.of(z)).data();
@@ -119,7 +120,7 @@ class TilingTest {
         // tiles reach the border (the case the reference's a[-E + y] indexing misaligns)
         Tiling tiling = new Tiling(8, 0.25);
         for (int[] size : new int[][]{{13, 22}, {24, 20}, {9, 9}, {30, 7}}) {
-            Nd4j.getRandom().setSeed(size[0]); org.lavie4j.core.Init.seed(size[0]);
+            TestSeeds.seed(size[0]);
             INDArray z = Nd4j.randn(DataType.FLOAT, 2, 3, size[0], size[1]);
             INDArray full = NnOps.upsampleNearest2x(Tensor.of(z)).data();
             INDArray tiled = Tiling.run(z, tiling.decodePlan(2), 3, 2L * size[0], 2L * size[1], NnOps::upsampleNearest2x);
