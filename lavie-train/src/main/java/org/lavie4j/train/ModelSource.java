@@ -26,6 +26,9 @@ import java.nio.file.Path;
  *       layers ({@link Inflation#fromStableDiffusion}, LaVie's starting point); the temporal initialisation draws from
  *       ND4J's generator seeded with the config's {@code seed}.</li>
  * </ul>
+ * A pretrained source may add {@code frame_position_embeddings: N}: the loaded UNet gets learned absolute frame
+ * position tables of N frames in its temporal attentions, zero-initialised
+ * ({@link TextToVideoModel#withFramePositionEmbeddings}, this port's extension), to fine-tune a model that has none.
  */
 public sealed interface ModelSource permits ModelSource.Tiny, ModelSource.Pretrained {
 
@@ -60,13 +63,25 @@ public sealed interface ModelSource permits ModelSource.Tiny, ModelSource.Pretra
         public String key() { return key; }
     }
 
-    /** A model read from a folder of the given layout. */
-    record Pretrained(Layout layout, Path path) implements ModelSource {
+    /**
+     * A model read from a folder of the given layout; {@code framePositions} > 0 adds zero-initialised frame position
+     * tables of that many frames to its UNet (0: the model as stored).
+     */
+    record Pretrained(Layout layout, Path path, int framePositions) implements ModelSource {
         public Pretrained {
             if (layout == null || path == null) throw new IllegalArgumentException("ModelSource: layout and path are required");
+            if (framePositions < 0) throw new IllegalArgumentException("ModelSource: frame_position_embeddings must be >= 0, got " + framePositions);
         }
 
+        /** The model as stored. */
+        public Pretrained(Layout layout, Path path) { this(layout, path, 0); }
+
         @Override public TextToVideoModel load(long seed) throws IOException {
+            TextToVideoModel model = loadStored(seed);
+            return framePositions == 0 ? model : model.withFramePositionEmbeddings(framePositions);
+        }
+
+        private TextToVideoModel loadStored(long seed) throws IOException {
             if (!Files.isDirectory(path)) throw new NoSuchFileException(path.toString(), null, "model." + "path: no such folder (" + layout.key() + " model)");
             return switch (layout) {
                 case LAVIE4J -> {
@@ -97,10 +112,13 @@ public sealed interface ModelSource permits ModelSource.Tiny, ModelSource.Pretra
             ObjectNode n = JsonNodeFactory.instance.objectNode();
             n.put("source", layout.key());
             n.put("path", path.toString());
+            if (framePositions > 0) n.put("frame_position_embeddings", framePositions);
             return n;
         }
 
-        @Override public String toString() { return layout.key() + " model " + path; }
+        @Override public String toString() {
+            return layout.key() + " model " + path + (framePositions > 0 ? " + frame position tables of " + framePositions + " frames" : "");
+        }
     }
 
     /** Reads {@code {source: ..., ...}}. */
@@ -110,14 +128,15 @@ public sealed interface ModelSource permits ModelSource.Tiny, ModelSource.Pretra
             n.checkKnown(java.util.Set.of("source", "seed"));
             return new Tiny(n.integer("seed", 0, Long.MIN_VALUE));
         }
-        n.checkKnown(java.util.Set.of("source", "path"));
+        n.checkKnown(java.util.Set.of("source", "path", "frame_position_embeddings"));
         String path = n.string("path", null);
+        int framePositions = n.integer32("frame_position_embeddings", 0, 0);
         if (path.isBlank()) throw ConfigNode.error(n.key("path"), "must not be empty");
         Layout layout = switch (source) {
             case "lavie4j" -> Layout.LAVIE4J;
             case "lavie" -> Layout.LAVIE;
             default -> Layout.SD14;
         };
-        return new Pretrained(layout, Path.of(path));
+        return new Pretrained(layout, Path.of(path), framePositions);
     }
 }

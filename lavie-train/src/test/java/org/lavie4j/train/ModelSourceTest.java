@@ -65,6 +65,49 @@ class ModelSourceTest {
         assertTrue(t.trainableParameters().keySet().stream().allMatch(Inflation::isTemporal));
     }
 
+    /**
+     * {@code frame_position_embeddings: N} on a pretrained source: the model as stored plus zero frame position tables;
+     * the key round-trips through the config, and the tables train (all or temporal-only) and survive a resume.
+     */
+    @Test void framePositionTablesAreAddedToAPretrainedModel(@TempDir Path tmp) throws Exception {
+        TextToVideoModel tiny = TextToVideoModel.randomTiny(4);
+        Path folder = tmp.resolve("lavie4j");
+        tiny.save(folder, DType.F32);
+        TrainConfig config = TrainConfig.parse("model: {source: lavie4j, path: '" + folder + "', frame_position_embeddings: 8}\n"
+                + "output_dir: '" + tmp.resolve("run") + "'\n", true);
+        ModelSource source = config.model();
+        assertEquals(new ModelSource.Pretrained(ModelSource.Layout.LAVIE4J, folder, 8), source);
+        assertEquals(config, TrainConfig.fromJson(config.toJson()));
+        assertTrue(source.toString().contains("8 frames"), source.toString());
+        TextToVideoModel m = source.load(0);
+        assertEquals(8, m.unet().config().framePositionEmbeddings());
+        assertEqualWeights(tiny.unet().namedEntries(), m.unet().namedEntries(), k -> true);
+        String table = "down_blocks.0.attentions.0.transformer_blocks.0.attn_temp.frame_position_embedding";
+        assertEquals(0.0, m.unet().namedEntries().get(table).data().amaxNumber().doubleValue());
+
+        var e = assertThrows(IllegalArgumentException.class, () -> TrainConfig.parse(
+                "model: {source: lavie4j, path: x, frame_position_embeddings: -2}\noutput_dir: y\n", true));
+        assertTrue(e.getMessage().contains("frame_position_embeddings"), e.getMessage());
+
+        // temporal-only training trains the tables; two steps move them off zero; a resumed run continues bit for bit
+        TrainConfig run = TinyRuns.config(tmp.resolve("run"), 4).withModel(source).withTrain(TrainConfig.TrainTarget.TEMPORAL)
+                .withCheckpoint(new TrainConfig.Checkpointing(2, 3));
+        Trainer straight = Trainer.create(run, TinyRuns.source(0));
+        assertTrue(straight.trainableParameters().containsKey(table));
+        straight.train(TrainListener.NONE);
+        assertTrue(straight.model().unet().namedEntries().get(table).data().amaxNumber().doubleValue() > 0, "the table trained");
+
+        TrainConfig half = run.withOutputDir(tmp.resolve("run2")).withSteps(2);
+        Trainer first = Trainer.create(half, TinyRuns.source(0));
+        first.train(TrainListener.NONE);
+        Trainer resumed = Trainer.create(half.withSteps(4), TinyRuns.source(0));
+        resumed.resume(first.checkpoints().latest().orElseThrow());
+        resumed.train(TrainListener.NONE);
+        Map<String, Parameter> a = straight.model().unet().namedEntries(), b = resumed.model().unet().namedEntries();
+        for (String k : a.keySet())
+            assertArrayEquals(a.get(k).data().data().asFloat(), b.get(k).data().data().asFloat(), 0f, k);
+    }
+
     private static void assertEqualWeights(Map<String, Parameter> a, Map<String, Parameter> b, java.util.function.Predicate<String> which) {
         for (Map.Entry<String, Parameter> e : a.entrySet()) {
             if (!which.test(e.getKey())) continue;

@@ -49,7 +49,15 @@ public final class BasicTransformerBlock extends Module {
      * @param rotary     the UNet's shared RoPE module (or null for none)
      */
     public BasicTransformerBlock(int dim, int heads, int dimHead, int contextDim, RotaryEmbedding rotary) {
-        this(BlockVariant.BASE, dim, heads, dimHead, contextDim, rotary, false);
+        this(BlockVariant.BASE, dim, heads, dimHead, contextDim, rotary, false, 0);
+    }
+
+    /**
+     * The base block with a learned absolute frame position table of {@code framePositions} frames in its temporal
+     * attention (an extension, see {@link TemporalAttention}; 0 = LaVie's block).
+     */
+    public BasicTransformerBlock(int dim, int heads, int dimHead, int contextDim, RotaryEmbedding rotary, int framePositions) {
+        this(BlockVariant.BASE, dim, heads, dimHead, contextDim, rotary, false, framePositions);
     }
 
     /**
@@ -58,10 +66,11 @@ public final class BasicTransformerBlock extends Module {
      * @param sparseCausal the reference's {@code use_first_frame}: attn1 attends to frame 0 and the previous frame
      */
     public static BasicTransformerBlock interpolation(int dim, int heads, int dimHead, int contextDim, boolean sparseCausal) {
-        return new BasicTransformerBlock(BlockVariant.INTERPOLATION, dim, heads, dimHead, contextDim, null, sparseCausal);
+        return new BasicTransformerBlock(BlockVariant.INTERPOLATION, dim, heads, dimHead, contextDim, null, sparseCausal, 0);
     }
 
-    private BasicTransformerBlock(BlockVariant variant, int dim, int heads, int dimHead, int contextDim, RotaryEmbedding rotary, boolean sparseCausal) {
+    private BasicTransformerBlock(BlockVariant variant, int dim, int heads, int dimHead, int contextDim, RotaryEmbedding rotary,
+                                  boolean sparseCausal, int framePositions) {
         this.variant = variant;
         this.sparseCausal = sparseCausal;
         this.dim = dim;
@@ -70,7 +79,7 @@ public final class BasicTransformerBlock extends Module {
         attn2 = child("attn2", new CrossAttention(dim, contextDim, heads, dimHead));
         norm2 = child("norm2", new LayerNorm(dim));
         if (variant == BlockVariant.BASE) {           // registration order = the reference's state-dict order
-            attnTemp = child("attn_temp", new TemporalAttention(dim, heads, dimHead, rotary));
+            attnTemp = child("attn_temp", new TemporalAttention(dim, heads, dimHead, rotary, framePositions));
             normTemp = child("norm_temp", new LayerNorm(dim));
             ff = child("ff", new FeedForward(dim));
             norm3 = child("norm3", new LayerNorm(dim));

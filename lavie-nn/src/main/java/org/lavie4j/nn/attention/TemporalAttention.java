@@ -4,9 +4,13 @@ import org.lavie4j.core.Attention;
 import org.lavie4j.core.Module;
 import org.lavie4j.core.ModuleList;
 import org.lavie4j.core.Ops;
+import org.lavie4j.core.Parameter;
 import org.lavie4j.core.Tensor;
 import org.lavie4j.nn.layers.Dropout;
 import org.lavie4j.nn.layers.Linear;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Arrays;
 
@@ -22,12 +26,21 @@ import java.util.Arrays;
  * [32, heads] and, when a rotary module is given, {@code rotary_emb.freqs}: the rotary module is shared between all
  * temporal attentions of a UNet (one instance, registered under each owner; behaviour 8). A null rotary module
  * means no positional rotation (the reference's {@code rotary_emb=None}).
+ *
+ * <p>Extension (not in LaVie, off unless asked for): a learned absolute frame position table
+ * {@code frame_position_embedding} [maxFrames, C], zero-initialised, added to the input before the projections
+ * ({@code x + E[0..F−1]}, AnimateDiff's placement of its frame position encoding, learned instead of sinusoidal). RoPE and
+ * the relative bias only tell a query how far away a key is, and a softmax average of values that are the same on every
+ * frame is that value again, so LaVie's temporal attention cannot tell the first frame of a clip from the last while the
+ * frames hold only noise; the table gives it that. Zero at the start, it leaves a trained model's output unchanged, so
+ * it can be added to a checkpoint and fine-tuned (training/README.md, run 8).
  */
 public final class TemporalAttention extends Module {
     private final Linear toQ, toK, toV, toOut;
     private final RelativePositionBias timeRelPosBias;
     private final RotaryEmbedding rotaryEmb;
-    private final int queryDim, heads, dimHead;
+    private final Parameter framePositionEmbedding;          // (maxFrames, C) or null
+    private final int queryDim, heads, dimHead, maxFrames;
     private final double scale;
     private long maxScoreBytes = Attention.DEFAULT_MAX_SCORE_BYTES;
 
@@ -36,8 +49,17 @@ public final class TemporalAttention extends Module {
      * @param rotary   the shared {@code RotaryEmbedding(32)}, or null for none; its dim must not exceed {@code dimHead}
      */
     public TemporalAttention(int queryDim, int heads, int dimHead, RotaryEmbedding rotary) {
-        if (queryDim <= 0 || heads <= 0 || dimHead <= 0)
-            throw new IllegalArgumentException("invalid TemporalAttention(queryDim=" + queryDim + ", heads=" + heads + ", dimHead=" + dimHead + ")");
+        this(queryDim, heads, dimHead, rotary, 0);
+    }
+
+    /**
+     * @param framePositions 0 for LaVie's attention; otherwise the frames of the learned absolute frame position table
+     *                       (zero-initialised), the most frames a clip may have
+     */
+    public TemporalAttention(int queryDim, int heads, int dimHead, RotaryEmbedding rotary, int framePositions) {
+        if (queryDim <= 0 || heads <= 0 || dimHead <= 0 || framePositions < 0)
+            throw new IllegalArgumentException("invalid TemporalAttention(queryDim=" + queryDim + ", heads=" + heads + ", dimHead=" + dimHead
+                    + ", framePositions=" + framePositions + ")");
         if (rotary != null && rotary.dim() > dimHead)
             throw new IllegalArgumentException("TemporalAttention: rotary dim " + rotary.dim() + " exceeds the head size " + dimHead);
         this.queryDim = queryDim;
@@ -51,6 +73,9 @@ public final class TemporalAttention extends Module {
         toOut = child("to_out", new ModuleList<Module>(new Linear(inner, queryDim, true), new Dropout())).get(0, Linear.class);
         timeRelPosBias = child("time_rel_pos_bias", new RelativePositionBias(heads, 32, 32));
         rotaryEmb = rotary == null ? null : child("rotary_emb", rotary);
+        maxFrames = framePositions;
+        framePositionEmbedding = framePositions == 0 ? null
+                : parameter("frame_position_embedding", Nd4j.zeros(DataType.FLOAT, framePositions, queryDim));
     }
 
     /** LaVie's layout: head size C / heads. */
@@ -78,8 +103,10 @@ public final class TemporalAttention extends Module {
         if (x.rank() != 3 || x.size(2) != queryDim)
             throw new IllegalArgumentException("TemporalAttention: hidden_states must be ((B*H*W), F, " + queryDim + "), got " + Arrays.toString(x.shape()));
         int frames = Math.toIntExact(x.size(1));
+        Tensor in = withFramePositions(x, frames);                              // x, or x + E[0..f-1]
         Tensor bias = timeRelPosBias.forward(frames);                           // (h, f, f)
-        Tensor ql = toQ.forward(x), kl = toK.forward(x), vl = toV.forward(x);  // (b*h*w, f, h*d)
+        Tensor ql = toQ.forward(in), kl = toK.forward(in), vl = toV.forward(in); // (b*h*w, f, h*d)
+        if (in != x) in.release();
         Tensor q = Ops.scale(Attention.splitHeads(ql, heads), scale);           // (b*h*w, h, f, d), scaled before RoPE
         Tensor k = Attention.splitHeads(kl, heads);                             // (b*h*w, h, f, d)
         Tensor v = Attention.splitHeads(vl, heads);                             // (b*h*w, h, f, d)
@@ -94,6 +121,25 @@ public final class TemporalAttention extends Module {
         Tensor.release(ql, kl, vl, q, qr, kr, o, merged, bias);                 // no-op while recording
         return y;
     }
+
+    /** x + E[0..frames−1] broadcast over the positions; x itself without a table. */
+    private Tensor withFramePositions(Tensor x, int frames) {
+        if (framePositionEmbedding == null) return x;
+        if (frames > maxFrames)
+            throw new IllegalArgumentException("TemporalAttention: " + frames + " frames, but frame_position_embedding holds positions for "
+                    + maxFrames + " (the UNet config's frame_position_embeddings)");
+        Tensor table = framePositionEmbedding.tensor();                         // (maxFrames, C)
+        Tensor rows = frames == maxFrames ? table : Ops.slice(table, 0, 0, frames);
+        Tensor out = Ops.add(x, rows);                                          // (b*h*w, f, C)
+        table.release();                   // frees a FLOAT copy of a half-stored table (rows is a view of it); no-op otherwise
+        return out;
+    }
+
+    /** The most frames the learned frame position table covers; 0 when there is none (LaVie). */
+    public int framePositions() { return maxFrames; }
+
+    /** The learned absolute frame position table (maxFrames, C), or null (LaVie). */
+    public Parameter framePositionEmbedding() { return framePositionEmbedding; }
 
     public int heads() { return heads; }
 

@@ -1,6 +1,8 @@
 package org.lavie4j.nn.pipeline;
 
 import org.lavie4j.core.Init;
+import org.lavie4j.core.LoadReport;
+import org.lavie4j.core.Parameter;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.lavie4j.core.io.DType;
@@ -17,6 +19,7 @@ import org.lavie4j.nn.unet.UNet3DConditionModel;
 import org.lavie4j.nn.unet.UNetConfig;
 import org.lavie4j.nn.vae.AutoencoderKL;
 import org.lavie4j.nn.vae.VaeConfig;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -217,6 +220,37 @@ public record TextToVideoModel(CLIPTokenizer tokenizer, CLIPTextModel textEncode
         fresh.eval();
         return new TextToVideoModel(tokenizer, textEncoder, fresh, vae, schedulerConfig,
                 info.describedAs(info.name(), info.description() + "; UNet re-initialised (random, seed " + seed + ")", false));
+    }
+
+    /**
+     * This model with a learned absolute frame position table of {@code frames} frames added to every temporal attention
+     * of its UNet ({@link UNetConfig#withFramePositionEmbeddings}, this port's extension): a new UNet holding every
+     * weight of the current one, the tables zero-initialised, so it computes exactly what this model computes until
+     * they are trained. The other parts are kept (the same objects). This model itself when its UNet already has
+     * tables of {@code frames} frames.
+     *
+     * @throws IllegalArgumentException frames not positive, a UNet with tables of another size, or the interpolation variant
+     */
+    public TextToVideoModel withFramePositionEmbeddings(int frames) {
+        if (frames <= 0) throw new IllegalArgumentException("frame_position_embeddings must be a positive frame count, got " + frames);
+        int have = unet.config().framePositionEmbeddings();
+        if (have == frames) return this;
+        if (have != 0)
+            throw new IllegalArgumentException("the UNet already has frame position tables of " + have + " frames (asked for " + frames + ")");
+        UNet3DConditionModel grown = new UNet3DConditionModel(unet.config().withFramePositionEmbeddings(frames));
+        Parameter like = unet.namedEntries().get("conv_in.weight");               // the UNet's precision and storage
+        if (like.computeType() != DataType.FLOAT) grown.to(like.computeType());
+        LoadReport report = grown.load(unet.stateDict(), false);
+        boolean onlyTables = report.missing().stream().allMatch(k -> k.endsWith(".attn_temp.frame_position_embedding"));
+        if (!onlyTables || !report.unexpected().isEmpty() || !report.shapeMismatches().isEmpty() || !report.aliasConflicts().isEmpty())
+            throw new IllegalStateException("adding frame position tables changed more than the tables: " + report);
+        if (like.isHalfStored()) {                                             // an inference copy, frozen as its source
+            grown.setTrainable(false);
+            grown.storeWeightsAs(like.dtype());                                 // exact: the values came from that storage
+        }
+        grown.eval();
+        return new TextToVideoModel(tokenizer, textEncoder, grown, vae, schedulerConfig,
+                info.describedAs(info.name(), info.description() + "; frame position tables of " + frames + " frames added (zero)", info.trained()));
     }
 
     /** {@link #random} with {@link TinyConfigs#standard()} and a small default video (8 frames at 64×64, 8 fps, DDIM 25 steps). */

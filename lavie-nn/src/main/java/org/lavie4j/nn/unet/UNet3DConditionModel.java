@@ -60,6 +60,7 @@ public final class UNet3DConditionModel extends Module {
         BlockVariant variant = config.variant();
         rotary = variant == BlockVariant.BASE ? new RotaryEmbedding(32) : null;
         boolean sparse = config.useFirstFrame();
+        int positions = config.framePositionEmbeddings();          // 0 = LaVie (no absolute frame positions)
 
         convIn = child("conv_in", new InflatedConv3d(config.inChannels(), channels.get(0), 3, 1, 1));
         timeProj = new Timesteps(channels.get(0), config.flipSinToCos(), config.freqShift());   // no weights
@@ -71,14 +72,14 @@ public final class UNet3DConditionModel extends Module {
             int in = out;
             out = channels.get(i);
             UNetBlocks.AttentionSpec attention = config.downBlockTypes().get(i).hasAttention()
-                    ? new UNetBlocks.AttentionSpec(config.attentionHeadDim().get(i), config.crossAttentionDim(), groups, variant, rotary, sparse) : null;
+                    ? new UNetBlocks.AttentionSpec(config.attentionHeadDim().get(i), config.crossAttentionDim(), groups, variant, rotary, sparse, positions) : null;
             down.add(new UNetBlocks.DownBlock(in, out, temb, config.layersPerBlock(), groups, eps, attention, i < levels - 1, config.downsamplePadding()));
         }
         downBlocks = child("down_blocks", new ModuleList<>(down));
 
         int last = channels.get(levels - 1);
         midBlock = child("mid_block", new UNetBlocks.MidBlock(last, temb, groups, eps, config.midBlockScaleFactor(),
-                new UNetBlocks.AttentionSpec(config.attentionHeadDim().get(levels - 1), config.crossAttentionDim(), groups, variant, rotary, sparse)));
+                new UNetBlocks.AttentionSpec(config.attentionHeadDim().get(levels - 1), config.crossAttentionDim(), groups, variant, rotary, sparse, positions)));
 
         List<UNetBlocks.UpBlock> up = new ArrayList<>();
         out = channels.get(levels - 1);
@@ -87,7 +88,7 @@ public final class UNet3DConditionModel extends Module {
             out = channels.get(levels - 1 - i);
             int in = channels.get(Math.max(levels - 2 - i, 0));
             UNetBlocks.AttentionSpec attention = config.upBlockTypes().get(i).hasAttention()
-                    ? new UNetBlocks.AttentionSpec(config.attentionHeadDim().get(levels - 1 - i), config.crossAttentionDim(), groups, variant, rotary, sparse) : null;
+                    ? new UNetBlocks.AttentionSpec(config.attentionHeadDim().get(levels - 1 - i), config.crossAttentionDim(), groups, variant, rotary, sparse, positions) : null;
             up.add(new UNetBlocks.UpBlock(in, prevOut, out, temb, config.layersPerBlock() + 1, groups, eps, attention, i < levels - 1));
         }
         upBlocks = child("up_blocks", new ModuleList<>(up));

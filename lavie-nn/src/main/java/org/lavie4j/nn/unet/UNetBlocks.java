@@ -32,13 +32,15 @@ public final class UNetBlocks {
 
     /**
      * What a level needs to build its transformers: base blocks share {@code rotary}; interpolation blocks have no
-     * positional module and a sparse-causal {@code attn1} when {@code sparseCausal}.
+     * positional module and a sparse-causal {@code attn1} when {@code sparseCausal}; {@code framePositions} > 0 gives
+     * base blocks a learned absolute frame position table (an extension, {@code frame_position_embeddings}).
      */
-    record AttentionSpec(int heads, int contextDim, int groups, BlockVariant variant, RotaryEmbedding rotary, boolean sparseCausal) {
+    record AttentionSpec(int heads, int contextDim, int groups, BlockVariant variant, RotaryEmbedding rotary, boolean sparseCausal,
+                         int framePositions) {
         Transformer3DModel build(int channels) {
             int dimHead = channels / heads;
             BasicTransformerBlock block = variant == BlockVariant.BASE
-                    ? new BasicTransformerBlock(channels, heads, dimHead, contextDim, rotary)
+                    ? new BasicTransformerBlock(channels, heads, dimHead, contextDim, rotary, framePositions)
                     : BasicTransformerBlock.interpolation(channels, heads, dimHead, contextDim, sparseCausal);
             return new Transformer3DModel(channels, groups, block);
         }

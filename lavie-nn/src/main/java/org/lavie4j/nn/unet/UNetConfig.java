@@ -21,6 +21,11 @@ import java.util.TreeSet;
  * <p>{@code variant} says which stage's code the model follows (base/ or interpolation/models); the diffusers JSON
  * does not say it (both are {@code UNet3DConditionModel}), so {@link #fromJson(JsonNode, BlockVariant)} takes it.
  * {@code useFirstFrame} (sparse-causal {@code attn1}) exists only in the interpolation variant.
+ *
+ * <p>{@code framePositionEmbeddings} (JSON {@code frame_position_embeddings}) is this port's extension, absent from
+ * LaVie's configs and 0 there: when positive, every base temporal attention gets a learned absolute frame position table
+ * of that many frames ({@code attn_temp.frame_position_embedding}, zero-initialised; see
+ * {@link org.lavie4j.nn.attention.TemporalAttention}). Base variant only.
  */
 public record UNetConfig(
         int inChannels,
@@ -39,7 +44,8 @@ public record UNetConfig(
         double midBlockScaleFactor,
         boolean centerInputSample,
         boolean useFirstFrame,
-        BlockVariant variant) {
+        BlockVariant variant,
+        int framePositionEmbeddings) {
 
     private static final Logger LOG = LoggerFactory.getLogger(UNetConfig.class);
 
@@ -75,6 +81,10 @@ public record UNetConfig(
 
     public UNetConfig {
         if (variant == null) throw new IllegalArgumentException("variant is null");
+        if (framePositionEmbeddings < 0)
+            throw new IllegalArgumentException("frame_position_embeddings must be 0 (none) or a positive frame count, got " + framePositionEmbeddings);
+        if (framePositionEmbeddings > 0 && variant != BlockVariant.BASE)
+            throw new IllegalArgumentException("frame_position_embeddings exists only in the base variant, not in " + variant);
         if (useFirstFrame && variant != BlockVariant.INTERPOLATION)
             throw new IllegalArgumentException("use_first_frame=true (sparse-causal attn1) exists only in the interpolation variant, not in " + variant);
         blockOutChannels = List.copyOf(blockOutChannels);
@@ -107,7 +117,7 @@ public record UNetConfig(
                       double midBlockScaleFactor, boolean centerInputSample, boolean useFirstFrame) {
         this(inChannels, outChannels, blockOutChannels, downBlockTypes, upBlockTypes, layersPerBlock, crossAttentionDim, attentionHeadDim,
                 normNumGroups, normEps, flipSinToCos, freqShift, downsamplePadding, midBlockScaleFactor, centerInputSample, useFirstFrame,
-                BlockVariant.BASE);
+                BlockVariant.BASE, 0);
     }
 
     /** The real LaVie base model (Stable Diffusion 1.4's UNet with 3-D blocks). */
@@ -115,7 +125,7 @@ public record UNetConfig(
         return new UNetConfig(4, 4, List.of(320, 640, 1280, 1280),
                 List.of(DownBlockType.CROSS_ATTN_DOWN_BLOCK_3D, DownBlockType.CROSS_ATTN_DOWN_BLOCK_3D, DownBlockType.CROSS_ATTN_DOWN_BLOCK_3D, DownBlockType.DOWN_BLOCK_3D),
                 List.of(UpBlockType.UP_BLOCK_3D, UpBlockType.CROSS_ATTN_UP_BLOCK_3D, UpBlockType.CROSS_ATTN_UP_BLOCK_3D, UpBlockType.CROSS_ATTN_UP_BLOCK_3D),
-                2, 768, List.of(8, 8, 8, 8), 32, 1e-5, true, 0, 1, 1.0, false, false, BlockVariant.BASE);
+                2, 768, List.of(8, 8, 8, 8), 32, 1e-5, true, 0, 1, 1.0, false, false, BlockVariant.BASE, 0);
     }
 
     /**
@@ -126,7 +136,7 @@ public record UNetConfig(
     public static UNetConfig lavieInterpolation() {
         UNetConfig b = lavieBase();
         return new UNetConfig(8, 4, b.blockOutChannels(), b.downBlockTypes(), b.upBlockTypes(), 2, 768, b.attentionHeadDim(),
-                32, 1e-5, true, 0, 1, 1.0, false, true, BlockVariant.INTERPOLATION);
+                32, 1e-5, true, 0, 1, 1.0, false, true, BlockVariant.INTERPOLATION, 0);
     }
 
     /** A tiny model for tests (the shape of the {@code unet_base} golden case). */
@@ -134,14 +144,21 @@ public record UNetConfig(
         return new UNetConfig(4, 4, List.of(32, 64),
                 List.of(DownBlockType.CROSS_ATTN_DOWN_BLOCK_3D, DownBlockType.DOWN_BLOCK_3D),
                 List.of(UpBlockType.UP_BLOCK_3D, UpBlockType.CROSS_ATTN_UP_BLOCK_3D),
-                1, 32, List.of(1, 2), 8, 1e-5, true, 0, 1, 1.0, false, false, BlockVariant.BASE);
+                1, 32, List.of(1, 2), 8, 1e-5, true, 0, 1, 1.0, false, false, BlockVariant.BASE, 0);
     }
 
     /** A tiny interpolation model for tests (the shape of the {@code unet_interp} golden case). */
     public static UNetConfig tinyInterpolation() {
         UNetConfig t = tiny();
         return new UNetConfig(8, 4, t.blockOutChannels(), t.downBlockTypes(), t.upBlockTypes(), 1, 32, t.attentionHeadDim(),
-                8, 1e-5, true, 0, 1, 1.0, false, true, BlockVariant.INTERPOLATION);
+                8, 1e-5, true, 0, 1, 1.0, false, true, BlockVariant.INTERPOLATION, 0);
+    }
+
+    /** This config with a learned absolute frame position table of {@code frames} frames per temporal attention (0 = none, LaVie). */
+    public UNetConfig withFramePositionEmbeddings(int frames) {
+        return new UNetConfig(inChannels, outChannels, blockOutChannels, downBlockTypes, upBlockTypes, layersPerBlock, crossAttentionDim,
+                attentionHeadDim, normNumGroups, normEps, flipSinToCos, freqShift, downsamplePadding, midBlockScaleFactor,
+                centerInputSample, useFirstFrame, variant, frames);
     }
 
     /** Width of the time embedding: 4 × the first block's channels (1280 for LaVie). */
@@ -154,7 +171,7 @@ public record UNetConfig(
     private static final Set<String> USED = Set.of("in_channels", "out_channels", "block_out_channels", "down_block_types",
             "up_block_types", "layers_per_block", "cross_attention_dim", "attention_head_dim", "norm_num_groups", "norm_eps",
             "flip_sin_to_cos", "freq_shift", "downsample_padding", "mid_block_scale_factor", "center_input_sample",
-            "use_first_frame", "act_fn");
+            "use_first_frame", "act_fn", "frame_position_embeddings");
 
     /** Options the port cannot honour, with the only value it accepts (absent or null is always accepted). */
     private static final Map<String, Object> REQUIRED = Map.of(
@@ -220,10 +237,20 @@ public record UNetConfig(
                 json.path("norm_num_groups").asInt(base.normNumGroups()), json.path("norm_eps").asDouble(base.normEps()),
                 json.path("flip_sin_to_cos").asBoolean(true), json.path("freq_shift").asInt(0),
                 json.path("downsample_padding").asInt(1), json.path("mid_block_scale_factor").asDouble(1.0),
-                json.path("center_input_sample").asBoolean(false), json.path("use_first_frame").asBoolean(false), variant);
+                json.path("center_input_sample").asBoolean(false), json.path("use_first_frame").asBoolean(false), variant,
+                framePositions(json));
         List<String> notable = ignored.stream().filter(k -> !k.startsWith("_")).toList();   // metadata keys are expected
         if (!notable.isEmpty()) LOG.warn("UNet config: keys that do not change the computation, ignored: {}", notable);
         return new Parsed(config, List.copyOf(ignored));
+    }
+
+    /** {@code frame_position_embeddings}: absent, null or 0 = none; otherwise a whole frame count. */
+    private static int framePositions(JsonNode json) {
+        JsonNode v = json.get("frame_position_embeddings");
+        if (v == null || v.isNull()) return 0;
+        if (!v.canConvertToInt() || !v.isIntegralNumber())
+            throw new IllegalArgumentException("UNet config: frame_position_embeddings = " + v + " must be a whole number of frames (0 = none)");
+        return v.asInt();
     }
 
     private static List<Integer> ints(JsonNode json, String key, List<Integer> fallback) {
@@ -260,6 +287,7 @@ public record UNetConfig(
         n.put("mid_block_scale_factor", midBlockScaleFactor);
         n.put("center_input_sample", centerInputSample);
         n.put("use_first_frame", useFirstFrame);
+        if (framePositionEmbeddings > 0) n.put("frame_position_embeddings", framePositionEmbeddings);   // this port's extension
         return n;
     }
 }

@@ -148,4 +148,92 @@ class TemporalAttentionTest {
         assertTrue(e.getMessage().contains("32") && e.getMessage().contains("24"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> new TemporalAttention(66, 4, null));
     }
+
+    // ------------------------------------------------------------------ frame position tables (this port's extension)
+
+    /** The LaVie attention and one with a frame position table, holding the same LaVie weights. */
+    private static TemporalAttention[] pair(int frames) {
+        TestSeeds.seed(31);
+        TemporalAttention plain = new TemporalAttention(64, 2, 32, new RotaryEmbedding(32));
+        TemporalAttention tabled = new TemporalAttention(64, 2, 32, new RotaryEmbedding(32), frames);
+        StateDict sd = plain.stateDict();
+        var report = tabled.load(sd, false);
+        assertEquals(java.util.List.of("frame_position_embedding"), report.missing());
+        assertTrue(report.unexpected().isEmpty() && report.shapeMismatches().isEmpty(), report.toString());
+        return new TemporalAttention[]{plain, tabled};
+    }
+
+    @Test void aZeroFramePositionTableChangesNothing() {
+        TemporalAttention[] a = pair(8);
+        assertArrayEquals(new long[]{8, 64}, a[1].framePositionEmbedding().shape());
+        assertEquals(0.0, a[1].framePositionEmbedding().data().amaxNumber().doubleValue(), 0.0, "zero-initialised");
+        assertEquals(8, a[1].framePositions());
+        assertEquals(0, a[0].framePositions());
+        assertNull(a[0].framePositionEmbedding());
+        INDArray x = GradAssert.rand(32, 3, 5, 64).castTo(DataType.FLOAT);
+        INDArray want = a[0].forward(Tensor.of(x)).data().dup();
+        assertArrayEquals(want.data().asFloat(), a[1].forward(Tensor.of(x)).data().data().asFloat(), 0f, "bit for bit");
+    }
+
+    @Test void theTableIsAddedToTheInputOfEveryFrame() {
+        TemporalAttention[] a = pair(8);
+        a[1].framePositionEmbedding().set(GradAssert.rand(33, 8, 64).castTo(DataType.FLOAT));
+        INDArray x = GradAssert.rand(34, 3, 5, 64).castTo(DataType.FLOAT);
+        INDArray rows = a[1].framePositionEmbedding().data().get(org.nd4j.linalg.indexing.NDArrayIndex.interval(0, 5),
+                org.nd4j.linalg.indexing.NDArrayIndex.all());
+        INDArray shifted = x.add(rows.reshape(1, 5, 64).broadcast(3, 5, 64));
+        INDArray want = a[0].forward(Tensor.of(shifted)).data().dup();
+        INDArray got = a[1].forward(Tensor.of(x)).data();
+        assertEquals(0.0, got.sub(want).amaxNumber().doubleValue(), 1e-6);
+    }
+
+    /**
+     * Why the table exists: on frames that are all the same (what a clip of pure noise is, on average) LaVie's attention
+     * gives every frame the same output, RoPE and relative bias notwithstanding, so it cannot place a frame in the clip;
+     * with a table the outputs differ from frame to frame.
+     */
+    @Test void onlyTheTableTellsIdenticalFramesApart() {
+        TemporalAttention[] a = pair(8);
+        a[0].namedEntries().get("time_rel_pos_bias.relative_attention_bias.weight").set(GradAssert.rand(35, 32, 2).castTo(DataType.FLOAT));
+        a[1].namedEntries().get("time_rel_pos_bias.relative_attention_bias.weight").set(a[0].timeRelPosBias().weight().data().dup());
+        a[1].framePositionEmbedding().set(GradAssert.rand(36, 8, 64).castTo(DataType.FLOAT));
+        INDArray frame = GradAssert.rand(37, 2, 1, 64).castTo(DataType.FLOAT);
+        INDArray x = frame.broadcast(2, 6, 64).dup();                          // 6 identical frames per position
+        INDArray plain = a[0].forward(Tensor.of(x)).data();
+        INDArray tabled = a[1].forward(Tensor.of(x)).data();
+        double plainSpread = 0, tabledSpread = 0;
+        for (int f = 1; f < 6; f++) {
+            plainSpread = Math.max(plainSpread, frameDiff(plain, f));
+            tabledSpread = Math.max(tabledSpread, frameDiff(tabled, f));
+        }
+        System.out.printf("identical frames: largest output difference to frame 0: LaVie %.2e, with table %.2e%n", plainSpread, tabledSpread);
+        assertTrue(plainSpread < 1e-5, "LaVie's attention tells identical frames apart by " + plainSpread);
+        assertTrue(tabledSpread > 1e-2, "the table does not tell identical frames apart: " + tabledSpread);
+    }
+
+    private static double frameDiff(INDArray y, int f) {
+        var all = org.nd4j.linalg.indexing.NDArrayIndex.all();
+        return y.get(all, org.nd4j.linalg.indexing.NDArrayIndex.point(f), all)
+                .sub(y.get(all, org.nd4j.linalg.indexing.NDArrayIndex.point(0), all)).amaxNumber().doubleValue();
+    }
+
+    @Test void framePositionTableGradientCheckInDouble() {
+        TemporalAttention[] a = pair(6);
+        TemporalAttention t = a[1];
+        t.framePositionEmbedding().set(GradAssert.rand(38, 6, 64).castTo(DataType.FLOAT));
+        t.to(DataType.DOUBLE);
+        INDArray x = GradAssert.rand(39, 2, 4, 64).muli(3);                   // 4 of the 6 rows are used
+        GradAssert.assertGradients("TemporalAttention with table (x)", u -> t.forward(u[0]), x);
+        GradAssert.assertParameterGradients("TemporalAttention (frame_position_embedding)", () -> t.forward(Tensor.of(x)),
+                t.framePositionEmbedding());
+    }
+
+    @Test void tooManyFramesForTheTableIsNamed() {
+        TemporalAttention t = new TemporalAttention(64, 2, 32, new RotaryEmbedding(32), 4);
+        var e = assertThrows(IllegalArgumentException.class, () -> t.forward(Tensor.of(Nd4j.zeros(DataType.FLOAT, 2, 5, 64))));
+        assertTrue(e.getMessage().contains("5 frames") && e.getMessage().contains("4") && e.getMessage().contains("frame_position_embeddings"),
+                e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> new TemporalAttention(64, 2, 32, null, -1));
+        assertEquals(4, t.forward(Tensor.of(Nd4j.zeros(DataType.FLOAT, 2, 4, 64))).shape()[1]);
+    }
 }

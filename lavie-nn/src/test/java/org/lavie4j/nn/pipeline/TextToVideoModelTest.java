@@ -97,6 +97,49 @@ class TextToVideoModelTest {
     }
 
     @Test
+    void framePositionTablesAddedToATrainedModelChangeNothingUntilTrained(@TempDir Path tmp) throws IOException {
+        TextToVideoModel grown = model.withFramePositionEmbeddings(8);
+        assertEquals(8, grown.unet().config().framePositionEmbeddings());
+        assertSame(model.vae(), grown.vae());
+        assertSame(grown, grown.withFramePositionEmbeddings(8));
+        var e = assertThrows(IllegalArgumentException.class, () -> grown.withFramePositionEmbeddings(16));
+        assertTrue(e.getMessage().contains("8 frames"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> model.withFramePositionEmbeddings(0));
+        Map<String, Parameter> old = model.unet().namedEntries(), now = grown.unet().namedEntries();
+        for (var en : now.entrySet()) {
+            if (en.getKey().endsWith("frame_position_embedding")) {
+                assertEquals(0.0, en.getValue().data().amaxNumber().doubleValue(), 0.0, en.getKey());
+                continue;
+            }
+            assertArrayEquals(old.get(en.getKey()).data().data().asFloat(), en.getValue().data().data().asFloat(), 0f, en.getKey());
+        }
+        INDArray a = model.pipeline().generate(small("a red circle moving left").build()).latents();
+        INDArray b = grown.pipeline().generate(small("a red circle moving left").build()).latents();
+        assertEquals(a, b, "zero tables: the same samples");
+
+        // trained tables change the samples and survive a save and load (config and weights)
+        String block = "down_blocks.0.attentions.0.transformer_blocks.0.attn_temp.";
+        var out = now.get(block + "to_out.0.weight");                          // a fresh temporal branch outputs only its bias
+        out.set(org.lavie4j.core.GradAssert.rand(42, out.shape()).muli(0.2).castTo(out.dtype()));
+        INDArray before = grown.pipeline().generate(small("a red circle moving left").build()).latents();
+        var table = now.get(block + "frame_position_embedding");
+        table.set(org.lavie4j.core.GradAssert.rand(41, table.shape()).castTo(table.dtype()));
+        assertNotEquals(before, grown.pipeline().generate(small("a red circle moving left").build()).latents());
+        Path dir = tmp.resolve("tabled");
+        grown.save(dir, DType.F16);
+        TextToVideoModel back = TextToVideoModel.load(dir);
+        assertEquals(grown.unet().config(), back.unet().config());
+        assertSameParameters(grown.unet(), back.unet(), 1e-3);
+        // half-stored weights stay half-stored
+        TextToVideoModel halfGrown = TextToVideoModel.randomTiny(7);
+        halfGrown.unet().setTrainable(false);
+        halfGrown.unet().storeWeightsAs(org.nd4j.linalg.api.buffer.DataType.HALF);
+        TextToVideoModel hg = halfGrown.withFramePositionEmbeddings(4);
+        assertTrue(hg.unet().namedEntries().get("conv_in.weight").isHalfStored());
+        assertTrue(hg.unet().namedEntries().get("down_blocks.0.attentions.0.transformer_blocks.0.attn_temp.frame_position_embedding").isHalfStored());
+    }
+
+    @Test
     void halfPrecisionFolderIsSmallerAndLoads(@TempDir Path tmp) throws IOException {
         model.save(tmp.resolve("f32"), DType.F32);
         model.save(tmp.resolve("f16"), DType.F16);

@@ -64,13 +64,13 @@ class InterpolationUNetTest {
         assertFalse(c.useFirstFrame());
         assertEquals(want, new UNetConfig(c.inChannels(), c.outChannels(), c.blockOutChannels(), c.downBlockTypes(), c.upBlockTypes(),
                 c.layersPerBlock(), c.crossAttentionDim(), c.attentionHeadDim(), c.normNumGroups(), c.normEps(), c.flipSinToCos(),
-                c.freqShift(), c.downsamplePadding(), c.midBlockScaleFactor(), c.centerInputSample(), true, c.variant()));
+                c.freqShift(), c.downsamplePadding(), c.midBlockScaleFactor(), c.centerInputSample(), true, c.variant(), 0));
         assertEquals(List.of("sample_size"), parsed.ignoredKeys());
         // the same key set either way: use_first_frame changes attn1's forward, not its parameters
         UNetConfig t = UNetConfig.tinyInterpolation();
         UNetConfig dense = new UNetConfig(t.inChannels(), t.outChannels(), t.blockOutChannels(), t.downBlockTypes(), t.upBlockTypes(),
                 t.layersPerBlock(), t.crossAttentionDim(), t.attentionHeadDim(), t.normNumGroups(), t.normEps(), t.flipSinToCos(),
-                t.freqShift(), t.downsamplePadding(), t.midBlockScaleFactor(), t.centerInputSample(), false, t.variant());
+                t.freqShift(), t.downsamplePadding(), t.midBlockScaleFactor(), t.centerInputSample(), false, t.variant(), 0);
         assertEquals(new UNet3DConditionModel(t).stateDict().keys(), new UNet3DConditionModel(dense).stateDict().keys());
     }
 

@@ -41,4 +41,29 @@ class UNetConfigTest {
         e = assertThrows(IllegalArgumentException.class, () -> UNetConfig.fromJson(json.readTree("{\"attention_head_dim\": 7}")));
         assertTrue(e.getMessage().contains("heads"), e.getMessage());
     }
+
+    @Test void framePositionEmbeddingsAreThisPortsOptionalExtension() throws Exception {
+        assertEquals(0, UNetConfig.lavieBase().framePositionEmbeddings());
+        assertFalse(UNetConfig.lavieBase().toJson().has("frame_position_embeddings"), "LaVie's config is written without it");
+        UNetConfig with = UNetConfig.tiny().withFramePositionEmbeddings(16);
+        assertEquals(16, with.toJson().get("frame_position_embeddings").asInt());
+        assertEquals(with, UNetConfig.fromJson(with.toJson()).config());
+        assertEquals(UNetConfig.tiny(), UNetConfig.fromJson(with.toJson().put("frame_position_embeddings", 0)).config());
+        assertEquals(UNetConfig.tiny(), with.withFramePositionEmbeddings(0));
+        for (String bad : new String[]{"-1", "2.5", "\"eight\"", "true"}) {
+            var e = assertThrows(IllegalArgumentException.class,
+                    () -> UNetConfig.fromJson(json.readTree("{\"frame_position_embeddings\": " + bad + "}")), bad);
+            assertTrue(e.getMessage().contains("frame_position_embeddings"), e.getMessage());
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> UNetConfig.tinyInterpolation().withFramePositionEmbeddings(8));
+        assertTrue(e.getMessage().contains("base variant"), e.getMessage());
+        // the tables are the only new keys, one per temporal attention
+        var plain = new UNet3DConditionModel(UNetConfig.tiny()).stateDict().keys();
+        var tabled = new UNet3DConditionModel(with).stateDict().keys();
+        var added = new java.util.TreeSet<>(tabled);
+        added.removeAll(plain);
+        assertTrue(tabled.containsAll(plain));
+        assertEquals(plain.stream().filter(k -> k.endsWith("attn_temp.to_q.weight")).count(), added.size());
+        assertTrue(added.stream().allMatch(k -> k.endsWith("attn_temp.frame_position_embedding")), added.toString());
+    }
 }
