@@ -90,6 +90,101 @@ public final class Fused {
         return Ops.record("geglu", out, go -> new INDArray[]{gegluBackward(in, go, d)}, h);
     }
 
+    private static final float INV_SQRT_2PI = (float) (1.0 / Math.sqrt(2 * Math.PI));
+
+    /**
+     * GEGLU for training: the floats of {@link #gegluNaive} and of its gradient, bit for bit, in fewer passes. The twin
+     * takes seven ND4J ops forward and, backward, eight more plus two zero-filled gradients of h (one per half) that the
+     * tape then adds. Here the only ND4J ops are the two whose results must be ND4J's own, {@code Erf} (forward) and
+     * {@code Exp} (backward), each run once over a packed copy of the gate; every product and sum around them is done in
+     * Java in the twin's order, each rounded to float as ND4J's float ops round (no FMA contraction in Java), and the
+     * backward writes both halves of dh at once. Φ(g) is kept from the forward for the backward. Inputs that are not
+     * float32 c-contiguous take {@link #gegluNaive}.
+     */
+    public static Tensor gegluTraining(Tensor h) {
+        long[] hs = h.shape();
+        if (h.rank() < 1 || hs[hs.length - 1] % 2 != 0)
+            throw new IllegalArgumentException("geglu: the last axis must hold [value | gate] halves, got " + Arrays.toString(hs));
+        INDArray in = h.data();
+        if (!kernelInput(in)) return gegluNaive(h);
+        int d = (int) (hs[hs.length - 1] / 2);
+        long rows = in.length() / (2L * d);
+        long[] os = hs.clone();
+        os[os.length - 1] = d;
+        INDArray cdf = Nd4j.createUninitialized(DataType.FLOAT, rows, d);        // g/√2, then erf of it, then Φ(g)
+        FloatBuffer src = floats(in), c = floats(cdf);
+        inRowBlocks(rows, 2L * d, (r0, r1) -> {
+            float[] g = new float[d];
+            for (long r = r0; r < r1; r++) {
+                src.get((int) (r * 2 * d + d), g, 0, d);
+                for (int j = 0; j < d; j++) g[j] *= INV_SQRT2;                  // in.mul(1/√2)
+                c.put((int) (r * d), g, 0, d);
+            }
+        });
+        Nd4j.getExecutioner().exec(new org.nd4j.linalg.api.ops.impl.transforms.strict.Erf(cdf, cdf));
+        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, os);
+        FloatBuffer dst = floats(out);
+        inRowBlocks(rows, 2L * d, (r0, r1) -> {
+            float[] a = new float[d], g = new float[d], e = new float[d];
+            for (long r = r0; r < r1; r++) {
+                src.get((int) (r * 2 * d), a, 0, d);
+                src.get((int) (r * 2 * d + d), g, 0, d);
+                c.get((int) (r * d), e, 0, d);
+                for (int j = 0; j < d; j++) {
+                    float phi = (e[j] + 1f) * 0.5f;                             // erf(..).addi(1).muli(0.5)
+                    e[j] = phi;
+                    a[j] = a[j] * (g[j] * phi);                                 // a · (g · Φ(g))
+                }
+                c.put((int) (r * d), e, 0, d);
+                dst.put((int) (r * d), a, 0, d);
+            }
+        });
+        if (!Grad.isRecording() || !h.requiresGrad()) {
+            Memory.free(cdf);
+            return Ops.record("geglu", out, go -> null, h);
+        }
+        return Ops.record("geglu", out, go -> new INDArray[]{gegluTrainingBackward(in, cdf, go, d)}, h);
+    }
+
+    /** The twin's gradient of h: [go·gelu(g) | ((φ'·g + Φ(g))·(go·a)], with φ' = exp(g·g·(−½))·(1/√(2π)) as ND4J computes it. */
+    private static INDArray gegluTrainingBackward(INDArray h, INDArray cdf, INDArray go, int d) {
+        INDArray gout = kernelInput(go) ? go : go.dup('c');
+        long rows = h.length() / (2L * d);
+        INDArray pdf = Nd4j.createUninitialized(DataType.FLOAT, rows, d);        // g·g·(−½), then its exp
+        FloatBuffer src = floats(h), p = floats(pdf), c = floats(cdf), gb = floats(gout);
+        inRowBlocks(rows, 2L * d, (r0, r1) -> {
+            float[] g = new float[d];
+            for (long r = r0; r < r1; r++) {
+                src.get((int) (r * 2 * d + d), g, 0, d);
+                for (int j = 0; j < d; j++) g[j] = (g[j] * g[j]) * -0.5f;       // in.mul(in).muli(-0.5)
+                p.put((int) (r * d), g, 0, d);
+            }
+        });
+        Nd4j.getExecutioner().exec(new org.nd4j.linalg.api.ops.impl.transforms.strict.Exp(pdf, pdf));
+        INDArray dh = Nd4j.createUninitialized(DataType.FLOAT, h.shape());
+        FloatBuffer out = floats(dh);
+        inRowBlocks(rows, 2L * d, (r0, r1) -> {
+            float[] a = new float[d], g = new float[d], e = new float[d], phi = new float[d], o = new float[d];
+            for (long r = r0; r < r1; r++) {
+                src.get((int) (r * 2 * d), a, 0, d);
+                src.get((int) (r * 2 * d + d), g, 0, d);
+                p.get((int) (r * d), e, 0, d);
+                c.get((int) (r * d), phi, 0, d);
+                gb.get((int) (r * d), o, 0, d);
+                for (int j = 0; j < d; j++) {
+                    float dg = ((e[j] * INV_SQRT_2PI) * g[j] + phi[j]) * (o[j] * a[j]);   // d.muli(in).addi(cdf).muli(go·a)
+                    a[j] = o[j] * (g[j] * phi[j]);                                  // go · gelu(g)
+                    g[j] = dg;
+                }
+                out.put((int) (r * 2 * d), a, 0, d);
+                out.put((int) (r * 2 * d + d), g, 0, d);
+            }
+        });
+        Memory.free(pdf, cdf);
+        if (gout != go) Memory.free(gout);
+        return dh;
+    }
+
     /** d/dh of a·gelu(g): [gelu(g)·go | a·go·(Φ(g) + g·φ(g))], composed from ND4J ops (exact erf). */
     private static INDArray gegluBackward(INDArray h, INDArray go, int d) {
         INDArray h2 = h.reshape('c', h.length() / (2L * d), 2L * d);

@@ -4,6 +4,7 @@ import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import static org.junit.jupiter.api.Assertions.*;
 import static org.lavie4j.core.GradAssert.rand;
@@ -92,6 +93,36 @@ class FusedTest {
         System.out.printf("geglu gradient: fused vs naive %.3e%n", diff);
         assertTrue(diff < 1e-5, "gradient differs by " + diff);
         assertTrue(want[0].amaxNumber().doubleValue() > 0.1, "a gradient that can fail the comparison");
+    }
+
+    /** gegluTraining is the twin's floats exactly, forward and backward (large, small, zero and extreme inputs). */
+    @Test void gegluTrainingIsTheTwinBitForBit() {
+        INDArray big = rand(26, 64, 64, 256).muli(3).castTo(DataType.FLOAT);  // several row blocks: the parallel path
+        INDArray small = rand(27, 2, 3, 10).castTo(DataType.FLOAT);
+        INDArray extreme = Nd4j.createFromArray(new float[]{0f, -0f, 1e-30f, -1e-30f, 5f, -5f, 40f, -40f, 1e30f, -1e30f,
+                3f, -2f, 0.5f, 1f, -7f, 9f, 0.25f, -0.25f, 2f, 100f}).reshape(2, 10);
+        for (INDArray h : new INDArray[]{big, small, extreme}) {
+            long[] os = h.shape().clone();
+            os[os.length - 1] /= 2;
+            INDArray g = rand(28, os).castTo(DataType.FLOAT);
+            float[] fwdFused = Fused.gegluTraining(Tensor.of(h)).data().data().asFloat();
+            float[] fwdNaive = Fused.gegluNaive(Tensor.of(h)).data().data().asFloat();
+            assertArrayEquals(fwdNaive, fwdFused, 0f, "forward " + java.util.Arrays.toString(h.shape()));
+            Tensor a = Tensor.leaf(h.dup(), true), b = Tensor.leaf(h.dup(), true);
+            try (Tape tape = Grad.record()) { tape.backward(Fused.gegluTraining(a), g); }
+            try (Tape tape = Grad.record()) { tape.backward(Fused.gegluNaive(b), g); }
+            assertArrayEquals(b.grad().data().asFloat(), a.grad().data().asFloat(), 0f, "gradient " + java.util.Arrays.toString(h.shape()));
+        }
+        // a strided output gradient, and inputs the kernel does not take (double, a view) go to the twin
+        INDArray h = rand(29, 4, 12).castTo(DataType.FLOAT);
+        INDArray gWide = rand(30, 4, 12).castTo(DataType.FLOAT), gView = gWide.get(NDArrayIndex.all(), NDArrayIndex.interval(0, 6));
+        Tensor a = Tensor.leaf(h.dup(), true), b = Tensor.leaf(h.dup(), true);
+        try (Tape tape = Grad.record()) { tape.backward(Fused.gegluTraining(a), gView); }
+        try (Tape tape = Grad.record()) { tape.backward(Fused.gegluNaive(b), gView.dup()); }
+        assertArrayEquals(b.grad().data().asFloat(), a.grad().data().asFloat(), 0f, "strided output gradient");
+        INDArray hd = rand(31, 3, 8);
+        assertEquals(Fused.gegluNaive(Tensor.of(hd)).data(), Fused.gegluTraining(Tensor.of(hd)).data());
+        assertThrows(IllegalArgumentException.class, () -> Fused.gegluTraining(Tensor.of(rand(1, 3, 5).castTo(DataType.FLOAT))));
     }
 
     private static INDArray[] grad(boolean fused, INDArray h, INDArray g) {
