@@ -65,6 +65,43 @@ class OpsGradTest {
         assertThrows(IllegalArgumentException.class, () -> Views.interval(g, 1, 2, 4));
     }
 
+    /** Bias and broadcast gradients: the leading-axes sum is each column's double sum rounded once. */
+    @Test void leadingSumIsTheColumnSumRoundedOnce() {
+        Object[][] cases = {{new long[]{4096, 256}, 1}, {new long[]{3, 5, 7}, 2}, {new long[]{1, 1, 6}, 2}, {new long[]{9, 2, 3}, 1},
+                {new long[]{5}, 1}, {new long[]{700, 3}, 1}};
+        for (Object[] c : cases) {
+            long[] shape = (long[]) c[0];
+            int lead = (int) c[1];
+            INDArray d = rand(51, shape).muli(1000).addi(3);                  // large offsets: float partial sums would drift
+            INDArray f = d.castTo(DataType.FLOAT);
+            int[] dims = new int[lead];
+            for (int i = 0; i < lead; i++) dims[i] = i;
+            INDArray want = f.castTo(DataType.DOUBLE).sum(false, dims);
+            INDArray got = Ops.leadingSum(f, lead);
+            assertArrayEquals(want.shape(), got.shape(), java.util.Arrays.toString(shape));
+            assertEquals(DataType.FLOAT, got.dataType());
+            double[] w = want.data().asDouble();
+            float[] g = got.data().asFloat();
+            for (int i = 0; i < g.length; i++)
+                assertTrue(Math.abs(g[i] - w[i]) <= Math.ulp((float) w[i]), java.util.Arrays.toString(shape) + "[" + i + "]: " + g[i] + " vs " + w[i]);
+            INDArray gd = Ops.leadingSum(d, lead);                                 // double in, double out
+            assertEquals(0.0, gd.sub(d.sum(false, dims)).amaxNumber().doubleValue(), 1e-9 * d.amaxNumber().doubleValue() * shape[0]);
+        }
+        // a c-contiguous view at an offset, and a strided view (ND4J's sum)
+        INDArray big = rand(52, 6, 4, 8).castTo(DataType.FLOAT);
+        INDArray view = big.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(2, 5), org.nd4j.linalg.indexing.NDArrayIndex.all(),
+                org.nd4j.linalg.indexing.NDArrayIndex.all());
+        assertEquals(0.0, Ops.leadingSum(view, 1).sub(view.dup().sum(0)).amaxNumber().doubleValue(), 1e-5);
+        INDArray strided = big.permute(2, 1, 0);
+        assertEquals(0.0, Ops.leadingSum(strided, 1).sub(strided.dup('c').sum(0)).amaxNumber().doubleValue(), 1e-5);
+        // the bias gradient of linear is that sum of the output gradient's rows
+        Tensor x = Tensor.leaf(rand(53, 50, 3).castTo(DataType.FLOAT), false), w = Tensor.leaf(rand(54, 4, 3).castTo(DataType.FLOAT), true);
+        Tensor b = Tensor.leaf(Nd4j.zeros(DataType.FLOAT, 4), true);
+        INDArray go = rand(55, 50, 4).muli(100).castTo(DataType.FLOAT);
+        try (Tape tape = Grad.record()) { tape.backward(Ops.linear(x, w, b), go); }
+        assertEquals(Ops.leadingSum(go, 1), b.grad());
+    }
+
     @Test void elementwise() {
         INDArray x = rand(3, 4, 5), pos = rand(4, 4, 5).addi(2);
         assertGradients("exp", t -> Ops.exp(t[0]), x);
