@@ -267,12 +267,15 @@ public final class Fused {
      * (= row index mod L) and pair m below {@code dim/2}: {@code x'[2m] = x[2m]·cos[p][m] − x[2m+1]·sin[p][m]},
      * {@code x'[2m+1] = x[2m+1]·cos[p][m] + x[2m]·sin[p][m]}; channels from {@code dim} on are copied. Each product and sum
      * rounds to float as the composed ops' (Java does not contract them into FMAs), so the result is theirs bit for bit,
-     * in one pass instead of nine ops and two concatenations. {@code cos}, {@code sin}: (L·dim/2) row-major. Returns
-     * null when t is recorded or not float32 (the caller composes it).
+     * in one pass instead of nine ops and two concatenations. {@code cos}, {@code sin}: (L·dim/2) row-major. When t is
+     * recorded, the backward is the rotation by −angle, {@code dx[2m] = g[2m]·cos + g[2m+1]·sin},
+     * {@code dx[2m+1] = g[2m+1]·cos − g[2m]·sin} (other channels pass g through): the composed ops' gradient bit for bit
+     * (each of its entries is the same two rounded products and one rounded sum; their zero-filled slice gradients add
+     * nothing). Returns null when t is not float32 (the caller composes it).
      */
     public static Tensor rotaryInterleaved(Tensor t, float[] cos, float[] sin, int dim) {
         long[] ts = t.shape();
-        if (ts.length < 2 || recorded(t) || t.dtype() != DataType.FLOAT) return null;
+        if (ts.length < 2 || t.dtype() != DataType.FLOAT) return null;
         long length = ts[ts.length - 2], d = ts[ts.length - 1];
         int half = dim / 2;
         if (dim % 2 != 0 || dim > d || cos.length != length * half || sin.length != length * half)
@@ -297,7 +300,32 @@ public final class Fused {
             }
         });
         if (in != t.data()) Memory.free(in);
-        return Ops.record("rotary", out, g -> null, t);
+        if (!recorded(t)) return Ops.record("rotary", out, g -> null, t);
+        return Ops.record("rotary", out, g -> new INDArray[]{rotateBack(g, cos, sin, dim, length, d)}, t);
+    }
+
+    /** The gradient of {@link #rotaryInterleaved}: g rotated by −angle on the first {@code dim} channels. */
+    private static INDArray rotateBack(INDArray g, float[] cos, float[] sin, int dim, long length, long d) {
+        INDArray in = kernelInput(g) ? g : g.dup('c');
+        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, g.shape());
+        FloatBuffer src = floats(in), dst = floats(out);
+        int len = (int) d, half = dim / 2;
+        long rows = in.length() / d;
+        inRowBlocks(rows, d, (r0, r1) -> {
+            float[] row = new float[len];
+            for (long r = r0; r < r1; r++) {
+                int at = (int) (r * len), table = (int) (r % length) * half;
+                src.get(at, row, 0, len);
+                for (int m = 0; m < half; m++) {
+                    float g0 = row[2 * m], g1 = row[2 * m + 1], c = cos[table + m], sn = sin[table + m];
+                    row[2 * m] = g0 * c + g1 * sn;
+                    row[2 * m + 1] = g1 * c - g0 * sn;
+                }
+                dst.put(at, row, 0, len);
+            }
+        });
+        if (in != g) Memory.free(in);
+        return out;
     }
 
     /**

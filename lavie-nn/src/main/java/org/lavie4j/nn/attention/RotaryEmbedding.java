@@ -53,6 +53,19 @@ public final class RotaryEmbedding extends Module {
      * Differentiable in {@code t}; the angle tables are constants.
      */
     public Tensor rotateQueriesOrKeys(Tensor t) {
+        return rotate(t, true);
+    }
+
+    /**
+     * The naive twin of {@link #rotateQueriesOrKeys}: the same rotation composed from {@link Ops} (slices, products,
+     * concatenations), whatever the dtype. Float32 input to {@link #rotateQueriesOrKeys} takes
+     * {@link Fused#rotaryInterleaved} instead, which gives these floats and this gradient bit for bit (tested).
+     */
+    public Tensor rotateQueriesOrKeysComposed(Tensor t) {
+        return rotate(t, false);
+    }
+
+    private Tensor rotate(Tensor t, boolean fusedIfFloat) {
         int r = t.rank();
         if (r < 2) throw new IllegalArgumentException("rotary: expected (..., L, D), got " + Arrays.toString(t.shape()));
         long length = t.size(-2), d = t.size(-1);
@@ -71,7 +84,7 @@ public final class RotaryEmbedding extends Module {
         // (the reference's float32 cos/sin may differ by an ulp: deliberate, it keeps double runs exact)
         INDArray angles = angles(length).castTo(DataType.DOUBLE);           // (L, dim/2)
         INDArray cosTable = Transforms.cos(angles, true).castTo(t.dtype()), sinTable = Transforms.sin(angles, true).castTo(t.dtype());
-        if (t.dtype() == DataType.FLOAT) {                                  // inference: one pass, the same floats
+        if (fusedIfFloat && t.dtype() == DataType.FLOAT) {                  // one pass, the same floats and gradient
             Tensor fused = Fused.rotaryInterleaved(t, cosTable.dup('c').data().asFloat(), sinTable.dup('c').data().asFloat(), dim);
             if (fused != null) return fused;
         }

@@ -80,23 +80,31 @@ class RotaryEmbeddingTest {
         assertEquals(x.get(all(), all(), point(0), all()), gotD.get(all(), all(), point(0), all()));
     }
 
-    @Test void inferenceKernelEqualsTheComposedOpsBitForBit() {
+    @Test void kernelEqualsTheComposedOpsBitForBitForwardAndBackward() {
         RotaryEmbedding r = new RotaryEmbedding(32);
         // LaVie's temporal q/k: (b*h*w, heads, frames, 40); also a permuted (non-contiguous) input and d = 32
         INDArray x = GradAssert.rand(11, 64, 8, 16, 40).castTo(DataType.FLOAT);
         INDArray[] inputs = {x, GradAssert.rand(12, 16, 64, 8, 40).castTo(DataType.FLOAT).permute(1, 2, 0, 3),
                 GradAssert.rand(13, 3, 5, 32).castTo(DataType.FLOAT)};
         for (INDArray in : inputs) {
+            String name = java.util.Arrays.toString(in.shape());
             INDArray fused = r.rotateQueriesOrKeys(Tensor.of(in)).data();
-            INDArray composed;
-            Tensor leaf = Tensor.leaf(in.dup('c'), true);
-            try (org.lavie4j.core.Tape tape = org.lavie4j.core.Grad.record()) {
-                Tensor y = r.rotateQueriesOrKeys(leaf);
-                assertTrue(y.requiresGrad(), "recorded: the composed ops");
-                composed = y.data().dup('c');
-            }
+            INDArray composed = r.rotateQueriesOrKeysComposed(Tensor.of(in)).data();
             assertArrayEquals(composed.shape(), fused.shape());
-            assertArrayEquals(composed.data().asFloat(), fused.dup('c').data().asFloat(), java.util.Arrays.toString(in.shape()) + ": the same floats");
+            assertArrayEquals(composed.dup('c').data().asFloat(), fused.dup('c').data().asFloat(), name + ": the same floats");
+            // recorded: the same floats again, and the same gradient (upstream gradient also strided)
+            INDArray go = GradAssert.rand(14, in.shape()).muli(3).castTo(DataType.FLOAT);
+            INDArray goStrided = go.dup('f');
+            Tensor a = Tensor.leaf(in.dup('c'), true), b = Tensor.leaf(in.dup('c'), true);
+            try (org.lavie4j.core.Tape tape = org.lavie4j.core.Grad.record()) {
+                Tensor y = r.rotateQueriesOrKeys(a);
+                assertArrayEquals(composed.dup('c').data().asFloat(), y.data().dup('c').data().asFloat(), name + ": recorded forward");
+                tape.backward(y, goStrided);
+            }
+            try (org.lavie4j.core.Tape tape = org.lavie4j.core.Grad.record()) {
+                tape.backward(r.rotateQueriesOrKeysComposed(b), go);
+            }
+            assertArrayEquals(b.grad().dup('c').data().asFloat(), a.grad().dup('c').data().asFloat(), 0f, name + ": the same gradient");
         }
     }
 
