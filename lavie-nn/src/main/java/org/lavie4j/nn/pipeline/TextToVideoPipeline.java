@@ -99,7 +99,8 @@ public final class TextToVideoPipeline {
     /**
      * Checks that options fit these models (what {@link GenerateOptions} cannot know alone): the size must be a
      * multiple of the VAE factor times the UNet's down-sampling factor (LaVie base: 8 · 8 = 64, so 320×512 works),
-     * and precomputed text states must have the text width the UNet attends to.
+     * precomputed text states must have the text width the UNet attends to, and a UNet with frame position tables
+     * takes at most their frames.
      *
      * @throws IllegalArgumentException naming the option, its value and what would fit
      * @throws IllegalStateException   a text prompt for a pipeline built without tokenizer or text encoder
@@ -114,6 +115,10 @@ public final class TextToVideoPipeline {
         if (o.promptEmbeds() != null && o.promptEmbeds().size(2) != unet.config().crossAttentionDim())
             throw new IllegalArgumentException("prompt embeddings are " + o.promptEmbeds().size(2) + " wide; the UNet attends to "
                     + unet.config().crossAttentionDim());
+        int positions = unet.config().framePositionEmbeddings();
+        if (positions > 0 && o.frames() > positions)
+            throw new IllegalArgumentException("frames " + o.frames() + " is more than this model's UNet can place: its frame position tables"
+                    + " (frame_position_embeddings) hold " + positions + " frames");
         int trainSteps = schedulerFor(o).config().numTrainTimesteps();
         if (o.steps() > trainSteps)
             throw new IllegalArgumentException("steps " + o.steps() + " cannot be more than the " + trainSteps

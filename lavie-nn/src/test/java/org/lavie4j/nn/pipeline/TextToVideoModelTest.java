@@ -125,6 +125,8 @@ class TextToVideoModelTest {
         var table = now.get(block + "frame_position_embedding");
         table.set(org.lavie4j.core.GradAssert.rand(41, table.shape()).castTo(table.dtype()));
         assertNotEquals(before, grown.pipeline().generate(small("a red circle moving left").build()).latents());
+        var tooLong = assertThrows(IllegalArgumentException.class, () -> grown.pipeline().generate(small("a red circle").frames(9).build()));
+        assertTrue(tooLong.getMessage().contains("frames 9") && tooLong.getMessage().contains("8 frames"), tooLong.getMessage());
         Path dir = tmp.resolve("tabled");
         grown.save(dir, DType.F16);
         TextToVideoModel back = TextToVideoModel.load(dir);
