@@ -555,9 +555,14 @@ public final class Trainer {
 
     /**
      * Writes the UNet weights (EMA when {@code useEma} and there are any) to one safetensors file under the original
-     * checkpoint's key names (LaVie's {@code lavie_base.pt} state dict), float32.
+     * checkpoint's key names (LaVie's {@code lavie_base.pt} state dict), float32. A UNet with frame position tables (this
+     * port's extension) also writes its {@code attn_temp.frame_position_embedding} keys, which LaVie's code has no module
+     * for: it loads such a file only with {@code strict=False}, and then computes without the tables (logged).
      */
     public Path exportWeights(Path file, boolean useEma) throws IOException {
+        if (unet.config().framePositionEmbeddings() > 0)
+            LOG.warn("{}: the UNet has frame position tables (frame_position_embeddings = {}), which LaVie's code does not have; "
+                    + "it will load this file only with strict=False and then compute without them", file, unet.config().framePositionEmbeddings());
         withWeights(useEma && ema != null ? ema.stateDict() : null, () -> withMergedLora(() ->     // LoRA: W + s·B·A
                 SafeTensors.write(file, unet.stateDict().asMap(), Map.of("format", "pt", "lavie4j_step", Long.toString(step),
                         "lavie4j_weights", useEma && ema != null ? "ema" : "live"), DType.F32)));
