@@ -66,15 +66,11 @@ public final class Fused {
      * threads when large); anything else goes to {@link #gegluNaive}.
      */
     public static Tensor geglu(Tensor h) {
-        long[] hs = h.shape();
-        if (h.rank() < 1 || hs[hs.length - 1] % 2 != 0)
-            throw new IllegalArgumentException("geglu: the last axis must hold [value | gate] halves, got " + Arrays.toString(hs));
+        long[] os = gegluOutputShape(h);
         INDArray in = h.data();
         if (!kernelInput(in)) return gegluNaive(h);
-        int d = (int) (hs[hs.length - 1] / 2);
+        int d = (int) os[os.length - 1];
         long rows = in.length() / (2L * d);
-        long[] os = hs.clone();
-        os[os.length - 1] = d;
         INDArray out = Nd4j.createUninitialized(DataType.FLOAT, os);
         FloatBuffer src = floats(in), dst = floats(out);
         inRowBlocks(rows, 2L * d, (r0, r1) -> {
@@ -102,15 +98,11 @@ public final class Fused {
      * float32 c-contiguous take {@link #gegluNaive}.
      */
     public static Tensor gegluTraining(Tensor h) {
-        long[] hs = h.shape();
-        if (h.rank() < 1 || hs[hs.length - 1] % 2 != 0)
-            throw new IllegalArgumentException("geglu: the last axis must hold [value | gate] halves, got " + Arrays.toString(hs));
+        long[] os = gegluOutputShape(h);
         INDArray in = h.data();
         if (!kernelInput(in)) return gegluNaive(h);
-        int d = (int) (hs[hs.length - 1] / 2);
+        int d = (int) os[os.length - 1];
         long rows = in.length() / (2L * d);
-        long[] os = hs.clone();
-        os[os.length - 1] = d;
         INDArray cdf = Nd4j.createUninitialized(DataType.FLOAT, rows, d);        // g/√2, then erf of it, then Φ(g)
         FloatBuffer src = floats(in), c = floats(cdf);
         inRowBlocks(rows, 2L * d, (r0, r1) -> {
@@ -183,6 +175,16 @@ public final class Fused {
         Memory.free(pdf, cdf);
         if (gout != go) Memory.free(gout);
         return dh;
+    }
+
+    /** GEGLU's output shape (..., d) for h (..., 2·d); fails, naming the shape, when the last axis is not two halves. */
+    private static long[] gegluOutputShape(Tensor h) {
+        long[] hs = h.shape();
+        if (h.rank() < 1 || hs[hs.length - 1] % 2 != 0)
+            throw new IllegalArgumentException("geglu: the last axis must hold [value | gate] halves, got " + Arrays.toString(hs));
+        long[] os = hs.clone();
+        os[os.length - 1] = hs[hs.length - 1] / 2;
+        return os;
     }
 
     /** d/dh of a·gelu(g): [gelu(g)·go | a·go·(Φ(g) + g·φ(g))], composed from ND4J ops (exact erf). */
@@ -281,50 +283,37 @@ public final class Fused {
         if (dim % 2 != 0 || dim > d || cos.length != length * half || sin.length != length * half)
             throw new IllegalArgumentException("rotaryInterleaved: dim " + dim + " and tables of " + cos.length + "/" + sin.length
                     + " do not fit " + Arrays.toString(ts));
-        INDArray in = kernelInput(t.data()) ? t.data() : t.data().dup('c');
-        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, ts);
+        INDArray out = rotatePairs(t.data(), cos, sin, dim, length, 1f);
+        if (!recorded(t)) return Ops.record("rotary", out, g -> null, t);
+        return Ops.record("rotary", out, g -> new INDArray[]{rotatePairs(g, cos, sin, dim, length, -1f)}, t);
+    }
+
+    /**
+     * x (…, L, D) float32 with the pairs of its first {@code dim} channels rotated by sign·angle (other channels copied):
+     * {@code x'[2m] = x[2m]·cos − x[2m+1]·(sign·sin)}, {@code x'[2m+1] = x[2m+1]·cos + x[2m]·(sign·sin)}. Sign −1 is the
+     * gradient of sign +1, and the same floats as {@code g[2m]·cos + g[2m+1]·sin}, {@code g[2m+1]·cos − g[2m]·sin}
+     * (negating a factor is exact).
+     */
+    private static INDArray rotatePairs(INDArray x, float[] cos, float[] sin, int dim, long length, float sign) {
+        INDArray in = kernelInput(x) ? x : x.dup('c');
+        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, x.shape());
         FloatBuffer src = floats(in), dst = floats(out);
-        int len = (int) d;
-        long rows = in.length() / d;
-        inRowBlocks(rows, d, (r0, r1) -> {
+        int len = (int) x.size(-1), half = dim / 2;
+        long rows = in.length() / len;
+        inRowBlocks(rows, len, (r0, r1) -> {
             float[] row = new float[len];
             for (long r = r0; r < r1; r++) {
                 int at = (int) (r * len), table = (int) (r % length) * half;
                 src.get(at, row, 0, len);
                 for (int m = 0; m < half; m++) {
-                    float a = row[2 * m], b = row[2 * m + 1], c = cos[table + m], sn = sin[table + m];
+                    float a = row[2 * m], b = row[2 * m + 1], c = cos[table + m], sn = sign * sin[table + m];
                     row[2 * m] = a * c - b * sn;
                     row[2 * m + 1] = b * c + a * sn;
                 }
                 dst.put(at, row, 0, len);
             }
         });
-        if (in != t.data()) Memory.free(in);
-        if (!recorded(t)) return Ops.record("rotary", out, g -> null, t);
-        return Ops.record("rotary", out, g -> new INDArray[]{rotateBack(g, cos, sin, dim, length, d)}, t);
-    }
-
-    /** The gradient of {@link #rotaryInterleaved}: g rotated by −angle on the first {@code dim} channels. */
-    private static INDArray rotateBack(INDArray g, float[] cos, float[] sin, int dim, long length, long d) {
-        INDArray in = kernelInput(g) ? g : g.dup('c');
-        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, g.shape());
-        FloatBuffer src = floats(in), dst = floats(out);
-        int len = (int) d, half = dim / 2;
-        long rows = in.length() / d;
-        inRowBlocks(rows, d, (r0, r1) -> {
-            float[] row = new float[len];
-            for (long r = r0; r < r1; r++) {
-                int at = (int) (r * len), table = (int) (r % length) * half;
-                src.get(at, row, 0, len);
-                for (int m = 0; m < half; m++) {
-                    float g0 = row[2 * m], g1 = row[2 * m + 1], c = cos[table + m], sn = sin[table + m];
-                    row[2 * m] = g0 * c + g1 * sn;
-                    row[2 * m + 1] = g1 * c - g0 * sn;
-                }
-                dst.put(at, row, 0, len);
-            }
-        });
-        if (in != g) Memory.free(in);
+        if (in != x) Memory.free(in);
         return out;
     }
 
