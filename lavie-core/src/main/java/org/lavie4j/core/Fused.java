@@ -16,11 +16,11 @@ import java.util.stream.IntStream;
  * pays again for fresh pages; the exact GELU of GEGLU's gate took 5 ND4J ops plus the product with the value half.
  * {@link #geglu} reads the projection once and writes the result once, with a rational erf that the JIT vectorises.
  *
- * <p>Each kernel has a naive twin composed from {@link Ops} ({@link #gegluNaive}); tests compare them. Gradients: the
- * fused forward is recorded on the tape with the exact analytic backward (composed from ND4J ops, as the twin's), so
- * training through it gives the twin's gradients to float rounding. LaVie's GEGLU module in training mode uses the twin
- * (torch's composed ops round the same way): with the fused forward, the {@code train_step} golden case's gradients
- * all stayed within tolerance, but one more AdamW-updated element missed the case's atol of 2e-6 (2.06e-6:
+ * <p>Each kernel has a naive twin composed from {@link Ops} ({@link #gegluNaive}); tests compare them. Gradients: a
+ * recorded GEGLU (training mode, or {@link #geglu} under a tape) is {@link #gegluTraining}, the twin's floats and
+ * gradient bit for bit, since torch's composed ops round the same way: with the rational-erf forward, the
+ * {@code train_step} golden case's gradients all stayed within tolerance, but one more AdamW-updated element missed
+ * the case's atol of 2e-6 (2.06e-6:
  * {@code mid_block...ff.net.2.weight[10, 63]}, whose gradient, -1.7e-9, is far below AdamW's eps, where the first step
  * turns ~4e-10 of gradient rounding into ~2e-6 of parameter change).
  */
@@ -63,10 +63,11 @@ public final class Fused {
     /**
      * diffusers' GEGLU after its projection: {@code h = [a | g]} on the last axis, result {@code a · gelu(g)} with the
      * exact (erf) GELU. {@code h} (..., 2·d) -> (..., d). Float32 c-contiguous inputs take the fused Java kernel (two
-     * threads when large); anything else goes to {@link #gegluNaive}.
+     * threads when large); a recorded h takes {@link #gegluTraining}, anything else {@link #gegluNaive}.
      */
     public static Tensor geglu(Tensor h) {
         long[] os = gegluOutputShape(h);
+        if (recorded(h)) return gegluTraining(h);                           // the twin's floats and its gradient
         INDArray in = h.data();
         if (!kernelInput(in)) return gegluNaive(h);
         int d = (int) os[os.length - 1];
@@ -82,8 +83,7 @@ public final class Fused {
                 dst.put((int) (r * d), a, 0, d);
             }
         });
-        if (!Grad.isRecording() || !h.requiresGrad()) return Ops.record("geglu", out, g -> null, h);
-        return Ops.record("geglu", out, go -> new INDArray[]{gegluBackward(in, go, d)}, h);
+        return Ops.record("geglu", out, g -> null, h);
     }
 
     private static final float INV_SQRT_2PI = (float) (1.0 / Math.sqrt(2 * Math.PI));
@@ -185,22 +185,6 @@ public final class Fused {
         long[] os = hs.clone();
         os[os.length - 1] = hs[hs.length - 1] / 2;
         return os;
-    }
-
-    /** d/dh of a·gelu(g): [gelu(g)·go | a·go·(Φ(g) + g·φ(g))], composed from ND4J ops (exact erf). */
-    private static INDArray gegluBackward(INDArray h, INDArray go, int d) {
-        INDArray h2 = h.reshape('c', h.length() / (2L * d), 2L * d);
-        INDArray g2 = go.reshape('c', go.length() / d, d);
-        INDArray a = Views.interval(h2, 1, 0, d), g = Views.interval(h2, 1, d, 2L * d).dup('c');
-        INDArray cdf = Ops.erf(g.mul(INV_SQRT2)).addi(1.0).muli(0.5);                        // Φ(g)
-        INDArray pdf = org.nd4j.linalg.ops.transforms.Transforms.exp(g.mul(g).muli(-0.5), false)
-                .muli(1.0 / Math.sqrt(2 * Math.PI));                                         // φ(g)
-        INDArray dh = Nd4j.createUninitialized(h.dataType(), h2.shape());
-        INDArray da = g.mul(cdf).muli(g2);                                                   // gelu(g)·go
-        Views.interval(dh, 1, 0, d).assign(da);
-        Views.interval(dh, 1, d, 2L * d).assign(pdf.muli(g).addi(cdf).muli(a).muli(g2));     // a·go·gelu'(g)
-        Memory.free(g, cdf, pdf, da);
-        return dh.reshape('c', h.shape());
     }
 
     /**

@@ -94,61 +94,39 @@ public final class Ops {
 
     /**
      * The sum over the first {@code lead} axes of g, viewed as (rows, rest): shape g.shape() without those axes. For
-     * float or double c-contiguous g, each column is summed in double in a Java loop (parallel over column blocks when
-     * large) and rounded once; ND4J's reduction along the leading axis walks each column with a stride and rounds every
+     * float32 c-contiguous g, each column is summed in double in a Java loop (parallel over column blocks when large)
+     * and rounded once; ND4J's reduction along the leading axis walks each column with a stride and rounds every
      * partial sum to float (it was 4% of a tiny training step, for the bias gradients of the Linears). Other inputs
-     * use ND4J's sum.
+     * (double ones included) use ND4J's sum.
      */
     static INDArray leadingSum(INDArray g, int lead) {
         long[] gs = g.shape();
         long rows = 1;
         for (int i = 0; i < lead; i++) rows *= gs[i];
-        long[] rest = Arrays.copyOfRange(gs, lead, gs.length);
-        long cols = rows == 0 ? 0 : g.length() / rows;
-        DataType t = g.dataType();
-        if ((t != DataType.FLOAT && t != DataType.DOUBLE) || g.ordering() != 'c' || !Shape.hasDefaultStridesForShape(g)
+        if (g.dataType() != DataType.FLOAT || g.ordering() != 'c' || !Shape.hasDefaultStridesForShape(g)
                 || g.length() == 0 || g.length() > Integer.MAX_VALUE) {
             int[] dims = new int[lead];
             for (int i = 0; i < lead; i++) dims[i] = i;
             return g.sum(false, dims);
         }
-        int c = (int) cols, n = (int) rows;
-        double[] acc = new double[c];
+        int n = (int) rows, c = (int) (g.length() / rows);
+        float[] sums = new float[c];
         int block = (int) Math.max(64, Math.min(c, (1L << 16) / Math.max(1, n)));
         int tasks = (c + block - 1) / block;
         java.util.stream.IntStream range = java.util.stream.IntStream.range(0, tasks);
         if (tasks > 1 && (long) n * c >= (1 << 18)) range = range.parallel();
-        if (t == DataType.FLOAT) {
-            java.nio.FloatBuffer src = g.data().asNio().order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer().position((int) g.offset()).slice();
-            range.forEach(k -> {
-                int c0 = k * block, c1 = Math.min(c, c0 + block), w = c1 - c0;
-                float[] row = new float[w];
-                double[] sum = new double[w];
-                for (int r = 0; r < n; r++) {
-                    src.get(r * c + c0, row, 0, w);
-                    for (int j = 0; j < w; j++) sum[j] += row[j];
-                }
-                System.arraycopy(sum, 0, acc, c0, w);
-            });
-            return Nd4j.createFromArray(toFloats(acc)).reshape(rest.length == 0 ? new long[0] : rest);
-        }
-        java.nio.DoubleBuffer src = g.data().asNio().order(java.nio.ByteOrder.nativeOrder()).asDoubleBuffer().position((int) g.offset()).slice();
+        java.nio.FloatBuffer src = g.data().asNio().order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer().position((int) g.offset()).slice();
         range.forEach(k -> {
-            int c0 = k * block, c1 = Math.min(c, c0 + block), w = c1 - c0;
-            double[] row = new double[w], sum = new double[w];
+            int c0 = k * block, w = Math.min(c, c0 + block) - c0;
+            float[] row = new float[w];
+            double[] sum = new double[w];
             for (int r = 0; r < n; r++) {
                 src.get(r * c + c0, row, 0, w);
                 for (int j = 0; j < w; j++) sum[j] += row[j];
             }
-            System.arraycopy(sum, 0, acc, c0, w);
+            for (int j = 0; j < w; j++) sums[c0 + j] = (float) sum[j];
         });
-        return Nd4j.createFromArray(acc).reshape(rest.length == 0 ? new long[0] : rest);
-    }
-
-    private static float[] toFloats(double[] d) {
-        float[] f = new float[d.length];
-        for (int i = 0; i < d.length; i++) f[i] = (float) d[i];
-        return f;
+        return Nd4j.createFromArray(sums).reshape(Arrays.copyOfRange(gs, lead, gs.length));
     }
 
     private static void checkBroadcast(String op, Tensor a, Tensor b) {

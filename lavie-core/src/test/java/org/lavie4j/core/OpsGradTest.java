@@ -84,7 +84,7 @@ class OpsGradTest {
             float[] g = got.data().asFloat();
             for (int i = 0; i < g.length; i++)
                 assertTrue(Math.abs(g[i] - w[i]) <= Math.ulp((float) w[i]), java.util.Arrays.toString(shape) + "[" + i + "]: " + g[i] + " vs " + w[i]);
-            INDArray gd = Ops.leadingSum(d, lead);                                 // double in, double out
+            INDArray gd = Ops.leadingSum(d, lead);                                 // double: ND4J's sum
             assertEquals(0.0, gd.sub(d.sum(false, dims)).amaxNumber().doubleValue(), 1e-9 * d.amaxNumber().doubleValue() * shape[0]);
         }
         // a c-contiguous view at an offset, and a strided view (ND4J's sum)
