@@ -47,6 +47,7 @@ import java.util.Set;
  * vae_latents: sample                   # sample | mean: posterior draws (LaVie's) or the posterior means
  * snr_gamma: 0                          # > 0: Min-SNR-γ weighting of each sample's error (5 is the paper's); 0: off
  * timestep_bias: {strategy: none, multiplier: 1.0, portion: 0.25, begin: 0, end: 1000}   # none | earlier | later | range
+ * train_text_encoder: false             # true: the text encoder trains with the UNet (not with train: lora or cache.text)
  * }</pre>
  *
  * @param model            the starting model
@@ -74,12 +75,14 @@ import java.util.Set;
  *                         weighted by {@code min(SNR_t, γ)/SNR_t} (epsilon) or {@code min(SNR_t, γ)/(SNR_t + 1)}
  *                         (v_prediction), {@code SNR_t = ᾱ_t/(1−ᾱ_t)}; 0 = off (the plain mean squared error, LaVie's)
  * @param timestepBias     which training timesteps are drawn more often ({@link TimestepBias}); none = uniform (LaVie's)
+ * @param trainTextEncoder train every parameter of the text encoder too (diffusers' {@code --train_text_encoder}; LaVie
+ *                         keeps it frozen): same optimizer, learning rate, clipping and EMA as the UNet's parameters
  */
 public record TrainConfig(ModelSource model, TrainTarget train, long steps, int batchSize, int gradAccumulation,
                           Optimizer optimizer, EmaSettings ema, PredictionType prediction, double imageLossWeight,
                           Checkpointing checkpoint, Validation validation, long seed, Path outputDir, int vaeSlice,
                           JsonNode data, LoraConfig lora, boolean gradientCheckpointing, Caching cache,
-                          VaeLatents vaeLatents, double snrGamma, TimestepBias timestepBias) {
+                          VaeLatents vaeLatents, double snrGamma, TimestepBias timestepBias, boolean trainTextEncoder) {
 
     /** Which parameters of the UNet are trained; everything else is frozen. */
     public enum TrainTarget {
@@ -256,6 +259,10 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
             throw ConfigNode.error("snr_gamma", "must be a number > 0, or 0 for off, got " + snrGamma);
         if (train == TrainTarget.LORA && lora == null) lora = LoraConfig.attention(8, 8);
         if (train != TrainTarget.LORA && lora != null) throw ConfigNode.error("lora", "is only read with train: lora, not " + train.key());
+        if (trainTextEncoder && train == TrainTarget.LORA)
+            throw ConfigNode.error("train_text_encoder", "is only read with train: all or temporal (LoRA adapters go on the UNet only), not lora");
+        if (trainTextEncoder && cache.text())
+            throw ConfigNode.error("cache.text", "cannot be true with train_text_encoder: true (the text states change with every step)");
     }
 
     /** A config without LoRA adapters ({@code train: lora} gets rank 8, alpha 8 on the attention projections). */
@@ -263,7 +270,7 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
                        EmaSettings ema, PredictionType prediction, double imageLossWeight, Checkpointing checkpoint,
                        Validation validation, long seed, Path outputDir, int vaeSlice, JsonNode data) {
         this(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation,
-                seed, outputDir, vaeSlice, data, null, false, Caching.off(), VaeLatents.SAMPLE, 0, TimestepBias.none());
+                seed, outputDir, vaeSlice, data, null, false, Caching.off(), VaeLatents.SAMPLE, 0, TimestepBias.none(), false);
     }
 
     /** A config without gradient checkpointing. */
@@ -271,7 +278,7 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
                        EmaSettings ema, PredictionType prediction, double imageLossWeight, Checkpointing checkpoint,
                        Validation validation, long seed, Path outputDir, int vaeSlice, JsonNode data, LoraConfig lora) {
         this(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation,
-                seed, outputDir, vaeSlice, data, lora, false, Caching.off(), VaeLatents.SAMPLE, 0, TimestepBias.none());
+                seed, outputDir, vaeSlice, data, lora, false, Caching.off(), VaeLatents.SAMPLE, 0, TimestepBias.none(), false);
     }
 
     /** A config with LaVie's defaults for {@code model} writing to {@code outputDir}: all parameters, 1,000 steps, batch 1. */
@@ -282,41 +289,44 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
 
     // ------------------------------------------------------------------------------------------------ withers
 
-    public TrainConfig withModel(ModelSource v) { return new TrainConfig(v, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
-    public TrainConfig withTrain(TrainTarget v) { return new TrainConfig(model, v, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v == TrainTarget.LORA ? lora : null, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
+    public TrainConfig withModel(ModelSource v) { return new TrainConfig(v, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias, trainTextEncoder); }
+    public TrainConfig withTrain(TrainTarget v) { return new TrainConfig(model, v, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v == TrainTarget.LORA ? lora : null, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias, trainTextEncoder); }
     /** {@code train: lora} with these adapters. */
-    public TrainConfig withLora(LoraConfig v) { return new TrainConfig(model, TrainTarget.LORA, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
-    public TrainConfig withSteps(long v) { return new TrainConfig(model, train, v, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
-    public TrainConfig withBatch(int size, int accumulation) { return new TrainConfig(model, train, steps, size, accumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
-    public TrainConfig withOptimizer(Optimizer v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, v, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
-    public TrainConfig withEma(EmaSettings v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, v, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
-    public TrainConfig withPrediction(PredictionType v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, v, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
-    public TrainConfig withImageLossWeight(double v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, v, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
-    public TrainConfig withCheckpoint(Checkpointing v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, v, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
-    public TrainConfig withValidation(Validation v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, v, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
-    public TrainConfig withSeed(long v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, v, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
-    public TrainConfig withOutputDir(Path v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, v, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
+    public TrainConfig withLora(LoraConfig v) { return new TrainConfig(model, TrainTarget.LORA, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, v, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias, trainTextEncoder); }
+    public TrainConfig withSteps(long v) { return new TrainConfig(model, train, v, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias, trainTextEncoder); }
+    public TrainConfig withBatch(int size, int accumulation) { return new TrainConfig(model, train, steps, size, accumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias, trainTextEncoder); }
+    public TrainConfig withOptimizer(Optimizer v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, v, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias, trainTextEncoder); }
+    public TrainConfig withEma(EmaSettings v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, v, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias, trainTextEncoder); }
+    public TrainConfig withPrediction(PredictionType v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, v, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias, trainTextEncoder); }
+    public TrainConfig withImageLossWeight(double v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, v, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias, trainTextEncoder); }
+    public TrainConfig withCheckpoint(Checkpointing v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, v, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias, trainTextEncoder); }
+    public TrainConfig withValidation(Validation v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, v, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias, trainTextEncoder); }
+    public TrainConfig withSeed(long v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, v, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias, trainTextEncoder); }
+    public TrainConfig withOutputDir(Path v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, v, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias, trainTextEncoder); }
     /** {@code gradient_checkpointing}: checkpoint every UNet block (same gradients, one more forward per step). */
-    public TrainConfig withGradientCheckpointing(boolean v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, v, cache, vaeLatents, snrGamma, timestepBias); }
+    public TrainConfig withGradientCheckpointing(boolean v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, v, cache, vaeLatents, snrGamma, timestepBias, trainTextEncoder); }
     /** {@code cache}: caches of the frozen encoders' outputs. */
-    public TrainConfig withCache(Caching v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, v, vaeLatents, snrGamma, timestepBias); }
+    public TrainConfig withCache(Caching v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, v, vaeLatents, snrGamma, timestepBias, trainTextEncoder); }
     /** {@code vae_latents}: what the UNet learns from, a draw from the VAE posterior (LaVie's) or its mean. */
-    public TrainConfig withVaeLatents(VaeLatents v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, v, snrGamma, timestepBias); }
+    public TrainConfig withVaeLatents(VaeLatents v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, v, snrGamma, timestepBias, trainTextEncoder); }
     /** {@code snr_gamma}: Min-SNR-γ weighting of each sample's error; 0 = off. */
-    public TrainConfig withSnrGamma(double v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, v, timestepBias); }
+    public TrainConfig withSnrGamma(double v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, v, timestepBias, trainTextEncoder); }
 
     /** {@code timestep_bias}: which training timesteps are drawn more often. */
-    public TrainConfig withTimestepBias(TimestepBias v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, v); }
+    public TrainConfig withTimestepBias(TimestepBias v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, v, trainTextEncoder); }
+
+    /** {@code train_text_encoder}: train the text encoder with the UNet (diffusers' {@code --train_text_encoder}). */
+    public TrainConfig withTrainTextEncoder(boolean v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, data, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias, v); }
 
     /** Whether {@code snr_gamma} weights the loss. */
     public boolean snrWeighted() { return snrGamma > 0; }
-    public TrainConfig withData(JsonNode v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, v, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias); }
+    public TrainConfig withData(JsonNode v) { return new TrainConfig(model, train, steps, batchSize, gradAccumulation, optimizer, ema, prediction, imageLossWeight, checkpoint, validation, seed, outputDir, vaeSlice, v, lora, gradientCheckpointing, cache, vaeLatents, snrGamma, timestepBias, trainTextEncoder); }
 
     // ------------------------------------------------------------------------------------------------ reading
 
     private static final Set<String> KEYS = Set.of("model", "train", "steps", "batch_size", "grad_accumulation", "optimizer", "ema",
             "prediction", "image_loss_weight", "checkpoint", "validation", "seed", "output_dir", "vae_slice", "data", "lora",
-            "gradient_checkpointing", "cache", "vae_latents", "snr_gamma", "timestep_bias");
+            "gradient_checkpointing", "cache", "vae_latents", "snr_gamma", "timestep_bias", "train_text_encoder");
 
     /**
      * Reads a config file: {@code .yaml}/{@code .yml} as YAML, {@code .json} as JSON. Errors name the file and the key.
@@ -389,9 +399,10 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
         VaeLatents vaeLatents = n.choice("vae_latents", "sample", "sample", "mean").equals("mean") ? VaeLatents.MEAN : VaeLatents.SAMPLE;
         double snrGamma = n.number("snr_gamma", 0, 0, Double.MAX_VALUE);                   // absent or null: off
         TimestepBias bias = timestepBias(n.object("timestep_bias"));
+        boolean trainTextEncoder = n.bool("train_text_encoder", false);
         return new TrainConfig(model, train, steps, batch, accumulation, optimizer, ema, prediction, alpha, checkpoint, validation,
                 seed, Path.of(out), vaeSlice, data == null ? null : data.deepCopy(), lora, gradientCheckpointing, cache, vaeLatents, snrGamma,
-                bias);
+                bias, trainTextEncoder);
     }
 
     private static TimestepBias timestepBias(ConfigNode b) {
@@ -502,6 +513,7 @@ public record TrainConfig(ModelSource model, TrainTarget train, long steps, int 
         n.put("gradient_checkpointing", gradientCheckpointing);
         n.put("vae_latents", vaeLatents.key());
         n.put("snr_gamma", snrGamma);
+        n.put("train_text_encoder", trainTextEncoder);
         ObjectNode tb = n.putObject("timestep_bias");
         tb.put("strategy", timestepBias.strategy().key());
         tb.put("multiplier", timestepBias.multiplier());

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import org.lavie4j.core.Grad;
 import org.lavie4j.core.Memory;
 import org.lavie4j.core.Module;
+import org.lavie4j.core.Ops;
 import org.lavie4j.core.Parameter;
 import org.lavie4j.core.StateDict;
 import org.lavie4j.core.Tape;
@@ -102,6 +103,12 @@ public final class Trainer {
     private final SampleSource source;
     private final LinkedHashMap<String, Parameter> trainable;
     private final LoraAdapters lora;   // train: lora only
+    private final boolean trainText;   // train_text_encoder: the text encoder trains with the UNet
+    /**
+     * What the optimizer and the EMA see as the model: the LoRA adapters for {@code train: lora}, the UNet and the text
+     * encoder ({@link UNetAndTextEncoder}) for {@code train_text_encoder}, else the UNet.
+     */
+    private final Module trained;
     private final EncodingCache cache; // null without config.cache
     private final AdamW optimizer;
     private final Ema ema;
@@ -114,8 +121,8 @@ public final class Trainer {
 
     /**
      * A trainer of {@code model}'s UNet on {@code source}. The model's scheduler config gets the config's prediction
-     * type (so validation and export sample with it); the text encoder and VAE are frozen; the UNet's parameters are
-     * trainable as {@code config.train()} says.
+     * type (so validation and export sample with it); the VAE is frozen, and so is the text encoder unless
+     * {@code config.trainTextEncoder()}; the UNet's parameters are trainable as {@code config.train()} says.
      *
      * @throws IllegalArgumentException nothing to train (e.g. {@code train: temporal} on a model without temporal layers)
      */
@@ -132,8 +139,9 @@ public final class Trainer {
         this.noiseScheduler = Scheduler.create(this.model.schedulerConfig().withKind(SchedulerKind.DDPM));
         config.timestepBias().weights(noiseScheduler.config().numTrainTimesteps());   // a range past the schedule fails here, named
 
-        textEncoder.eval();
-        textEncoder.setTrainable(false);
+        trainText = config.trainTextEncoder();
+        textEncoder.train(trainText);
+        textEncoder.setTrainable(trainText);
         vae.eval();
         vae.setTrainable(false);
         unet.train(true);
@@ -145,13 +153,17 @@ public final class Trainer {
         else unet.namedParameters().forEach((key, p) -> {
             boolean train = config.train() == TrainConfig.TrainTarget.ALL || Inflation.isTemporal(key);
             p.setTrainable(train);
-            if (train) trainable.put(key, p);
+            if (train) trainable.put(trainText ? UNetAndTextEncoder.UNET + "." + key : key, p);
         });
+        if (trainText) {
+            textEncoder.namedParameters().forEach((key, p) -> trainable.put(UNetAndTextEncoder.TEXT_ENCODER + "." + key, p));
+        }
+        trained = lora != null ? lora.module() : trainText ? new UNetAndTextEncoder(unet, textEncoder) : unet;
         if (trainable.isEmpty())
             throw new IllegalArgumentException("train: " + config.train().key() + " selects no parameter of this UNet"
                     + (config.train() == TrainConfig.TrainTarget.TEMPORAL ? " (no key contains '" + Inflation.TEMPORAL_MARKER + "')" : ""));
         optimizer = new AdamW(trainable, config.optimizer().adamW());
-        ema = config.ema().enabled() ? new Ema(trained(), config.ema().decay(), config.ema().warmup()) : null;   // LoRA: the adapters
+        ema = config.ema().enabled() ? new Ema(trained, config.ema().decay(), config.ema().warmup()) : null;   // LoRA: the adapters
         schedule = config.optimizer().lrSchedule(config.steps());
         accumulator = new GradAccumulator(config.gradAccumulation(), GradAccumulator.Reduction.MEAN);
         loss = new JointLoss(config.imageLossWeight());
@@ -259,11 +271,12 @@ public final class Trainer {
     private double[] microBatch(Batch batch, long index) {
         SplittableRandom g = StepRandom.forMicroBatch(config.seed(), index);
         FrameLayout layout = batch.layout();
-        INDArray latents, text, timesteps, noise, noisy, target, weights;
+        INDArray latents, text, ids, timesteps, noise, noisy, target, weights;
         try (Tape off = Grad.disabled()) {
             latents = encodeLatents(batch.pixels(), g);                                   // (b, 4, F+I, h, w)
             Memory.free(batch.pixels());
-            text = encodeText(batch.captions(), batch.size(), layout.imageCount());       // (b, 1+I, L, D) or (b, L, D)
+            ids = trainText ? tokenizer.encode(batch.captions()).inputIdsArray() : null;   // (b·(1+I), L): encoded on the tape
+            text = trainText ? null : encodeText(batch.captions(), batch.size(), layout.imageCount());   // (b, 1+I, L, D) or (b, L, D)
             timesteps = config.timestepBias().draw(g, noiseScheduler.config().numTrainTimesteps(), batch.size());   // (b) INT64
             noise = StepRandom.randn(g, latents.shape());
             noisy = noiseScheduler.addNoise(latents, noise, timesteps);
@@ -272,7 +285,8 @@ public final class Trainer {
         }
         double[] values = new double[3];
         try (Tape tape = Grad.record()) {
-            Tensor pred = unet.forward(Tensor.of(noisy), Tensor.of(timesteps), Tensor.of(text), layout);
+            Tensor states = trainText ? textStates(textEncoder.forward(Tensor.of(ids)), batch.size(), layout.imageCount()) : Tensor.of(text);
+            Tensor pred = unet.forward(Tensor.of(noisy), Tensor.of(timesteps), states, layout);
             JointLoss.Result r = loss.compute(pred, target, layout, weights);
             values[0] = r.total().item();
             values[1] = r.video().item();
@@ -281,7 +295,8 @@ public final class Trainer {
             Memory.free(r.total().data());                                                 // backward keeps its output
         }
         if (target != noise && target != latents) Memory.free(target);
-        Memory.free(latents, noise, noisy, text, timesteps);
+        Memory.free(latents, noise, noisy, timesteps);
+        Memory.free(trainText ? ids : text);
         if (weights != null) Memory.free(weights);
         return values;
     }
@@ -352,6 +367,12 @@ public final class Trainer {
         return imageCount == 0 ? out.reshape('c', batch, l, d) : out.reshape('c', batch, 1 + imageCount, l, d);
     }
 
+    /** The text encoder's states (b·(1+I), L, D) laid out as the UNet takes them, (b, L, D) or (b, 1+I, L, D); on the tape. */
+    private static Tensor textStates(Tensor states, int batch, int imageCount) {
+        long l = states.shape()[1], d = states.shape()[2];
+        return imageCount == 0 ? states : Ops.reshape(states, batch, 1 + imageCount, l, d);
+    }
+
     /** The text encoder's states of {@code captions}, (n, L, D) float32, a fresh array. */
     private INDArray encodeCaptions(List<String> captions) {
         INDArray ids = tokenizer.encode(captions).inputIdsArray();                        // (n, L)
@@ -416,7 +437,8 @@ public final class Trainer {
             dir = store.save(CheckpointStore.name(step),
                     tmp -> {
                         // a LoRA run's UNet is frozen (re-read from the model source on resume): only its adapters are written
-                        TrainCheckpoint.write(tmp, lora != null ? null : unet.stateDict(), ema == null ? null : ema.stateDict(), opt,
+                        TrainCheckpoint.write(tmp, lora != null ? null : unet.stateDict(), trainText ? textEncoder.stateDict() : null,
+                                ema == null ? null : ema.stateDict(), opt,
                                 config.toJson(), state);
                         if (lora != null) lora.save(tmp.resolve(LORA_FILE));
                     });
@@ -449,6 +471,7 @@ public final class Trainer {
                 throw new IllegalArgumentException(c.dir() + ": has no EMA weights but this run keeps an EMA");
             if (lora != null) lora.load(c.dir().resolve(LORA_FILE));
             else unet.load(c.unet());
+            if (trainText) textEncoder.load(c.textEncoder());
             if (ema != null) ema.load(c.ema(), s.emaUpdates());
             optimizer.loadStateDict(c.optimizer());
             source.seek(s.dataPosition());
@@ -477,6 +500,8 @@ public final class Trainer {
         }
         if (was.train() != config.train()) problems.add("train: checkpoint " + was.train().key() + ", config " + config.train().key());
         else if (!Objects.equals(was.lora(), config.lora())) problems.add("lora: checkpoint " + was.lora() + ", config " + config.lora());
+        if (was.trainTextEncoder() != config.trainTextEncoder())
+            problems.add("train_text_encoder: checkpoint " + was.trainTextEncoder() + ", config " + config.trainTextEncoder());
         if (was.prediction() != config.prediction()) problems.add("prediction: checkpoint " + was.prediction().json() + ", config " + config.prediction().json());
         if (was.snrGamma() != config.snrGamma())
             problems.add("snr_gamma: checkpoint " + was.snrGamma() + ", config " + config.snrGamma());
@@ -514,6 +539,7 @@ public final class Trainer {
         List<INDArray> videos = new ArrayList<>();
         INDArray grid = null;
         unet.eval();
+        textEncoder.eval();
         try {
             withWeights(v.useEma() && ema != null ? ema.stateDict() : null, () -> {           // LoRA: the adapters run as residuals
                 TextToVideoPipeline pipeline = model.pipeline();
@@ -531,6 +557,7 @@ public final class Trainer {
             return gif;
         } finally {
             unet.train(true);
+            textEncoder.train(trainText);
             for (INDArray x : videos) Memory.free(x);
             if (grid != null && videos.size() > 1) Memory.free(grid);
         }
@@ -546,7 +573,7 @@ public final class Trainer {
         ModelInfo info = model.info();
         String weights = useEma && ema != null ? "EMA" : "live";
         ModelInfo exported = info.describedAs(info.name() + "-step" + step, "fine-tuned by lavie4j for " + step + " steps ("
-                + config.train().key() + " parameters, " + weights + " weights, " + config.prediction().json() + ") from "
+                + config.train().key() + " parameters" + (trainText ? " and the text encoder" : "") + ", " + weights + " weights, " + config.prediction().json() + ") from "
                 + config.model() + "; base: " + info.description(), info.trained());
         TextToVideoModel out = new TextToVideoModel(tokenizer, textEncoder, unet, vae, model.schedulerConfig(), exported);
         withWeights(useEma && ema != null ? ema.stateDict() : null, () -> withMergedLora(() -> out.save(dir, DType.F32)));
@@ -555,7 +582,8 @@ public final class Trainer {
 
     /**
      * Writes the UNet weights (EMA when {@code useEma} and there are any) to one safetensors file under the original
-     * checkpoint's key names (LaVie's {@code lavie_base.pt} state dict), float32. A UNet with frame position tables (this
+     * checkpoint's key names (LaVie's {@code lavie_base.pt} state dict), float32; a run that trains the text encoder
+     * writes it beside ({@link #textEncoderWeightsFile}). A UNet with frame position tables (this
      * port's extension) also writes its {@code attn_temp.frame_position_embedding} keys, which LaVie's code has no module
      * for: it loads such a file only with {@code strict=False}, and then computes without the tables (logged).
      */
@@ -563,10 +591,22 @@ public final class Trainer {
         if (unet.config().framePositionEmbeddings() > 0)
             LOG.warn("{}: the UNet has frame position tables (frame_position_embeddings = {}), which LaVie's code does not have; "
                     + "it will load this file only with strict=False and then compute without them", file, unet.config().framePositionEmbeddings());
-        withWeights(useEma && ema != null ? ema.stateDict() : null, () -> withMergedLora(() ->     // LoRA: W + s·B·A
-                SafeTensors.write(file, unet.stateDict().asMap(), Map.of("format", "pt", "lavie4j_step", Long.toString(step),
-                        "lavie4j_weights", useEma && ema != null ? "ema" : "live"), DType.F32)));
+        Map<String, String> meta = Map.of("format", "pt", "lavie4j_step", Long.toString(step), "lavie4j_weights", useEma && ema != null ? "ema" : "live");
+        Path text = textEncoderWeightsFile(file);
+        withWeights(useEma && ema != null ? ema.stateDict() : null, () -> withMergedLora(() -> {     // LoRA: W + s·B·A
+            SafeTensors.write(file, unet.stateDict().asMap(), meta, DType.F32);
+            if (trainText) SafeTensors.write(text, textEncoder.stateDict().asMap(), meta, DType.F32);
+        }));
+        if (trainText) LOG.info("{}: the trained text encoder (transformers' CLIPTextModel key names; LaVie reads it as "
+                + "stable-diffusion-v1-4/text_encoder/model.safetensors)", text);
         return file;
+    }
+
+    /** Where {@link #exportWeights} puts a trained text encoder: {@code NAME-text_encoder.safetensors} beside {@code file}. */
+    public static Path textEncoderWeightsFile(Path file) {
+        String name = file.getFileName().toString();
+        String stem = name.endsWith(".safetensors") ? name.substring(0, name.length() - ".safetensors".length()) : name;
+        return file.resolveSibling(stem + "-text_encoder.safetensors");
     }
 
     /** Writes the trained LoRA adapters alone ({@link LoraAdapters#save}), live weights; only for {@code train: lora}. */
@@ -582,8 +622,15 @@ public final class Trainer {
         return out[0];
     }
 
-    /** What the optimizer and the EMA see as the model: the LoRA adapters for {@code train: lora}, else the UNet. */
-    private Module trained() { return lora != null ? lora.module() : unet; }
+    /** The two trained models under one root: keys {@code unet.*} and {@code text_encoder.*}. */
+    static final class UNetAndTextEncoder extends Module {
+        static final String UNET = "unet", TEXT_ENCODER = "text_encoder";
+
+        UNetAndTextEncoder(UNet3DConditionModel unet, CLIPTextModel textEncoder) {
+            child(UNET, unet);
+            child(TEXT_ENCODER, textEncoder);
+        }
+    }
 
     /** Runs {@code action} with the LoRA adapters merged into the UNet's weights (a plain model), then unmerges. */
     private void withMergedLora(IoAction action) throws IOException {
@@ -604,7 +651,7 @@ public final class Trainer {
     }
 
     /**
-     * Runs {@code action} with the trained model's parameters ({@link #trained()}) pointing at {@code weights}' arrays
+     * Runs {@code action} with the trained model's parameters ({@link #trained}) pointing at {@code weights}' arrays
      * (no copy), then puts the live arrays back; {@code weights == null} runs it on the live weights.
      */
     private void withWeights(StateDict weights, IoAction action) throws IOException {
@@ -614,7 +661,7 @@ public final class Trainer {
         }
         IdentityHashMap<Parameter, INDArray> live = new IdentityHashMap<>();
         try {
-            for (Map.Entry<String, Parameter> e : trained().namedEntries().entrySet()) {
+            for (Map.Entry<String, Parameter> e : trained.namedEntries().entrySet()) {
                 Parameter p = e.getValue();
                 if (live.containsKey(p)) continue;
                 live.put(p, p.data());

@@ -50,6 +50,7 @@ class TrainConfigTest {
             vae_latents: mean
             snr_gamma: 5
             timestep_bias: {strategy: range, multiplier: 3, begin: 700, end: 1000}
+            train_text_encoder: true
             """;
 
     private static TrainConfig yaml(String text) { return TrainConfig.parse(text, true); }
@@ -83,6 +84,7 @@ class TrainConfigTest {
         assertEquals(5.0, c.snrGamma());
         assertTrue(c.snrWeighted());
         assertEquals(new TimestepBias(TimestepBias.Strategy.RANGE, 3, 0.25, 700, 1000), c.timestepBias());
+        assertTrue(c.trainTextEncoder());
     }
 
     @Test void leftOutKeysTakeLaViesDefaults() {
@@ -99,6 +101,7 @@ class TrainConfigTest {
         assertFalse(c.snrWeighted(), "LaVie's loss is the plain mean squared error");
         assertFalse(yaml("model: {source: tiny}\noutput_dir: o\nsnr_gamma: null\n").snrWeighted());
         assertEquals(TimestepBias.none(), c.timestepBias(), "LaVie draws timesteps uniformly");
+        assertFalse(c.trainTextEncoder(), "LaVie keeps the text encoder frozen");
         assertEquals(new TimestepBias(TimestepBias.Strategy.LATER, 2, 0.25, 0, 1000),
                 yaml("model: {source: tiny}\noutput_dir: o\ntimestep_bias: {strategy: later, multiplier: 2}\n").timestepBias());
         assertEquals(0, yaml("model: {source: tiny}\noutput_dir: out\noptimizer: {schedule: constant}\n").optimizer().warmupSteps());
@@ -160,6 +163,9 @@ class TrainConfigTest {
                 {"timestep_bias: {strategy: range, begin: 800, end: 700}", "'timestep_bias.end' must be above begin (800), got 700"},
                 {"timestep_bias: {strategy: range, start: 800}", "unknown key 'timestep_bias.start'"},
                 {"data: 3", "'data' must be a mapping"},
+                {"train_text_encoder: 1", "'train_text_encoder' must be true or false"},
+                {"train_text_encoder: true\ntrain: lora", "'train_text_encoder' is only read with train: all or temporal"},
+                {"train_text_encoder: true\ncache: {text: true}", "'cache.text' cannot be true with train_text_encoder: true"},
                 {"seed: 1.5", "'seed'"},
                 {"learning_rate: 1", "unknown key 'learning_rate'"},
         };

@@ -233,6 +233,87 @@ class TrainerTest {
         assertTrue(e.getMessage().contains("seed: checkpoint 11, config 12") && e.getMessage().contains("batch_size"), e.getMessage());
     }
 
+    @Test void trainingTheTextEncoderResumesBitForBitAndExportsIt(@TempDir Path tmp) throws Exception {
+        int n = 2;
+        // joint batches (a clip + 2 images, each its own caption): the states of 3 captions per sample go through the tape
+        TrainConfig config = TinyRuns.config(tmp.resolve("a"), 2L * n).withTrainTextEncoder(true);
+        Trainer straight = TinyRuns.trainer(config, 2);
+        Map<String, INDArray> textBefore = TinyRuns.snapshot(straight.model().textEncoder().namedEntries());
+        assertTrue(straight.trainableParameters().containsKey("unet.conv_in.weight"), straight.trainableParameters().keySet().toString());
+        assertTrue(straight.trainableParameters().containsKey("text_encoder.text_model.final_layer_norm.weight"));
+        assertEquals(straight.model().unet().namedParameters().size() + straight.model().textEncoder().namedParameters().size(),
+                straight.trainableParameters().size(), "every UNet and text encoder parameter");
+        Recorder a = new Recorder();
+        straight.train(a);
+        Map<String, Parameter> text = straight.model().textEncoder().namedEntries();
+        long moved = textBefore.entrySet().stream().filter(e -> !bitwiseEqual(e.getValue(), text.get(e.getKey()).data())).count();
+        assertTrue(moved >= straight.model().textEncoder().namedParameters().size() - 1,
+                "the text encoder trained (" + moved + " of " + textBefore.size() + " entries moved; the token table rows of "
+                        + "unused tokens move only by their zero-gradient Adam step, the int position ids never)");
+        assertTrue(bitwiseEqual(textBefore.get("text_model.embeddings.position_ids"), text.get("text_model.embeddings.position_ids").data()),
+                "buffers stay");
+
+        Path out = tmp.resolve("b");
+        Trainer first = TinyRuns.trainer(config.withOutputDir(out).withSteps(n), 2);
+        first.train(TrainListener.NONE);
+        try (TrainCheckpoint c = TrainCheckpoint.open(out)) {
+            assertNotNull(c.textEncoder(), "the checkpoint keeps the text encoder");
+            assertTrue(c.ema().contains("text_encoder.text_model.final_layer_norm.weight"));
+        }
+        Trainer resumed = TinyRuns.trainer(config.withOutputDir(out), 2);
+        resumed.resume(out);
+        Recorder b = new Recorder();
+        resumed.train(b);
+        for (int i = 0; i < n; i++) assertEquals(a.steps.get(n + i).loss(), b.steps.get(i).loss(), 0.0, "loss of step " + (n + i + 1));
+        assertBitwiseEqual(straight.model().unet().stateDict(), resumed.model().unet().stateDict(), "UNet");
+        assertBitwiseEqual(straight.model().textEncoder().stateDict(), resumed.model().textEncoder().stateDict(), "text encoder");
+        assertBitwiseEqual(straight.ema().stateDict(), resumed.ema().stateDict(), "EMA");
+        assertBitwiseEqual(straight.optimizer().stateDict(), resumed.optimizer().stateDict(), "AdamW");
+
+        // a run that keeps the text encoder frozen cannot resume it
+        Trainer frozen = TinyRuns.trainer(config.withOutputDir(out).withTrainTextEncoder(false), 2);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> frozen.resume(out));
+        assertTrue(e.getMessage().contains("train_text_encoder: checkpoint true, config false"), e.getMessage());
+
+        // the exported model carries the EMA of both; the weights export writes the text encoder beside the UNet
+        TextToVideoModel m = TextToVideoModel.load(straight.exportModel(tmp.resolve("model"), true));
+        StateDict ema = straight.ema().stateDict();
+        for (String k : m.textEncoder().stateDict().keys())
+            assertBitwiseEqual(ema.get("text_encoder." + k).load(), m.textEncoder().stateDict().get(k).load(), "exported text encoder " + k);
+        for (String k : m.unet().stateDict().keys())
+            assertBitwiseEqual(ema.get("unet." + k).load(), m.unet().stateDict().get(k).load(), "exported UNet " + k);
+        Path weights = straight.exportWeights(tmp.resolve("unet.safetensors"), false);
+        try (TensorFile f = SafeTensors.read(Trainer.textEncoderWeightsFile(weights))) {
+            assertEquals(tmp.resolve("unet-text_encoder.safetensors"), Trainer.textEncoderWeightsFile(weights));
+            assertBitwiseEqual(straight.model().textEncoder().stateDict(), StateDict.of("file", f.asMap()), "exported text encoder weights");
+        }
+    }
+
+    @Test void aFrozenTextEncoderGivesTheSameFirstUNetUpdate(@TempDir Path tmp) throws Exception {
+        // the UNet's first step does not depend on whether the text encoder is trained: the same states reach it, on the
+        // tape or not. No clipping (its global norm would count the text encoder's gradients), and Adam's eps = 1 makes the
+        // first step lr·g/(|g| + 1), about lr·g, so the updates compare the gradients themselves
+        TrainConfig config = TinyRuns.config(tmp.resolve("frozen"), 1);
+        config = config.withOptimizer(new TrainConfig.Optimizer(1e-3, TrainConfig.Schedule.CONSTANT, 0, 0.9, 0.999, 1.0, 0, 0));
+        Trainer frozen = TinyRuns.trainer(config, 1), trained = TinyRuns.trainer(config.withOutputDir(tmp.resolve("trained")).withTrainTextEncoder(true), 1);
+        Map<String, INDArray> before = TinyRuns.snapshot(frozen.model().unet().namedEntries());
+        Recorder a = new Recorder(), b = new Recorder();
+        frozen.train(a);
+        trained.train(b);
+        assertEquals(a.steps.get(0).loss(), b.steps.get(0).loss(), 0.0, "the same loss");
+        assertTrue(b.steps.get(0).gradNorm() > a.steps.get(0).gradNorm(), "the norm counts the text encoder's gradients too");
+        // the gradients agree to rounding (the cross-attention's backward takes another path once its context needs a
+        // gradient), the updated weights to their float32 rounding
+        Map<String, Parameter> x = frozen.model().unet().namedEntries(), y = trained.model().unet().namedEntries();
+        for (String k : before.keySet()) {
+            INDArray w0 = before.get(k).castTo(DataType.DOUBLE), u = x.get(k).data().castTo(DataType.DOUBLE).sub(w0),
+                    v = y.get(k).data().castTo(DataType.DOUBLE).sub(w0);
+            double scale = u.amaxNumber().doubleValue(), d = u.sub(v).amaxNumber().doubleValue();
+            double ulp = Math.ulp(w0.amaxNumber().floatValue() + (float) scale);             // the float32 weights' own rounding
+            assertTrue(d <= 1e-3 * scale + ulp, k + ": the UNet's first update differs by " + d + " (its largest entry " + scale + ")");
+        }
+    }
+
     private static long settledNativeBytes() {
         try {
             for (int i = 0; i < 3; i++) {

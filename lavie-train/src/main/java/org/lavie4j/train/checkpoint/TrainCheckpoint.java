@@ -21,7 +21,10 @@ import java.util.Map;
  * <pre>
  * unet.safetensors       the live UNet weights, every key of the module tree (the original checkpoint's key names); absent
  *                        for a LoRA run, whose frozen UNet is re-read from the model source (its adapters: lora.safetensors)
- * ema.safetensors        the EMA weights under the same keys (absent when the run keeps no EMA)
+ * text_encoder.safetensors  the live text encoder weights (its checkpoint key names), only when the run trains it
+ *                        ({@code train_text_encoder})
+ * ema.safetensors        the EMA weights under the same keys (absent when the run keeps no EMA); a run that trains the
+ *                        text encoder keys them {@code unet.*} and {@code text_encoder.*}
  * optimizer.safetensors  AdamW state: state.KEY.{step, exp_avg, exp_avg_sq}
  * config.json            the run's {@link org.lavie4j.train.TrainConfig}, every default written out
  * trainer.json           {@link TrainerState}: step, data position, EMA updates, seed, RNG scheme, provenance
@@ -32,31 +35,36 @@ import java.util.Map;
  * re-read from the config's model source. An open checkpoint maps its tensor files: close it after loading.
  */
 public final class TrainCheckpoint implements AutoCloseable {
-    public static final String UNET = "unet.safetensors", EMA = "ema.safetensors", OPTIMIZER = "optimizer.safetensors",
+    public static final String UNET = "unet.safetensors", TEXT_ENCODER = "text_encoder.safetensors", EMA = "ema.safetensors", OPTIMIZER = "optimizer.safetensors",
             CONFIG = "config.json", TRAINER = "trainer.json";
 
     private final Path dir;
     private final TrainerState state;
     private final JsonNode config;
-    private final TensorFile unet, ema, optimizer;
+    private final TensorFile unet, textEncoder, ema, optimizer;
 
-    private TrainCheckpoint(Path dir, TrainerState state, JsonNode config, TensorFile unet, TensorFile ema, TensorFile optimizer) {
+    private TrainCheckpoint(Path dir, TrainerState state, JsonNode config, TensorFile unet, TensorFile textEncoder, TensorFile ema,
+                            TensorFile optimizer) {
         this.dir = dir;
         this.state = state;
         this.config = config;
         this.unet = unet;
+        this.textEncoder = textEncoder;
         this.ema = ema;
         this.optimizer = optimizer;
     }
 
     /**
      * Writes the files of a checkpoint into {@code dir} (the store's temporary folder); {@code ema} may be null, and
-     * {@code unet} too when the UNet is frozen (a LoRA run, whose adapters the trainer writes beside). Each file is
-     * written atomically and forced to disk.
+     * {@code unet} too when the UNet is frozen (a LoRA run, whose adapters the trainer writes beside), and
+     * {@code textEncoder} when the text encoder is frozen (the usual case). Each file is written atomically and forced
+     * to disk.
      */
-    public static void write(Path dir, StateDict unet, StateDict ema, StateDict optimizer, JsonNode config, TrainerState state) throws IOException {
+    public static void write(Path dir, StateDict unet, StateDict textEncoder, StateDict ema, StateDict optimizer, JsonNode config,
+                             TrainerState state) throws IOException {
         Map<String, String> meta = Map.of("format", "pt", "lavie4j_step", Long.toString(state.step()));
         if (unet != null) SafeTensors.write(dir.resolve(UNET), unet.asMap(), meta, null);
+        if (textEncoder != null) SafeTensors.write(dir.resolve(TEXT_ENCODER), textEncoder.asMap(), meta, null);
         if (ema != null) SafeTensors.write(dir.resolve(EMA), ema.asMap(), meta, null);
         SafeTensors.write(dir.resolve(OPTIMIZER), optimizer.asMap(), meta, null);
         writeJson(dir.resolve(CONFIG), config);
@@ -78,15 +86,16 @@ public final class TrainCheckpoint implements AutoCloseable {
         } catch (IllegalArgumentException e) {
             throw new IOException(dir + ": " + e.getMessage(), e);
         }
-        TensorFile unet = null, ema = null, optimizer = null;
+        TensorFile unet = null, textEncoder = null, ema = null, optimizer = null;
         try {
             boolean frozenUnet = "lora".equals(config.path("train").asText());   // a LoRA run writes its adapters only
             if (!frozenUnet || Files.isRegularFile(dir.resolve(UNET))) unet = SafeTensors.read(require(dir, UNET));
+            if (config.path("train_text_encoder").asBoolean(false)) textEncoder = SafeTensors.read(require(dir, TEXT_ENCODER));
             if (Files.isRegularFile(dir.resolve(EMA))) ema = SafeTensors.read(dir.resolve(EMA));
             optimizer = SafeTensors.read(require(dir, OPTIMIZER));
-            return new TrainCheckpoint(dir, state, config, unet, ema, optimizer);
+            return new TrainCheckpoint(dir, state, config, unet, textEncoder, ema, optimizer);
         } catch (IOException | RuntimeException e) {
-            for (TensorFile f : new TensorFile[]{unet, ema, optimizer}) if (f != null) f.close();
+            for (TensorFile f : new TensorFile[]{unet, textEncoder, ema, optimizer}) if (f != null) f.close();
             throw e;
         }
     }
@@ -108,6 +117,11 @@ public final class TrainCheckpoint implements AutoCloseable {
     /** The UNet weights; null when the run wrote none (its UNet was frozen: LoRA). */
     public StateDict unet() { return unet == null ? null : StateDict.of(dir.resolve(UNET).toString(), unet.asMap()); }
 
+    /** The text encoder weights; null when the run kept it frozen. */
+    public StateDict textEncoder() {
+        return textEncoder == null ? null : StateDict.of(dir.resolve(TEXT_ENCODER).toString(), textEncoder.asMap());
+    }
+
     public boolean hasEma() { return ema != null; }
 
     /** The EMA weights; null when the run kept none. */
@@ -118,7 +132,7 @@ public final class TrainCheckpoint implements AutoCloseable {
     @Override
     public void close() throws IOException {
         IOException first = null;
-        for (TensorFile f : new TensorFile[]{unet, ema, optimizer}) {
+        for (TensorFile f : new TensorFile[]{unet, textEncoder, ema, optimizer}) {
             if (f == null) continue;
             try {
                 f.close();
