@@ -58,6 +58,11 @@ public final class SyntheticDataCommand implements Callable<Integer> {
             description = "Combinations never shown, comma-separated, e.g. \"red circle left, blue square up\"; their captions go to heldout.txt.")
     String holdout = "";
 
+    @Option(names = "--travel", paramLabel = "MIN[,MAX]",
+            description = "How far each shape moves, as a fraction of the free length of the frame along its direction (the frame "
+                    + "minus the shape), drawn per clip between MIN and MAX; 1 moves it from one edge to the other (default: 0.55,0.85).")
+    String travel = "0.55,0.85";
+
     @Option(names = "--stills", paramLabel = "N",
             description = "Also write N still images with captions \"a red circle\" (images/, images.csv, images.jsonl) for the image part of joint training (default: ${DEFAULT-VALUE}).")
     int stills = 0;
@@ -72,7 +77,8 @@ public final class SyntheticDataCommand implements Callable<Integer> {
         SyntheticShapes.Options o;
         try {
             Set<ShapeCaption> held = ShapeCaption.parseList(holdout);
-            o = new SyntheticShapes.Options(count, size, size, frames, fps, seed, held, stills);
+            double[] t = travelRange(travel);
+            o = new SyntheticShapes.Options(count, size, size, frames, fps, seed, held, stills, t[0], t[1]);
         } catch (IllegalArgumentException e) {
             err.println("synthetic-data: " + e.getMessage());
             return BAD_INPUT;
@@ -105,6 +111,18 @@ public final class SyntheticDataCommand implements Callable<Integer> {
         } catch (IOException | RuntimeException e) {
             err.println("synthetic-data: cannot write " + out + ": " + e.getMessage());
             return FAILED;
+        }
+    }
+
+    /** "MIN" or "MIN,MAX" as {min, max}. */
+    static double[] travelRange(String text) {
+        String[] parts = text.split(",", -1);
+        if (parts.length > 2) throw new IllegalArgumentException("--travel must be MIN or MIN,MAX, got '" + text + "'");
+        try {
+            double min = Double.parseDouble(parts[0].trim()), max = parts.length == 2 ? Double.parseDouble(parts[1].trim()) : min;
+            return new double[]{min, max};
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--travel must be MIN or MIN,MAX (numbers in (0, 1]), got '" + text + "'", e);
         }
     }
 

@@ -58,7 +58,11 @@ class SyntheticDataCommandTest extends CliTestBase {
         assertEquals(2, run("synthetic-data", tmp.resolve("b").toString(), "--size", "33"));
         assertTrue(err.toString().contains("even"), err.toString());
         assertEquals(2, run("synthetic-data", tmp.resolve("c").toString(), "--frames", "1"));
-        assertFalse(Files.exists(tmp.resolve("a")) || Files.exists(tmp.resolve("b")) || Files.exists(tmp.resolve("c")));
+        assertEquals(2, run("synthetic-data", tmp.resolve("d").toString(), "--travel", "0.5,1.5"));
+        assertTrue(err.toString().contains("0 < min <= max <= 1, got 0.5..1.5"), err.toString());
+        assertEquals(2, run("synthetic-data", tmp.resolve("e").toString(), "--travel", "all"));
+        assertTrue(err.toString().contains("--travel must be MIN or MIN,MAX"), err.toString());
+        for (String d : new String[]{"a", "b", "c", "d", "e"}) assertFalse(Files.exists(tmp.resolve(d)), d);
     }
 
     @Test

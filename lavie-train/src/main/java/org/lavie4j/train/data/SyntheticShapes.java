@@ -26,7 +26,8 @@ import java.util.function.Consumer;
  * {@link ShapeDescriber}) can run offline on it, in tests, in seconds.
  *
  * <p><b>A clip.</b> The shape's box side is 22-32% of the shorter frame side; the shape stays wholly inside the frame,
- * moves a constant step per frame along its direction, covering 55-85% of the free length of the frame, at a random
+ * moves a constant step per frame along its direction, covering 55-85% of the free length of the frame by default
+ * ({@link Options#travelMin()} .. {@link Options#travelMax()}; 100% goes from one edge to the other), at a random
  * position across it. The background is one dark colour (each channel 0-45, near grey). Pixels are anti-aliased by
  * 4x4 supersampling, so the motion is smooth at sub-pixel speeds. Everything is drawn from a generator seeded by
  * (seed, clip index): the same options give the same clips, and clip {@code k} does not depend on the count.
@@ -64,8 +65,15 @@ public final class SyntheticShapes {
      * @param seed    seed of everything random
      * @param holdout combinations that must not appear (may be empty; not all of them)
      * @param stills  number of still images for the image-text manifest (0 = none)
+     * @param travelMin shortest distance a shape covers, as a fraction of the free length along its direction (the
+     *                  frame minus the shape's box); in (0, 1]
+     * @param travelMax longest such distance, in [travelMin, 1]; each clip draws its own uniformly in between
      */
-    public record Options(int count, int height, int width, int frames, double fps, long seed, Set<ShapeCaption> holdout, int stills) {
+    public record Options(int count, int height, int width, int frames, double fps, long seed, Set<ShapeCaption> holdout, int stills,
+                          double travelMin, double travelMax) {
+        /** The default travel: 55-85% of the free length. */
+        public static final double TRAVEL_MIN = 0.55, TRAVEL_MAX = 0.85;
+
         public Options {
             if (count < 1) throw new IllegalArgumentException("count must be at least 1, got " + count);
             if (height < 16 || width < 16 || height % 2 != 0 || width % 2 != 0)
@@ -73,9 +81,16 @@ public final class SyntheticShapes {
             if (frames < 2) throw new IllegalArgumentException("frames must be at least 2 (the shape must move), got " + frames);
             if (!(fps > 0) || Double.isInfinite(fps)) throw new IllegalArgumentException("fps must be positive, got " + fps);
             if (stills < 0) throw new IllegalArgumentException("stills must be >= 0, got " + stills);
+            if (!(travelMin > 0 && travelMin <= travelMax && travelMax <= 1))
+                throw new IllegalArgumentException("travel must be fractions of the free length with 0 < min <= max <= 1, got " + travelMin + ".." + travelMax);
             holdout = Collections.unmodifiableSet(new LinkedHashSet<>(holdout == null ? Set.of() : holdout));
             if (holdout.containsAll(ShapeCaption.all()))
                 throw new IllegalArgumentException("every combination is held out: nothing left to generate");
+        }
+
+        /** Options with the default travel (55-85% of the free length). */
+        public Options(int count, int height, int width, int frames, double fps, long seed, Set<ShapeCaption> holdout, int stills) {
+            this(count, height, width, frames, fps, seed, holdout, stills, TRAVEL_MIN, TRAVEL_MAX);
         }
 
         /** {@code count} clips of {@code size x size}, {@code frames} frames at 8 fps, seed 0, nothing held out, no stills. */
@@ -83,15 +98,18 @@ public final class SyntheticShapes {
             return new Options(count, size, size, frames, 8.0, 0L, Set.of(), 0);
         }
 
-        public Options withSeed(long s) { return new Options(count, height, width, frames, fps, s, holdout, stills); }
+        public Options withSeed(long s) { return new Options(count, height, width, frames, fps, s, holdout, stills, travelMin, travelMax); }
 
-        public Options withFps(double f) { return new Options(count, height, width, frames, f, seed, holdout, stills); }
+        public Options withFps(double f) { return new Options(count, height, width, frames, f, seed, holdout, stills, travelMin, travelMax); }
 
-        public Options withSize(int h, int w) { return new Options(count, h, w, frames, fps, seed, holdout, stills); }
+        public Options withSize(int h, int w) { return new Options(count, h, w, frames, fps, seed, holdout, stills, travelMin, travelMax); }
 
-        public Options withHoldout(Set<ShapeCaption> h) { return new Options(count, height, width, frames, fps, seed, h, stills); }
+        public Options withHoldout(Set<ShapeCaption> h) { return new Options(count, height, width, frames, fps, seed, h, stills, travelMin, travelMax); }
 
-        public Options withStills(int n) { return new Options(count, height, width, frames, fps, seed, holdout, n); }
+        public Options withStills(int n) { return new Options(count, height, width, frames, fps, seed, holdout, n, travelMin, travelMax); }
+
+        /** Each shape covers between {@code min} and {@code max} of the free length (1, 1: from one edge to the other). */
+        public Options withTravel(double min, double max) { return new Options(count, height, width, frames, fps, seed, holdout, stills, min, max); }
 
         /** The combinations clips are drawn from: all but the held-out ones, in enum order. */
         public List<ShapeCaption> allowed() {
@@ -146,8 +164,8 @@ public final class SyntheticShapes {
 
     /** Clip {@code k} of the data set {@code o} describes (no files). */
     public static Video clip(Options o, long k) {
-        return render(scene(combination(o, k), o.height(), o.width(), new SplittableRandom(Seeds.mix(o.seed(), Seeds.SYNTHETIC_CLIP, k))),
-                o.height(), o.width(), o.frames(), o.fps());
+        return render(scene(combination(o, k), o.height(), o.width(), o.travelMin(), o.travelMax(),
+                        new SplittableRandom(Seeds.mix(o.seed(), Seeds.SYNTHETIC_CLIP, k))), o.height(), o.width(), o.frames(), o.fps());
     }
 
     /** A clip of {@code what} with geometry drawn from {@code rng}. */
@@ -161,7 +179,7 @@ public final class SyntheticShapes {
         SplittableRandom rng = new SplittableRandom(Seeds.mix(o.seed(), Seeds.SYNTHETIC_STILL, k));
         List<ShapeCaption> allowed = o.allowed();
         ShapeCaption what = allowed.get(rng.nextInt(allowed.size()));
-        Scene s = scene(what, o.height(), o.width(), rng);
+        Scene s = scene(what, o.height(), o.width(), o.travelMin(), o.travelMax(), rng);
         double t = rng.nextDouble();
         double x = s.x0() + (s.x1() - s.x0()) * t, y = s.y0() + (s.y1() - s.y0()) * t;
         Scene at = new Scene(what, s.background(), s.side(), x, y, x, y);
@@ -176,6 +194,10 @@ public final class SyntheticShapes {
     }
 
     static Scene scene(ShapeCaption what, int h, int w, SplittableRandom rng) {
+        return scene(what, h, w, Options.TRAVEL_MIN, Options.TRAVEL_MAX, rng);
+    }
+
+    static Scene scene(ShapeCaption what, int h, int w, double travelMin, double travelMax, SplittableRandom rng) {
         int[] bg = new int[3];
         int base = rng.nextInt(5, 36);
         for (int c = 0; c < 3; c++) bg[c] = Math.max(0, Math.min(45, base + rng.nextInt(-8, 9)));
@@ -185,7 +207,9 @@ public final class SyntheticShapes {
         boolean horizontal = d.dx() != 0;
         double along = horizontal ? w : h, across = horizontal ? h : w;
         double free = along - 2 * half;
-        double travel = free * (0.55 + 0.30 * rng.nextDouble());
+        // the default's span is written as 0.30 (not 0.85 - 0.55, which rounds differently): the clips of earlier versions
+        double span = travelMin == Options.TRAVEL_MIN && travelMax == Options.TRAVEL_MAX ? 0.30 : travelMax - travelMin;
+        double travel = free * (travelMin + span * rng.nextDouble());
         double start = half + rng.nextDouble() * (free - travel);
         double end = start + travel;
         if (d == Direction.LEFT || d == Direction.UP) {

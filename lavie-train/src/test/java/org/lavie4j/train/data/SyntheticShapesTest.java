@@ -83,6 +83,31 @@ class SyntheticShapesTest {
     }
 
     @Test
+    void travelRangesFromTheDefaultToEdgeToEdge() {
+        SyntheticShapes.Options o = SyntheticShapes.Options.of(64, 32, 8).withSeed(3);
+        assertEquals(0.55, o.travelMin());
+        assertEquals(0.85, o.travelMax());
+        SyntheticShapes.Options full = o.withTravel(1, 1);
+        for (int k = 0; k < full.count(); k++) {
+            ShapeCaption want = SyntheticShapes.combination(full, k);
+            var rng = new java.util.SplittableRandom(k);
+            SyntheticShapes.Scene a = SyntheticShapes.scene(want, 32, 32, rng.split()), s = SyntheticShapes.scene(want, 32, 32, 1, 1, rng.split());
+            boolean horizontal = want.direction().dx() != 0;
+            double half = s.side() / 2 + 1.0, from = horizontal ? s.x0() : s.y0(), to = horizontal ? s.x1() : s.y1();
+            double first = want.direction() == ShapeCaption.Direction.RIGHT || want.direction() == ShapeCaption.Direction.DOWN ? half : 32 - half;
+            assertEquals(first, from, 1e-9, want + ": starts at its edge");
+            assertEquals(32 - first, to, 1e-9, want + ": ends at the other");
+            double travelled = Math.abs(horizontal ? a.x1() - a.x0() : a.y1() - a.y0()), free = 32 - 2 * (a.side() / 2 + 1.0);
+            assertTrue(travelled >= 0.55 * free - 1e-9 && travelled <= 0.85 * free + 1e-9, "default: 55-85% of " + free + ", got " + travelled);
+            ShapeDescriber.Description d = ShapeDescriber.describe(SyntheticShapes.clip(full, k));
+            assertEquals(want.colour(), d.colour(), "edge to edge, the describer still reads " + want);
+            assertEquals(want.direction(), d.direction(), "edge to edge, the describer still reads " + want);
+        }
+        for (double[] bad : new double[][]{{0, 1}, {0.9, 0.5}, {0.5, 1.1}, {Double.NaN, 1}})
+            assertThrows(IllegalArgumentException.class, () -> o.withTravel(bad[0], bad[1]), java.util.Arrays.toString(bad));
+    }
+
+    @Test
     void deterministicBalancedAndHoldsOut() {
         Set<ShapeCaption> held = ShapeCaption.parseList("green triangle down");
         SyntheticShapes.Options o = SyntheticShapes.Options.of(2 * 127, 32, 4).withSeed(9).withHoldout(held);
