@@ -70,8 +70,8 @@ public class KernelBenchmark {
         Init.seed(20261126);
         call = build(kernel, frames);
         System.out.println("\n# backend: " + Lavie4j.describeBackend());
-        System.out.printf(Locale.ROOT, "# %s: %s, frames %d; %.2f GMAC per call; peak used %.0f GFLOPS%n", kernel, kernel.shape(),
-                frames, kernel.macs(frames) / 1e9, KernelShapes.peakGflops());
+        System.out.printf(Locale.ROOT, "# %s: %s, frames %d; %.2f GMAC per call; peak used %.0f GFLOPS (%s)%n", kernel, kernel.shape(),
+                frames, kernel.macs(frames) / 1e9, KernelShapes.peakGflops(), KernelShapes.peakSource());
     }
 
     /** The module and inputs of {@code kernel}, as a call that runs one forward without gradient. */

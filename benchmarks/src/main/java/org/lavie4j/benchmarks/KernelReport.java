@@ -53,8 +53,8 @@ public final class KernelReport {
                 .jvmArgsAppend("-Dlavie.peakGflops=" + peak);
         Collection<RunResult> results = new Runner(opt.build()).run();
 
-        System.out.printf(Locale.ROOT, "%n# KernelReport %s; java %s; peak %.0f GFLOPS (FP32, 2 cores; -Dlavie.peakGflops); load average before %s, after %s%n",
-                Instant.now(), System.getProperty("java.version"), peak, loadBefore, loadAverage());
+        System.out.printf(Locale.ROOT, "%n# KernelReport %s; java %s; peak %.0f GFLOPS (FP32, %s); load average before %s, after %s%n",
+                Instant.now(), System.getProperty("java.version"), peak, KernelShapes.peakSource(), loadBefore, loadAverage());
         System.out.printf(Locale.ROOT, "%-20s | %-48s | %12s | %10s | %s%n", "kernel", "shape", "time (s)", "GMAC", "rate");
         for (RunResult r : results) {
             Kernel k = Kernel.valueOf(r.getParams().getParam("kernel"));

@@ -1,5 +1,6 @@
 package org.lavie4j.benchmarks;
 
+import java.io.IOException;
 import java.util.Locale;
 
 /**
@@ -8,13 +9,16 @@ import java.util.Locale;
  * the work each does: multiply-adds counted from the shapes (pure arithmetic, checked in {@code KernelShapesTest}),
  * bytes for the memory-bound GroupNorm. GFLOP/s = 2 · MAC / seconds.
  *
- * <p>The machine's FP32 peak is {@value #DEFAULT_PEAK_GFLOPS} GFLOPS unless {@code -Dlavie.peakGflops=...} says
- * otherwise: 2 vCPU Emerald Rapids, AVX-512, measured with an FMA loop (~165 GFLOPS per core,
- * {@code ../shared/docs/nd4j-notes.md}).
+ * <p>The machine's FP32 peak is {@code -Dlavie.peakGflops=...} when given, else measured on this machine with an FMA
+ * loop ({@link PeakFlops}, once per JVM, all available processors), else (the measurement failed)
+ * {@value #DEFAULT_PEAK_GFLOPS} GFLOPS, the figure of {@code ../shared/docs/nd4j-notes.md} (2 vCPU Emerald Rapids,
+ * AVX-512: ~165 GFLOPS per core). {@link #peakSource()} says which, for printing beside the figures.
  */
 public final class KernelShapes {
-    /** FP32 peak of the project's 2-core build machine, GFLOPS (nd4j-notes.md: FMA loop, both cores). */
+    /** FP32 peak of the 2-core machine of nd4j-notes.md, GFLOPS (its FMA loop, both cores): the fallback. */
     public static final double DEFAULT_PEAK_GFLOPS = 330.0;
+    private static double peak;            // 0 until first asked
+    private static String peakSource;
 
     /** LaVie base: 2 (guidance) × 16 frames. */
     public static final int BATCH = 2, FRAMES = 16;
@@ -25,13 +29,40 @@ public final class KernelShapes {
 
     private KernelShapes() {}
 
-    /** The FP32 peak used for "% of peak": {@code -Dlavie.peakGflops}, else {@value #DEFAULT_PEAK_GFLOPS}. */
-    public static double peakGflops() {
+    /**
+     * The FP32 peak used for "% of peak": {@code -Dlavie.peakGflops}, else measured ({@link PeakFlops}, all available
+     * processors, once per JVM), else {@value #DEFAULT_PEAK_GFLOPS}.
+     */
+    public static synchronized double peakGflops() {
+        if (peak > 0) return peak;
         String v = System.getProperty("lavie.peakGflops");
-        if (v == null || v.isBlank()) return DEFAULT_PEAK_GFLOPS;
-        double p = Double.parseDouble(v.trim());
-        if (!(p > 0)) throw new IllegalArgumentException("lavie.peakGflops must be positive, got " + v);
-        return p;
+        if (v != null && !v.isBlank()) {
+            double p;
+            try {
+                p = Double.parseDouble(v.trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("lavie.peakGflops must be a number, got '" + v + "'", e);
+            }
+            if (!(p > 0) || Double.isInfinite(p)) throw new IllegalArgumentException("lavie.peakGflops must be positive, got " + v);
+            peak = p;
+            peakSource = "-Dlavie.peakGflops";
+            return peak;
+        }
+        int threads = Runtime.getRuntime().availableProcessors();
+        try {
+            peak = PeakFlops.measure(threads);
+            peakSource = String.format(Locale.ROOT, "measured: FMA loop, %d threads", threads);
+        } catch (IOException | RuntimeException e) {
+            peak = DEFAULT_PEAK_GFLOPS;
+            peakSource = "default; the FMA loop failed: " + e.getMessage();
+        }
+        return peak;
+    }
+
+    /** Where {@link #peakGflops()}'s figure came from ("-Dlavie.peakGflops", "measured: FMA loop, 2 threads", ...). */
+    public static synchronized String peakSource() {
+        peakGflops();
+        return peakSource;
     }
 
     /** A k×k convolution, stride 1, 'same' padding, over {@code images} frames of h × w: outC·inC·k² per output position. */

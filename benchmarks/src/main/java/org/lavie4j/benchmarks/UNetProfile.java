@@ -82,7 +82,8 @@ public final class UNetProfile {
         } finally {
             Ops.setListener(null);
         }
-        System.out.printf(Locale.ROOT, "# load average before %s, after %s; %s%n", loadBefore, KernelReport.loadAverage(), ProcessMemory.describe());
+        System.out.printf(Locale.ROOT, "# load average before %s, after %s; %s; peak %.0f GFLOPS (FP32, %s)%n", loadBefore,
+                KernelReport.loadAverage(), ProcessMemory.describe(), peak, KernelShapes.peakSource());
         System.out.print(profile.table(peak, minShare));
     }
 
