@@ -17,8 +17,8 @@ import java.util.Locale;
 public final class KernelShapes {
     /** FP32 peak of the 2-core machine of nd4j-notes.md, GFLOPS (its FMA loop, both cores): the fallback. */
     public static final double DEFAULT_PEAK_GFLOPS = 330.0;
-    private static double peak;            // 0 until first asked
-    private static String peakSource;
+    private static double measuredPeak;    // 0 until first measured
+    private static String measuredSource;
 
     /** LaVie base: 2 (guidance) × 16 frames. */
     public static final int BATCH = 2, FRAMES = 16;
@@ -34,7 +34,6 @@ public final class KernelShapes {
      * processors, once per JVM), else {@value #DEFAULT_PEAK_GFLOPS}.
      */
     public static synchronized double peakGflops() {
-        if (peak > 0) return peak;
         String v = System.getProperty("lavie.peakGflops");
         if (v != null && !v.isBlank()) {
             double p;
@@ -44,25 +43,27 @@ public final class KernelShapes {
                 throw new IllegalArgumentException("lavie.peakGflops must be a number, got '" + v + "'", e);
             }
             if (!(p > 0) || Double.isInfinite(p)) throw new IllegalArgumentException("lavie.peakGflops must be positive, got " + v);
-            peak = p;
-            peakSource = "-Dlavie.peakGflops";
-            return peak;
+            return p;
         }
-        int threads = Runtime.getRuntime().availableProcessors();
-        try {
-            peak = PeakFlops.measure(threads);
-            peakSource = String.format(Locale.ROOT, "measured: FMA loop, %d threads", threads);
-        } catch (IOException | RuntimeException e) {
-            peak = DEFAULT_PEAK_GFLOPS;
-            peakSource = "default; the FMA loop failed: " + e.getMessage();
+        if (measuredPeak == 0) {
+            int threads = Runtime.getRuntime().availableProcessors();
+            try {
+                measuredPeak = PeakFlops.measure(threads);
+                measuredSource = String.format(Locale.ROOT, "measured: FMA loop, %d threads", threads);
+            } catch (IOException | RuntimeException e) {
+                measuredPeak = DEFAULT_PEAK_GFLOPS;
+                measuredSource = "default; the FMA loop failed: " + e.getMessage();
+            }
         }
-        return peak;
+        return measuredPeak;
     }
 
     /** Where {@link #peakGflops()}'s figure came from ("-Dlavie.peakGflops", "measured: FMA loop, 2 threads", ...). */
     public static synchronized String peakSource() {
+        String v = System.getProperty("lavie.peakGflops");
+        if (v != null && !v.isBlank()) return "-Dlavie.peakGflops";
         peakGflops();
-        return peakSource;
+        return measuredSource;
     }
 
     /** A k×k convolution, stride 1, 'same' padding, over {@code images} frames of h × w: outC·inC·k² per output position. */

@@ -4,6 +4,8 @@ import org.junit.jupiter.api.Test;
 import org.lavie4j.benchmarks.KernelShapes.Kernel;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The multiply-adds and bytes of the kernel benchmarks, written out by hand from LaVie base's shapes. */
 class KernelShapesTest {
@@ -71,13 +73,19 @@ class KernelShapesTest {
     }
 
     @Test
-    void peakDefaultsToTheMeasuredFmaPeak() {
+    void peakIsMeasuredUnlessGiven() {
         String old = System.getProperty("lavie.peakGflops");
         try {
             System.clearProperty("lavie.peakGflops");
-            assertEquals(330.0, KernelShapes.peakGflops(), EXACT);
+            double measured = KernelShapes.peakGflops();
+            assertTrue(measured > 0 && Double.isFinite(measured), "measured " + measured);
+            assertTrue(KernelShapes.peakSource().startsWith("measured: FMA loop, "), KernelShapes.peakSource());
+            assertEquals(measured, KernelShapes.peakGflops(), EXACT, "measured once per JVM");
             System.setProperty("lavie.peakGflops", "500");
             assertEquals(500.0, KernelShapes.peakGflops(), EXACT);
+            assertEquals("-Dlavie.peakGflops", KernelShapes.peakSource());
+            System.setProperty("lavie.peakGflops", "fast");
+            assertThrows(IllegalArgumentException.class, KernelShapes::peakGflops);
         } finally {
             if (old == null) System.clearProperty("lavie.peakGflops");
             else System.setProperty("lavie.peakGflops", old);
