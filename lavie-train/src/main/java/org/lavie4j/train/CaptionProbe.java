@@ -50,6 +50,15 @@ public final class CaptionProbe {
      * default frames and size.
      */
     public static List<Row> probe(TextToVideoModel model, List<ShapeCaption> captions, int[] timesteps, long seed) {
+        return probe(model, captions, timesteps, seed, SyntheticShapes.Options.TRAVEL_MIN, SyntheticShapes.Options.TRAVEL_MAX);
+    }
+
+    /**
+     * {@link #probe(TextToVideoModel, List, int[], long)} with clips whose shapes cover {@code travelMin .. travelMax} of
+     * the free length (the travel of the data the model was trained on: {@code lavie synthetic-data --travel}).
+     */
+    public static List<Row> probe(TextToVideoModel model, List<ShapeCaption> captions, int[] timesteps, long seed, double travelMin,
+                                  double travelMax) {
         if (captions.size() < 2) throw new IllegalArgumentException("CaptionProbe: need at least two captions, got " + captions.size());
         if (timesteps.length == 0) throw new IllegalArgumentException("CaptionProbe: no timesteps");
         NoiseSchedule schedule = NoiseSchedule.of(model.schedulerConfig());
@@ -73,7 +82,7 @@ public final class CaptionProbe {
             }
             states[n] = pipeline.encodePrompt("");
             for (int i = 0; i < captions.size(); i++) {
-                Video clip = SyntheticShapes.clip(captions.get(i), height, width, frames, model.info().fps(), rng);
+                Video clip = SyntheticShapes.clip(captions.get(i), height, width, frames, model.info().fps(), travelMin, travelMax, rng);
                 INDArray pixels = clip.toTensor().reshape(1, 3, frames, height, width);
                 DiagonalGaussian posterior = model.vae().encodeVideo(Tensor.of(pixels), frames);
                 INDArray z = posterior.mean().data().mul(model.vae().config().scalingFactor());

@@ -30,6 +30,9 @@ class CaptionProbeTest {
         assertNotEquals(a, CaptionProbe.probe(m, CAPTIONS, new int[]{100, 900}, 4));
         assertEquals((a.get(0).wrong() - a.get(0).right()) / a.get(0).right(), a.get(0).wrongPenalty(), 1e-12);
         assertEquals((a.get(1).opposite() - a.get(1).right()) / a.get(1).right(), a.get(1).oppositePenalty(), 1e-12);
+        // the default travel is the data's default; other travel, other clips
+        assertEquals(a, CaptionProbe.probe(m, CAPTIONS, new int[]{100, 900}, 3, 0.55, 0.85));
+        assertNotEquals(a, CaptionProbe.probe(m, CAPTIONS, new int[]{100, 900}, 3, 1, 1));
     }
 
     @Test void badInputIsNamed() {
@@ -40,5 +43,7 @@ class CaptionProbeTest {
         assertTrue(e.getMessage().contains("timestep 1000 outside [0, 1000)"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> CaptionProbe.probe(m, CAPTIONS, new int[0], 0));
         assertTrue(e.getMessage().contains("no timesteps"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> CaptionProbe.probe(m, CAPTIONS, new int[]{100}, 0, 0.5, 1.5));
+        assertTrue(e.getMessage().contains("0 < min <= max <= 1"), e.getMessage());
     }
 }

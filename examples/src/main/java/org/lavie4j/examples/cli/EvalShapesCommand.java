@@ -65,6 +65,10 @@ public final class EvalShapesCommand implements Callable<Integer> {
             + "the next prompt's caption (CaptionProbe; at least two prompts).")
     boolean probe;
 
+    @Option(names = "--travel", paramLabel = "MIN[,MAX]",
+            description = "With --probe: how far the probe clips' shapes move, as synthetic-data --travel (the model's training data; default: 0.55,0.85).")
+    String travel;
+
     @Option(names = "--publish", paramLabel = "DIR",
             description = "Then write the model to DIR (F16, marked trained) with the measured accuracy in its description (lavie4j.json).")
     Path publish;
@@ -94,6 +98,7 @@ public final class EvalShapesCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--publish measures generated videos: not with --vae-only or --probe");
             if (vaeOnly && probe) throw new IllegalArgumentException("give at most one of --vae-only and --probe");
             if (probe && list.size() < 2) throw new IllegalArgumentException("--probe needs at least two prompts (the wrong caption of each is the next one's)");
+            if (travel != null && !probe) throw new IllegalArgumentException("--travel is read with --probe only");
             if (publish != null && Files.exists(publish)) throw new IllegalArgumentException("--publish " + publish + ": already exists; choose a new folder");
         } catch (IOException | IllegalArgumentException e) {
             err.println("eval-shapes: " + e.getMessage());
@@ -107,7 +112,8 @@ public final class EvalShapesCommand implements Callable<Integer> {
                         m.schedulerConfig().predictionType().json(), list.size());
                 stdout.printf(Locale.ROOT, "  %5s  %12s  %12s  %12s  %12s  %14s  %s%n", "t", "right", "empty", "wrong", "opposite dir",
                         "wrong vs right", "opposite vs right");
-                for (CaptionProbe.Row r : CaptionProbe.probe(m, list, new int[]{300, 600, 800, 950}, 0))
+                double[] t = SyntheticDataCommand.travelRange(travel == null ? "0.55,0.85" : travel);
+                for (CaptionProbe.Row r : CaptionProbe.probe(m, list, new int[]{300, 600, 800, 950}, 0, t[0], t[1]))
                     stdout.printf(Locale.ROOT, "  %5d  %12.4f  %12.4f  %12.4f  %12.4f  %+13.1f%%  %+.1f%%%n", r.timestep(), r.right(), r.empty(),
                             r.wrong(), r.opposite(), 100 * r.wrongPenalty(), 100 * r.oppositePenalty());
                 return 0;

@@ -70,6 +70,11 @@ class TrainVaeAndEvalShapesCommandTest extends CliTestBase {
         assertTrue(probe.contains("(epsilon): x0 error of the UNet's prediction, mean over 2 synthetic clips"), probe);
         for (int t : new int[]{300, 600, 800, 950})
             assertTrue(Pattern.compile("(?m)^\\s+" + t + "\\s+\\d+\\.\\d{4}\\s+\\d+\\.\\d{4}\\s+\\d+\\.\\d{4}\\s+\\d+\\.\\d{4}\\s+[+-]\\d+\\.\\d%\\s+[+-]\\d+\\.\\d%$").matcher(probe).find(), probe);
+        // probe clips that move edge to edge (data of synthetic-data --travel 1): other clips, other errors
+        out.getBuffer().setLength(0);
+        assertEquals(0, run("eval-shapes", "--model", model.toString(), "--prompts", "red circle left, blue square up", "--probe",
+                "--travel", "1"), err.toString());
+        assertNotEquals(probe, out.toString());
     }
 
     @Test
@@ -87,5 +92,7 @@ class TrainVaeAndEvalShapesCommandTest extends CliTestBase {
         assertTrue(err.toString().contains("--probe needs at least two prompts"), err.toString());
         assertEquals(2, run("eval-shapes", "--prompts", "red circle left, blue square up", "--probe", "--vae-only"));
         assertTrue(err.toString().contains("at most one of --vae-only and --probe"), err.toString());
+        assertEquals(2, run("eval-shapes", "--prompts", "red circle left, blue square up", "--travel", "1"));
+        assertTrue(err.toString().contains("--travel is read with --probe only"), err.toString());
     }
 }

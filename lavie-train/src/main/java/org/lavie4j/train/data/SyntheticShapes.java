@@ -168,10 +168,18 @@ public final class SyntheticShapes {
                         new SplittableRandom(Seeds.mix(o.seed(), Seeds.SYNTHETIC_CLIP, k))), o.height(), o.width(), o.frames(), o.fps());
     }
 
-    /** A clip of {@code what} with geometry drawn from {@code rng}. */
+    /** A clip of {@code what} with geometry drawn from {@code rng} (the default travel, 55-85% of the free length). */
     public static Video clip(ShapeCaption what, int height, int width, int frames, double fps, SplittableRandom rng) {
+        return clip(what, height, width, frames, fps, Options.TRAVEL_MIN, Options.TRAVEL_MAX, rng);
+    }
+
+    /** A clip of {@code what} covering {@code travelMin .. travelMax} of the free length, geometry drawn from {@code rng}. */
+    public static Video clip(ShapeCaption what, int height, int width, int frames, double fps, double travelMin, double travelMax,
+                             SplittableRandom rng) {
         if (frames < 2) throw new IllegalArgumentException("frames must be at least 2, got " + frames);
-        return render(scene(what, height, width, rng), height, width, frames, fps);
+        if (!(travelMin > 0 && travelMin <= travelMax && travelMax <= 1))
+            throw new IllegalArgumentException("travel must be fractions of the free length with 0 < min <= max <= 1, got " + travelMin + ".." + travelMax);
+        return render(scene(what, height, width, travelMin, travelMax, rng), height, width, frames, fps);
     }
 
     /** Still {@code k}: a shape of an allowed combination at a random position (one frame). */
