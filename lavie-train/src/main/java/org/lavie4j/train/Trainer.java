@@ -149,16 +149,14 @@ public final class Trainer {
         trainable = new LinkedHashMap<>();
         // train: lora: only the adapters' A and B (the UNet is frozen; the adapted Linears add s·B(A x))
         lora = config.train() == TrainConfig.TrainTarget.LORA ? Lora.apply(unet, config.lora(), config.seed()) : null;
-        if (lora != null) trainable.putAll(lora.namedParameters());
-        else unet.namedParameters().forEach((key, p) -> {
-            boolean train = config.train() == TrainConfig.TrainTarget.ALL || Inflation.isTemporal(key);
-            p.setTrainable(train);
-            if (train) trainable.put(trainText ? UNetAndTextEncoder.UNET + "." + key : key, p);
-        });
-        if (trainText) {
-            textEncoder.namedParameters().forEach((key, p) -> trainable.put(UNetAndTextEncoder.TEXT_ENCODER + "." + key, p));
-        }
         trained = lora != null ? lora.module() : trainText ? new UNetAndTextEncoder(unet, textEncoder) : unet;
+        if (lora != null) trainable.putAll(lora.namedParameters());
+        else {
+            unet.namedParameters().forEach((key, p) -> p.setTrainable(config.train() == TrainConfig.TrainTarget.ALL || Inflation.isTemporal(key)));
+            trained.namedParameters().forEach((key, p) -> {                    // train_text_encoder: unet.* and text_encoder.*
+                if (p.isTrainable()) trainable.put(key, p);
+            });
+        }
         if (trainable.isEmpty())
             throw new IllegalArgumentException("train: " + config.train().key() + " selects no parameter of this UNet"
                     + (config.train() == TrainConfig.TrainTarget.TEMPORAL ? " (no key contains '" + Inflation.TEMPORAL_MARKER + "')" : ""));
@@ -624,11 +622,9 @@ public final class Trainer {
 
     /** The two trained models under one root: keys {@code unet.*} and {@code text_encoder.*}. */
     static final class UNetAndTextEncoder extends Module {
-        static final String UNET = "unet", TEXT_ENCODER = "text_encoder";
-
         UNetAndTextEncoder(UNet3DConditionModel unet, CLIPTextModel textEncoder) {
-            child(UNET, unet);
-            child(TEXT_ENCODER, textEncoder);
+            child("unet", unet);
+            child("text_encoder", textEncoder);
         }
     }
 

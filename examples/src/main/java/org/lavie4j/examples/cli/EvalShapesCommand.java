@@ -8,6 +8,7 @@ import org.lavie4j.nn.pipeline.TextToVideoModel;
 import org.lavie4j.train.CaptionProbe;
 import org.lavie4j.train.PromptFollowing;
 import org.lavie4j.train.data.ShapeCaption;
+import org.lavie4j.train.data.SyntheticShapes;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -112,7 +113,8 @@ public final class EvalShapesCommand implements Callable<Integer> {
                         m.schedulerConfig().predictionType().json(), list.size());
                 stdout.printf(Locale.ROOT, "  %5s  %12s  %12s  %12s  %12s  %14s  %s%n", "t", "right", "empty", "wrong", "opposite dir",
                         "wrong vs right", "opposite vs right");
-                double[] t = SyntheticDataCommand.travelRange(travel == null ? "0.55,0.85" : travel);
+                double[] t = travel == null ? new double[]{SyntheticShapes.Options.TRAVEL_MIN, SyntheticShapes.Options.TRAVEL_MAX}
+                        : SyntheticDataCommand.travelRange(travel);
                 for (CaptionProbe.Row r : CaptionProbe.probe(m, list, new int[]{300, 600, 800, 950}, 0, t[0], t[1]))
                     stdout.printf(Locale.ROOT, "  %5d  %12.4f  %12.4f  %12.4f  %12.4f  %+13.1f%%  %+.1f%%%n", r.timestep(), r.right(), r.empty(),
                             r.wrong(), r.opposite(), 100 * r.wrongPenalty(), 100 * r.oppositePenalty());

@@ -81,8 +81,7 @@ public final class SyntheticShapes {
             if (frames < 2) throw new IllegalArgumentException("frames must be at least 2 (the shape must move), got " + frames);
             if (!(fps > 0) || Double.isInfinite(fps)) throw new IllegalArgumentException("fps must be positive, got " + fps);
             if (stills < 0) throw new IllegalArgumentException("stills must be >= 0, got " + stills);
-            if (!(travelMin > 0 && travelMin <= travelMax && travelMax <= 1))
-                throw new IllegalArgumentException("travel must be fractions of the free length with 0 < min <= max <= 1, got " + travelMin + ".." + travelMax);
+            checkTravel(travelMin, travelMax);
             holdout = Collections.unmodifiableSet(new LinkedHashSet<>(holdout == null ? Set.of() : holdout));
             if (holdout.containsAll(ShapeCaption.all()))
                 throw new IllegalArgumentException("every combination is held out: nothing left to generate");
@@ -177,8 +176,7 @@ public final class SyntheticShapes {
     public static Video clip(ShapeCaption what, int height, int width, int frames, double fps, double travelMin, double travelMax,
                              SplittableRandom rng) {
         if (frames < 2) throw new IllegalArgumentException("frames must be at least 2, got " + frames);
-        if (!(travelMin > 0 && travelMin <= travelMax && travelMax <= 1))
-            throw new IllegalArgumentException("travel must be fractions of the free length with 0 < min <= max <= 1, got " + travelMin + ".." + travelMax);
+        checkTravel(travelMin, travelMax);
         return render(scene(what, height, width, travelMin, travelMax, rng), height, width, frames, fps);
     }
 
@@ -201,8 +199,10 @@ public final class SyntheticShapes {
         return allowed.get(rng.nextInt(allowed.size()));
     }
 
-    static Scene scene(ShapeCaption what, int h, int w, SplittableRandom rng) {
-        return scene(what, h, w, Options.TRAVEL_MIN, Options.TRAVEL_MAX, rng);
+    /** Travel ranges must be fractions of the free length with 0 < min <= max <= 1. */
+    private static void checkTravel(double travelMin, double travelMax) {
+        if (!(travelMin > 0 && travelMin <= travelMax && travelMax <= 1))
+            throw new IllegalArgumentException("travel must be fractions of the free length with 0 < min <= max <= 1, got " + travelMin + ".." + travelMax);
     }
 
     static Scene scene(ShapeCaption what, int h, int w, double travelMin, double travelMax, SplittableRandom rng) {

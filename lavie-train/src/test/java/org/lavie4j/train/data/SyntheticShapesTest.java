@@ -91,7 +91,7 @@ class SyntheticShapesTest {
         for (int k = 0; k < full.count(); k++) {
             ShapeCaption want = SyntheticShapes.combination(full, k);
             var rng = new java.util.SplittableRandom(k);
-            SyntheticShapes.Scene a = SyntheticShapes.scene(want, 32, 32, rng.split()), s = SyntheticShapes.scene(want, 32, 32, 1, 1, rng.split());
+            SyntheticShapes.Scene a = SyntheticShapes.scene(want, 32, 32, 0.55, 0.85, rng.split()), s = SyntheticShapes.scene(want, 32, 32, 1, 1, rng.split());
             boolean horizontal = want.direction().dx() != 0;
             double half = s.side() / 2 + 1.0, from = horizontal ? s.x0() : s.y0(), to = horizontal ? s.x1() : s.y1();
             double first = want.direction() == ShapeCaption.Direction.RIGHT || want.direction() == ShapeCaption.Direction.DOWN ? half : 32 - half;
