@@ -29,6 +29,7 @@ import java.util.Properties;
                 SyntheticDataCommand.class,
                 TrainCommand.class,
                 TrainVaeCommand.class,
+                TrainTextCommand.class,
                 EvalShapesCommand.class,
                 BenchCommand.class,
                 CommandLine.HelpCommand.class,
