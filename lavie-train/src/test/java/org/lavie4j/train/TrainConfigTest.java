@@ -228,4 +228,18 @@ class TrainConfigTest {
                 org.lavie4j.nn.unet.UNetConfig.DownBlockType.CROSS_ATTN_DOWN_BLOCK_3D), unet.downBlockTypes());
         assertEquals(org.lavie4j.nn.unet.UNetConfig.tiny().blockOutChannels(), unet.blockOutChannels());
     }
+
+    /** Every committed training config of the embedded model's stages parses; the text stage keeps the recipe's settings. */
+    @Test void everyCommittedStageConfigParses() throws java.io.IOException {
+        List<Path> files;
+        try (var listing = java.nio.file.Files.list(Path.of("..", "training"))) {
+            files = listing.filter(f -> f.toString().endsWith(".yaml")).sorted().toList();
+        }
+        assertTrue(files.size() >= 3, files.toString());
+        for (Path f : files) assertNotNull(TrainConfig.load(f), f.toString());
+        TrainConfig text = TrainConfig.load(Path.of("..", "training", "shapes32-text.yaml"));
+        assertEquals(PredictionType.V_PREDICTION, text.prediction());
+        assertTrue(text.cache().text(), "the trained tower is frozen in this stage, so its states can be cached");
+        assertFalse(text.trainTextEncoder());
+    }
 }
