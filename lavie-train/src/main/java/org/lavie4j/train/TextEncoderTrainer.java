@@ -147,8 +147,7 @@ public final class TextEncoderTrainer {
         }
         Memory.free(idArray);
         Memory.free(target);
-        double norm = config.gradClip() > 0 ? GradClip.clipGradNorm(parameters.values(), config.gradClip())
-                : GradClip.globalNorm(parameters.values());
+        double norm = GradClip.clipOrMeasure(parameters.values(), config.gradClip());
         if (Double.isFinite(norm) && Double.isFinite(total)) optimizer.step();
         optimizer.zeroGrad();
         step++;

@@ -230,8 +230,7 @@ public final class Trainer {
                 accumulator.microBatchDone(trainable.values());       // the last one divides the sums by k
             }
             double lossMean = lossSum / accumulation;
-            double norm = config.optimizer().gradClip() > 0 ? GradClip.clipGradNorm(trainable.values(), config.optimizer().gradClip())
-                    : GradClip.globalNorm(trainable.values());
+            double norm = GradClip.clipOrMeasure(trainable.values(), config.optimizer().gradClip());
             double lr = schedule.lr(step);
             boolean skip = !Double.isFinite(norm) || !Double.isFinite(lossMean);
             if (skip) {

@@ -109,8 +109,7 @@ public final class VaeTrainer {
             Memory.free(eps);
         }
         Memory.free(x);
-        double norm = config.gradClip() > 0 ? GradClip.clipGradNorm(parameters.values(), config.gradClip())
-                : GradClip.globalNorm(parameters.values());
+        double norm = GradClip.clipOrMeasure(parameters.values(), config.gradClip());
         if (Double.isFinite(norm) && Double.isFinite(total)) optimizer.step();
         optimizer.zeroGrad();
         step++;

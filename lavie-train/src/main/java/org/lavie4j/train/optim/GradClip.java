@@ -40,4 +40,9 @@ public final class GradClip {
         }
         return total;
     }
+
+    /** {@link #clipGradNorm} when {@code maxNorm} > 0; {@code maxNorm} = 0 means no clipping ({@link #globalNorm} only). */
+    public static double clipOrMeasure(Collection<Parameter> params, double maxNorm) {
+        return maxNorm == 0 ? globalNorm(params) : clipGradNorm(params, maxNorm);
+    }
 }
