@@ -229,17 +229,26 @@ class TrainConfigTest {
         assertEquals(org.lavie4j.nn.unet.UNetConfig.tiny().blockOutChannels(), unet.blockOutChannels());
     }
 
-    /** Every committed training config of the embedded model's stages parses; the text stage keeps the recipe's settings. */
+    /**
+     * Every committed training config of the embedded model's stages parses; the direction and mixed stages keep the
+     * recipe's settings (training/README.md, runs 34 and 37).
+     */
     @Test void everyCommittedStageConfigParses() throws java.io.IOException {
         List<Path> files;
         try (var listing = java.nio.file.Files.list(Path.of("..", "training"))) {
             files = listing.filter(f -> f.toString().endsWith(".yaml")).sorted().toList();
         }
-        assertTrue(files.size() >= 3, files.toString());
+        assertTrue(files.size() >= 4, files.toString());
         for (Path f : files) assertNotNull(TrainConfig.load(f), f.toString());
-        TrainConfig text = TrainConfig.load(Path.of("..", "training", "shapes32-text.yaml"));
-        assertEquals(PredictionType.V_PREDICTION, text.prediction());
-        assertTrue(text.cache().text(), "the trained tower is frozen in this stage, so its states can be cached");
-        assertFalse(text.trainTextEncoder());
+        TrainConfig direction = TrainConfig.load(Path.of("..", "training", "shapes32-direction.yaml"));
+        TrainConfig mixed = TrainConfig.load(Path.of("..", "training", "shapes32-mixed.yaml"));
+        for (TrainConfig c : List.of(direction, mixed)) {
+            assertEquals(PredictionType.V_PREDICTION, c.prediction());
+            assertTrue(c.cache().text(), "the trained tower is frozen in these stages, so its states can be cached");
+            assertFalse(c.trainTextEncoder());
+        }
+        assertEquals(new TimestepBias(TimestepBias.Strategy.RANGE, 1000, 0.25, 990, 1000), direction.timestepBias());
+        assertEquals(new TimestepBias(TimestepBias.Strategy.RANGE, 4, 0.25, 750, 1000), mixed.timestepBias());
+        assertEquals(Path.of("runs/shapes32/unet-direction/model-step-900"), ((ModelSource.Pretrained) mixed.model()).path());
     }
 }
