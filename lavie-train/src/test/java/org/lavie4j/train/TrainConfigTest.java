@@ -231,7 +231,7 @@ class TrainConfigTest {
 
     /**
      * Every committed training config of the embedded model's stages parses; the direction and mixed stages keep the
-     * recipe's settings (training/README.md, runs 34 and 37).
+     * recipe's settings (training/README.md, runs 34 and 36).
      */
     @Test void everyCommittedStageConfigParses() throws java.io.IOException {
         List<Path> files;
@@ -248,7 +248,7 @@ class TrainConfigTest {
             assertFalse(c.trainTextEncoder());
         }
         assertEquals(new TimestepBias(TimestepBias.Strategy.RANGE, 1000, 0.25, 990, 1000), direction.timestepBias());
-        assertEquals(new TimestepBias(TimestepBias.Strategy.RANGE, 4, 0.25, 750, 1000), mixed.timestepBias());
+        assertEquals(new TimestepBias(TimestepBias.Strategy.RANGE, 5, 0.25, 900, 1000), mixed.timestepBias());
         assertEquals(Path.of("runs/shapes32/unet-direction/model-step-900"), ((ModelSource.Pretrained) mixed.model()).path());
     }
 }
