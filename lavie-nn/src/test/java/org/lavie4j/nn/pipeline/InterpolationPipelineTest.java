@@ -184,13 +184,19 @@ class InterpolationPipelineTest {
         assertArrayEquals(new long[]{1, 4, 61, H / 2, W / 2}, r.latents().shape());
         assertArrayEquals(new long[]{1, 3, 61, H, W}, r.video().shape());
         assertEquals(61, Video.fromTensor(r.video(), InterpolationPipeline.FPS).frames());
-        GenerateResult again = pipeline.interpolate(v, small().build());
-        assertEquals(r.latents(), again.latents(), "same seed, same latents (and the decode does not change them)");
+        GenerateResult again = pipeline.interpolate(v, small().framesPerSlice(7).build());
+        assertEquals(r.latents(), again.latents(), "same seed and slices, same latents (and the decode does not change them)");
         GenerateResult other = pipeline.interpolate(v, small().seed(6).build());
         assertNotEquals(r.latents(), other.latents());
+        double scale = r.latents().amaxNumber().doubleValue();
+        // other slices of the VAE encode agree to float rounding (a batch of 7 frames and one of all of them may round
+        // differently, e.g. oneDNN's AVX2 convolutions block the batch differently)
+        GenerateResult unsliced = pipeline.interpolate(v, small().build());
+        double sliceDiff = r.latents().sub(unsliced.latents()).amaxNumber().doubleValue();
+        System.out.printf("interpolation latents, 7-frame slices against the default: max |diff| %.3g of max |latent| %.3g%n", sliceDiff, scale);
+        assertTrue(sliceDiff <= 1e-4 * scale, sliceDiff + " > 1e-4 x " + scale);
         // a tensor input of the same frames gives the same result to float rounding
         GenerateResult fromTensor = pipeline.interpolate(v.toTensor(), small().build());
-        double scale = r.latents().amaxNumber().doubleValue();
         assertTrue(r.latents().sub(fromTensor.latents()).amaxNumber().doubleValue() <= 1e-4 * scale);
         // a resized output
         assertArrayEquals(new long[]{1, 4, 61, 8, 4}, pipeline.interpolate(v, small().size(16, 8).build()).latents().shape());
