@@ -171,8 +171,8 @@ class TrainerTest {
      * No step leaks native memory: with a GC after every step (so that garbage left for the collector never piles up
      * and the allocator reuses its pages) the settled memory after 11 steps is that after 3; and one step, without a
      * GC, needs at most 48 MB over what the previous one left. (Measured over 8 steps without GCs, as this test did
-     * first, the allocator's retention of garbage freed only by the GC decides the figure: +24-48 MB on an AVX-512
-     * machine, +52-72 MB on an AVX2 one, flat at every step with the GC.)
+     * first, the allocator's retention of garbage freed only by the GC decides the figure: within 48 MB on the AVX-512
+     * machines of earlier sessions, +52-72 MB on an AVX2 one; flat with a GC at every step.)
      */
     @Test void nativeMemoryDoesNotGrowWithSteps(@TempDir Path tmp) throws Exception {
         int warmup = 3, steps = 11;
