@@ -13,7 +13,7 @@ import java.util.Arrays;
  * Scaled dot-product attention {@code softmax(scale·QKᵀ + bias)·V} over head-split tensors, memory-bounded.
  *
  * <p>{@link #scaledDotProduct} works in score blocks (a group of batch·head slices × a chunk of query rows × all keys)
- * small enough to stay in a core's cache ({@link #CACHE_BLOCK_BYTES}) and never above a memory budget: each block is
+ * small enough to stay in the last-level cache ({@link #CACHE_BLOCK_BYTES}) and never above a memory budget: each block is
  * written by the QKᵀ product (scaled by the product's alpha), normalised in place by ND4J's softmax and consumed by the PV
  * product before the next is made, so no full score matrix is ever materialised and the scores do not stream through
  * main memory (measured 2x faster than query chunks spanning all heads, at LaVie's spatial self-attention). It is
@@ -69,7 +69,7 @@ public final class Attention {
      * <p>Work is split into score blocks of (group of batch·head slices, chunk of query rows, all keys), each at most
      * {@code min(maxScoreBytes, }{@link #CACHE_BLOCK_BYTES}{@code )} (a single row may exceed it): a block is written by
      * the QKᵀ product, normalised in place by the softmax and read by the PV product while it is still in the core's
-     * cache. Spatial self-attention at LaVie's level 0 (2,560 keys) runs in blocks of one head and 204 query rows.
+     * cache. Spatial self-attention at LaVie's level 0 (2,560 keys) runs in blocks of one head and 819 query rows.
      *
      * @param q (B, H, Lq, D)
      * @param k (B, H, Lk, D)
@@ -137,10 +137,12 @@ public final class Attention {
     }
 
     /**
-     * Bytes of a score block that stays in a core's cache (L2 is 1-2 MB per core on current x86 servers): 2 MiB, or the
-     * system property {@code lavie.attention.blockBytes} (read once) to tune for another cache.
+     * Bytes of a score block: 8 MiB, or the system property {@code lavie.attention.blockBytes} (read once). Small enough
+     * for the last-level cache (32 MiB on the machines measured), large enough that each op of a block splits well over
+     * the cores: at two threads, spatial self-attention at level 0 took 0.79-0.83x the time of 2 MiB blocks (one head and
+     * 204 query rows, 102 per thread), at one thread the same within noise (benchmarks/README.md).
      */
-    public static final long CACHE_BLOCK_BYTES = Math.max(1, Long.getLong("lavie.attention.blockBytes", 2L << 20));
+    public static final long CACHE_BLOCK_BYTES = Math.max(1, Long.getLong("lavie.attention.blockBytes", 8L << 20));
 
     /**
      * How the scores are split: {@code group} batch·head slices (a multiple of {@code unit}) by {@code rows} query rows
