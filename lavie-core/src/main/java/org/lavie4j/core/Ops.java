@@ -599,13 +599,39 @@ public final class Ops {
         }, xs);
     }
 
+    /**
+     * The common case of {@link #repeat}, one axis of size 1 repeated (e.g. text states over frames): one strided copy
+     * per repetition, the same values as {@code Nd4j.tile}, which walks every element through generic index arithmetic
+     * (16 copies of 77 x 768 floats: 52 ms against ~4 ms). Null for any other repetition.
+     */
+    private static INDArray expandAlongOneAxis(INDArray in, int[] reps) {
+        int axis = -1;
+        for (int i = 0; i < reps.length; i++) {
+            if (reps[i] == 1) continue;
+            if (axis >= 0 || in.size(i) != 1) return null;
+            axis = i;
+        }
+        if (axis < 0 || in.isEmpty()) return null;
+        long[] shape = in.shape(), outShape = shape.clone();
+        outShape[axis] = reps[axis];
+        long outer = 1, inner = 1;
+        for (int i = 0; i < axis; i++) outer *= shape[i];
+        for (int i = axis + 1; i < shape.length; i++) inner *= shape[i];
+        INDArray out = Nd4j.createUninitialized(in.dataType(), outShape);
+        INDArray src = in.reshape('c', outer, 1, inner), dst = out.reshape('c', outer, reps[axis], inner);
+        for (long k = 0; k < reps[axis]; k++) Views.interval(dst, 1, k, k + 1).assign(src);
+        if (src.data().addressPointer().address() != in.data().addressPointer().address()) Memory.free(src);   // a copy
+        return out;
+    }
+
     /** Repeats the tensor along each dim ({@code torch.Tensor.repeat}). */
     public static Tensor repeat(Tensor x, long... reps) {
         if (reps.length != x.rank()) throw new IllegalArgumentException("repeat: " + reps.length + " factors for rank " + x.rank());
         INDArray in = x.data();
         int[] r = new int[reps.length];
         for (int i = 0; i < r.length; i++) r[i] = Math.toIntExact(reps[i]);
-        INDArray out = Nd4j.tile(in, r);
+        INDArray out = expandAlongOneAxis(in, r);
+        if (out == null) out = Nd4j.tile(in, r);
         long[] shape = in.shape();
         return record("repeat", out, g -> {
             // view g as (r0, s0, r1, s1, ...) and sum the r axes

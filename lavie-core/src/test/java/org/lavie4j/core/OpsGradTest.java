@@ -165,6 +165,23 @@ class OpsGradTest {
         assertGradients("chunk", t -> { Tensor[] p = Ops.chunk(t[0], 2, -1); return Ops.mul(p[0], p[1]); }, x);
         assertGradients("concat", t -> Ops.concat(1, t[0], t[1]), x, rand(25, 2, 2, 4));
         assertGradients("repeat", t -> Ops.repeat(t[0], 2, 1, 3), x);
+        assertGradients("repeat one axis of size 1", t -> Ops.repeat(t[0], 1, 4, 1), rand(26, 3, 1, 5));
+    }
+
+    /** repeat's copy per repetition (one axis of size 1) gives Nd4j.tile's values, for contiguous inputs and views. */
+    @Test void repeatAlongOneAxisIsTile() {
+        INDArray x = rand(27, 2, 1, 77, 6).castTo(DataType.FLOAT);
+        assertEquals(Nd4j.tile(x, 1, 16, 1, 1), Ops.repeat(Tensor.of(x), 1, 16, 1, 1).data());
+        assertEquals(Nd4j.tile(x, 1, 1, 1, 1), Ops.repeat(Tensor.of(x), 1, 1, 1, 1).data());
+        INDArray first = rand(28, 1, 5, 3);
+        assertEquals(Nd4j.tile(first, 4, 1, 1), Ops.repeat(Tensor.of(first), 4, 1, 1).data(), "the leading axis");
+        INDArray last = rand(29, 3, 5, 1);
+        assertEquals(Nd4j.tile(last, 1, 1, 7), Ops.repeat(Tensor.of(last), 1, 1, 7).data(), "the trailing axis");
+        INDArray permuted = rand(30, 6, 1, 4).permute(2, 1, 0);                          // (4, 1, 6), not c-contiguous
+        INDArray before = permuted.dup();
+        assertEquals(Nd4j.tile(permuted.dup('c'), 1, 3, 1), Ops.repeat(Tensor.of(permuted), 1, 3, 1).data());
+        assertEquals(before, permuted, "the input is left as it was");
+        assertEquals(Nd4j.tile(x, 2, 16, 1, 1), Ops.repeat(Tensor.of(x), 2, 16, 1, 1).data(), "two axes take tile");
     }
 
     @Test void valuesMatchDefinitions() {
