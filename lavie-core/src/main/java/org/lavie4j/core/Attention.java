@@ -68,8 +68,8 @@ public final class Attention {
      *
      * <p>Work is split into score blocks of (group of batch·head slices, chunk of query rows, all keys), each at most
      * {@code min(maxScoreBytes, }{@link #CACHE_BLOCK_BYTES}{@code )} (a single row may exceed it): a block is written by
-     * the QKᵀ product, normalised in place by the softmax and read by the PV product while it is still in the core's
-     * cache. Spatial self-attention at LaVie's level 0 (2,560 keys) runs in blocks of one head and 819 query rows.
+     * the QKᵀ product, normalised in place by the softmax and read by the PV product while it is still in the
+     * last-level cache. Spatial self-attention at LaVie's level 0 (2,560 keys) runs in blocks of one head and 819 query rows.
      *
      * @param q (B, H, Lq, D)
      * @param k (B, H, Lk, D)

@@ -160,13 +160,15 @@ public final class Lavie4j {
         }
     }
 
+    private static final List<String> ALLOCATORS = List.of("tcmalloc", "jemalloc", "mimalloc");
+
     /** The allocator named by the mapped files of a {@code /proc/<pid>/maps} listing (see {@link #nativeAllocator()}). */
     static String allocatorIn(List<String> mapsLines) {
         for (String line : mapsLines) {
             int slash = line.lastIndexOf('/');
             if (slash < 0) continue;
             String file = line.substring(slash + 1);
-            for (String name : new String[] {"tcmalloc", "jemalloc", "mimalloc"})
+            for (String name : ALLOCATORS)
                 if (file.startsWith("lib" + name)) return name;
         }
         return "glibc";

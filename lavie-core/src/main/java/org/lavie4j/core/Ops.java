@@ -602,7 +602,7 @@ public final class Ops {
     /**
      * The common case of {@link #repeat}, one axis of size 1 repeated (e.g. text states over frames): one strided copy
      * per repetition, the same values as {@code Nd4j.tile}, which walks every element through generic index arithmetic
-     * (16 copies of 77 x 768 floats: 52 ms against ~4 ms). Null for any other repetition.
+     * (16 copies of 77 x 768 floats: 2.6 ms against 25 ms, best of 20). Null for any other repetition.
      */
     private static INDArray expandAlongOneAxis(INDArray in, int[] reps) {
         int axis = -1;
