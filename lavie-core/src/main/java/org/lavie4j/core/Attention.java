@@ -5,6 +5,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.blas.params.MMulTranspose;
 import org.nd4j.linalg.api.ops.impl.reduce.Mmul;
 import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
+import org.nd4j.linalg.api.shape.Shape;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Arrays;
@@ -95,6 +96,12 @@ public final class Attention {
         boolean recording = Grad.isRecording()
                 && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad() || (bias != null && bias.requiresGrad()));
         INDArray out3 = Nd4j.createUninitialized(type, bh, s.lq, s.dv);
+        if (!recording && vectorKernelApplies(type, s)) {
+            fused(q3, k3, v3, bias4, s, scale, out3);
+            INDArray out = out3.reshape('c', s.b, s.h, s.lq, s.dv);
+            freeCopies(q, k, v, bias, q3, k3, v3, bias4);
+            return Ops.record("scaledDotProduct", out, out3, g -> null, bias == null ? new Tensor[]{q, k, v} : new Tensor[]{q, k, v, bias});
+        }
         // one score buffer for every full block: fresh multi-MB arrays would each cost page faults (glibc maps them anew
         // above MALLOC_MMAP_THRESHOLD_, which the launcher sets to 4 MiB)
         INDArray buffer = Nd4j.createUninitialized(type, Math.min(blocks.group, bh), blocks.rows, s.lk);
@@ -134,6 +141,62 @@ public final class Attention {
             if (bias != null) freeIfCopy(bias4, bias.data());
             return grads;
         }, inputs);
+    }
+
+    // ------------------------------------------------------------------ the fused kernel
+
+    /** Whether the Java runtime resolved the Vector API module (the launcher adds {@code --add-modules jdk.incubator.vector}). */
+    private static final boolean VECTOR_API = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
+
+    private static volatile boolean vectorKernel = VECTOR_API && !"nd4j".equals(System.getProperty("lavie.attention.kernel"));
+
+    /**
+     * Whether forwards without gradient recording run on the fused Vector API kernel ({@code VectorAttention}): true when
+     * the JVM was started with {@code --add-modules jdk.incubator.vector} (Java 16+; the launcher does) and the system
+     * property {@code lavie.attention.kernel} is not {@code nd4j}. Otherwise every call takes the ND4J block path.
+     */
+    public static boolean vectorKernel() { return vectorKernel; }
+
+    /** Turns the fused kernel on or off (for tests and benchmarks; on needs the module); returns the previous setting. */
+    static boolean vectorKernel(boolean on) {
+        if (on && !VECTOR_API) throw new IllegalStateException("the Vector API kernel needs --add-modules jdk.incubator.vector");
+        boolean was = vectorKernel;
+        vectorKernel = on;
+        return was;
+    }
+
+    /** Largest bias (elements) the kernel copies onto the heap; larger biases take the ND4J path. */
+    private static final long MAX_KERNEL_BIAS = 1L << 24;
+
+    private static boolean vectorKernelApplies(DataType type, Shapes s) {
+        if (!vectorKernel || type != DataType.FLOAT) return false;
+        if (s.bias4 != null && s.bias4[0] * s.bias4[1] * s.bias4[2] * s.bias4[3] > MAX_KERNEL_BIAS) return false;
+        return VectorAttention.fits(s.lq, s.lk, s.d, s.dv);
+    }
+
+    /** The forward on {@code VectorAttention}: dense c-order inputs, the bias on the heap with its broadcast strides. */
+    private static void fused(INDArray q3, INDArray k3, INDArray v3, INDArray bias4, Shapes s, double scale, INDArray out3) {
+        INDArray q = denseC(q3), k = denseC(k3), v = denseC(v3);
+        VectorAttention.Bias b = null;
+        if (bias4 != null) {
+            INDArray dense = bias4.dup('c');
+            long[] n = s.bias4;
+            b = new VectorAttention.Bias(dense.data().asFloat(), n[0] == 1 ? 0 : n[1] * n[2] * n[3], n[1] == 1 ? 0 : n[2] * n[3],
+                    n[2] == 1 ? 0 : n[3], n[3] == 1 ? 0 : 1);
+            Memory.free(dense);
+        }
+        try {
+            VectorAttention.forward(q, k, v, b, s.h, (float) scale, out3, Math.max(1, Nd4j.getEnvironment().maxThreads()));
+        } finally {
+            if (q != q3) Memory.free(q);
+            if (k != k3) Memory.free(k);
+            if (v != v3) Memory.free(v);
+        }
+    }
+
+    /** x itself when it has c-order strides (the kernel reads it from its address), else a c-order copy. */
+    private static INDArray denseC(INDArray x) {
+        return x.ordering() == 'c' && Shape.hasDefaultStridesForShape(x) ? x : x.dup('c');
     }
 
     /**

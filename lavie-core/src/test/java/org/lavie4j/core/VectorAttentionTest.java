@@ -1,0 +1,143 @@
+package org.lavie4j.core;
+
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+import java.util.Arrays;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static org.lavie4j.core.GradAssert.rand;
+
+/**
+ * The fused Vector API kernel ({@link VectorAttention}) against its twins: the ND4J block path of
+ * {@link Attention#scaledDotProduct} and {@link Attention#naive} in double, over sizes that exercise every tail (query
+ * rows past a register tile and a row block, keys past a panel and a PV chunk, head sizes past 40 and 8 channels).
+ */
+class VectorAttentionTest {
+    /** (b, h, lq, lk, d, dv): LaVie's heads of 40 and 80, cross-attention's 77 keys, odd sizes, several row blocks. */
+    static final int[][] SIZES = {
+            {2, 3, 37, 29, 40, 40}, {1, 2, 70, 77, 40, 40}, {1, 1, 5, 3, 7, 9}, {2, 2, 9, 50, 16, 80},
+            {1, 2, 300, 300, 40, 44}, {1, 1, 130, 260, 8, 48}, {3, 2, 16, 16, 40, 40}, {1, 1, 1, 1, 1, 1}};
+
+    @Test void theTestJvmRunsTheKernel() {
+        // surefire starts the JVM with --add-modules jdk.incubator.vector, as the launcher does
+        assertTrue(Attention.vectorKernel(), "Vector API kernel off: is --add-modules jdk.incubator.vector missing?");
+    }
+
+    @Test void matchesTheNd4jPathAndNaiveDouble() {
+        for (int[] n : SIZES) {
+            long b = n[0], h = n[1], lq = n[2], lk = n[3], d = n[4], dv = n[5];
+            double scale = 1 / Math.sqrt(d);
+            INDArray q = rand(11, b, h, lq, d).muli(2), k = rand(12, b, h, lk, d).muli(2), v = rand(13, b, h, lk, dv);
+            long[][] biasShapes = {null, {1, h, lq, lk}, {lq, lk}, {b, 1, 1, lk}, {h, lq, 1}, {b, h, lq, lk}};
+            for (long[] bs : biasShapes) {
+                INDArray bias = bs == null ? null : rand(14, bs).muli(3);
+                INDArray exact = Attention.naive(t(q), t(k), t(v), bias == null ? null : t(bias), scale).data();
+                INDArray fused = Attention.scaledDotProduct(f(q), f(k), f(v), bias == null ? null : f(bias), scale).data();
+                INDArray blocks = nd4jPath(() -> Attention.scaledDotProduct(f(q), f(k), f(v), bias == null ? null : f(bias), scale).data());
+                double errFused = maxAbs(fused.castTo(DataType.DOUBLE).sub(exact)), errBlocks = maxAbs(blocks.castTo(DataType.DOUBLE).sub(exact));
+                String what = Arrays.toString(n) + " bias " + (bs == null ? "none" : Arrays.toString(bs));
+                System.out.printf("kernel %s: fused %.3e, nd4j blocks %.3e (against double)%n", what, errFused, errBlocks);
+                assertTrue(errFused < 2e-6, what + ": fused " + errFused);
+                assertTrue(errFused < 4 * errBlocks + 1e-7, what + ": fused " + errFused + " against the ND4J path's " + errBlocks);
+            }
+        }
+    }
+
+    @Test void viewsAndPermutedInputsAreRead() {
+        // q from splitHeads (a permuted view: copied), k and v slices of larger buffers at an offset (read in place)
+        long b = 2, h = 2, l = 33, d = 40;
+        INDArray x = rand(21, b, l, h * d).castTo(DataType.FLOAT);
+        Tensor q = Attention.splitHeads(Tensor.of(x), (int) h);
+        INDArray kBig = rand(22, b + 1, h, l, d).castTo(DataType.FLOAT), vBig = rand(23, b + 1, h, l, d).castTo(DataType.FLOAT);
+        INDArray kView = kBig.get(NDArrayIndex.interval(1, b + 1)), vView = vBig.get(NDArrayIndex.interval(1, b + 1));
+        assertTrue(kView.offset() > 0, "the test needs an offset view");
+        INDArray got = Attention.scaledDotProduct(q, Tensor.of(kView), Tensor.of(vView), null, 0.158).data();
+        INDArray expected = Attention.naive(Tensor.of(q.data().dup('c')), Tensor.of(kView.dup('c')), Tensor.of(vView.dup('c')), null, 0.158).data();
+        assertTrue(maxAbs(got.sub(expected)) < 1e-6, "views: " + maxAbs(got.sub(expected)));
+    }
+
+    @Test void threadCountDoesNotChangeAnyBit() {
+        long bh = 5, lq = 100, lk = 90, d = 40;
+        INDArray q = rand(31, bh, lq, d).castTo(DataType.FLOAT), k = rand(32, bh, lk, d).castTo(DataType.FLOAT),
+                v = rand(33, bh, lk, d).castTo(DataType.FLOAT);
+        INDArray one = Nd4j.create(DataType.FLOAT, bh, lq, d), three = Nd4j.create(DataType.FLOAT, bh, lq, d);
+        VectorAttention.forward(q, k, v, null, 1, 0.158f, one, 1);
+        VectorAttention.forward(q, k, v, null, 1, 0.158f, three, 3);
+        assertArrayEquals(one.data().asFloat(), three.data().asFloat(), 0f);
+    }
+
+    @Test void largeLogitsStayFinite() {
+        // scores around ±2000: exp overflows float without the row-max subtraction
+        INDArray q = rand(41, 1, 2, 30, 40).muli(300), k = rand(42, 1, 2, 30, 40), v = rand(43, 1, 2, 30, 40);
+        INDArray exact = Attention.naive(t(q), t(k), t(v), null, 1.0).data();
+        INDArray fused = Attention.scaledDotProduct(f(q), f(k), f(v), null, 1.0).data();
+        assertEquals(0, fused.isNaN().castTo(DataType.INT).sumNumber().intValue() + fused.isInfinite().castTo(DataType.INT).sumNumber().intValue());
+        assertTrue(maxAbs(fused.castTo(DataType.DOUBLE).sub(exact)) < 1e-5);
+    }
+
+    @Test void recordingTakesTheNd4jPathAndItsGradients() {
+        // the kernel is forward-only: under Grad.record() the same call must still give gradients
+        INDArray q = rand(51, 1, 2, 6, 8).castTo(DataType.FLOAT), k = rand(52, 1, 2, 5, 8).castTo(DataType.FLOAT),
+                v = rand(53, 1, 2, 5, 8).castTo(DataType.FLOAT);
+        Tensor tq = Tensor.leaf(q, true);
+        INDArray recorded;
+        try (Tape tape = Grad.record()) {
+            Tensor out = Attention.scaledDotProduct(tq, Tensor.of(k), Tensor.of(v), null, 0.35);
+            assertTrue(out.requiresGrad());
+            recorded = out.data().dup();
+            tape.backward(out, Nd4j.onesLike(out.data()));
+        }
+        assertNotNull(tq.grad(), "gradient of q");
+        INDArray inference = Attention.scaledDotProduct(Tensor.of(q), Tensor.of(k), Tensor.of(v), null, 0.35).data();
+        INDArray exact = Attention.naive(t(q), t(k), t(v), null, 0.35).data();
+        assertTrue(maxAbs(inference.castTo(DataType.DOUBLE).sub(exact)) < 1e-6);
+        assertTrue(maxAbs(recorded.castTo(DataType.DOUBLE).sub(exact)) < 1e-6);
+    }
+
+    @Test void expIsWithinOneUlpOfMathExp() {
+        float[] x = new float[8], y = new float[8];
+        double worst = 0;
+        for (int i = 0; i < 200_000; i++) {
+            for (int l = 0; l < 8; l++) x[l] = -87.3f * ((i * 8 + l) / (200_000f * 8));
+            VectorAttention.exp(jdk.incubator.vector.FloatVector.fromArray(jdk.incubator.vector.FloatVector.SPECIES_256, x, 0)).intoArray(y, 0);
+            for (int l = 0; l < 8; l++) {
+                double exact = Math.exp(x[l]);
+                worst = Math.max(worst, Math.abs(y[l] - exact) / Math.ulp((float) exact));
+            }
+        }
+        System.out.printf("exp: worst %.2f ulp over [-87.3, 0]%n", worst);
+        assertTrue(worst <= 1, worst + " ulp");
+        float[] edge = {0f, Float.NEGATIVE_INFINITY, -100f, -88f, -1e-30f, -87.9f, -0f, -1f};
+        VectorAttention.exp(jdk.incubator.vector.FloatVector.fromArray(jdk.incubator.vector.FloatVector.SPECIES_256, edge, 0)).intoArray(y, 0);
+        assertArrayEquals(new float[]{1f, 0f, 0f, 0f, 1f, 0f, 1f, (float) Math.exp(-1)}, y, 1e-7f);
+        assertEquals(1f, y[0], 0f, "exp(0) is exactly 1: the row max contributes exactly 1 to every softmax sum");
+    }
+
+    @Test void largeProblemsStayOnTheNd4jPath() {
+        assertEquals(24, VectorAttention.rowsPerBlock(2560), "spatial self-attention at 40 x 64: 24 rows of 2,568 padded keys = 241 KiB");
+        assertEquals(64, VectorAttention.rowsPerBlock(77), "cross-attention: capped at 64 rows");
+        assertEquals(VectorAttention.MR, VectorAttention.rowsPerBlock(100_000), "at least one register tile");
+        assertTrue(VectorAttention.fits(2560, 2560, 40, 40), "LaVie's spatial self-attention");
+        assertTrue(VectorAttention.fits(163_840, 77, 160, 160), "cross-attention at many queries");
+        assertFalse(VectorAttention.fits(1, 4_000_000, 40, 40), "K and V of 4M keys exceed one thread's buffers");
+    }
+
+    private static Tensor t(INDArray x) { return Tensor.of(x.castTo(DataType.DOUBLE)); }
+
+    private static Tensor f(INDArray x) { return Tensor.of(x.castTo(DataType.FLOAT)); }
+
+    private static double maxAbs(INDArray x) { return x.amaxNumber().doubleValue(); }
+
+    private static INDArray nd4jPath(java.util.function.Supplier<INDArray> call) {
+        boolean was = Attention.vectorKernel(false);
+        try {
+            return call.get();
+        } finally {
+            Attention.vectorKernel(was);
+        }
+    }
+}
