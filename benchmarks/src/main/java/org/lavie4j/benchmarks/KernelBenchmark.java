@@ -36,8 +36,8 @@ import java.util.function.Supplier;
 /**
  * The UNet's kernels at LaVie base shapes ({@link KernelShapes}), float32, random weights and inputs, no gradient,
  * each through the module the UNet runs it with: {@code InflatedConv3d} (frames folded into the batch, ND4J's conv2d),
- * {@code CrossAttention} (spatial self-attention and text cross-attention, query-chunked under the default 256 MB
- * score budget), {@code TemporalAttention} (RoPE + relative position bias), {@code GroupNorm} over all frames, and a
+ * {@code CrossAttention} (spatial self-attention and text cross-attention: the fused Vector API kernel, whose module the
+ * fork adds, or with {@code -Dlavie.attention.kernel=nd4j} ND4J's ops in score blocks), {@code TemporalAttention} (RoPE + relative position bias), {@code GroupNorm} over all frames, and a
  * level-0 {@code Transformer3DModel}. Attention times include the to_q/k/v/out projections, and so do their
  * multiply-adds. Each iteration is one call (single shot); after each, the iteration's own wall time is printed with
  * GFLOP/s (2 · MAC / s; GB/s for GroupNorm) and the fraction of the FP32 peak ({@link KernelShapes#peakGflops()}).
@@ -51,7 +51,7 @@ import java.util.function.Supplier;
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Warmup(iterations = 2)
 @Measurement(iterations = 3)
-@Fork(value = 1, jvmArgsAppend = {"-Xmx2g", "-Dorg.bytedeco.javacpp.maxphysicalbytes=6G"})
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx2g", "-Dorg.bytedeco.javacpp.maxphysicalbytes=6G"})
 public class KernelBenchmark {
     @Param({"CONV320", "CONV640", "CONV1280", "SPATIAL_ATTENTION", "TEMPORAL_ATTENTION", "CROSS_ATTENTION", "GROUP_NORM", "TRANSFORMER"})
     public Kernel kernel;

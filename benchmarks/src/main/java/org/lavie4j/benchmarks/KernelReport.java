@@ -50,7 +50,10 @@ public final class KernelReport {
                 .warmupIterations(warmup)
                 .measurementIterations(iterations)
                 .forks(1)
-                .jvmArgsAppend("-Dlavie.peakGflops=" + peak);
+                // these replace the benchmark's @Fork arguments: the Vector API module (the fused attention kernel) again,
+                // and lavie.attention.kernel=nd4j passed on to compare with ND4J's ops
+                .jvmArgsAppend("--add-modules", "jdk.incubator.vector", "-Dlavie.peakGflops=" + peak,
+                        "-Dlavie.attention.kernel=" + System.getProperty("lavie.attention.kernel", "vector"));
         Collection<RunResult> results = new Runner(opt.build()).run();
 
         System.out.printf(Locale.ROOT, "%n# KernelReport %s; java %s; peak %.0f GFLOPS (FP32, %s); load average before %s, after %s%n",

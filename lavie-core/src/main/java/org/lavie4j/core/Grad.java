@@ -39,6 +39,16 @@ public final class Grad {
         return top != null && top.recording;
     }
 
+    /**
+     * True when a {@link #record()} scope is open on this thread, also under a {@link #disabled()} scope inside it (a
+     * checkpointed segment's first forward, EMA or validation inside a training step). Ops with a faster inference-only
+     * kernel use it outside training only, so that a checkpointed segment recomputes exactly its first forward.
+     */
+    public static boolean inTraining() {
+        for (Tape t : SCOPES.get()) if (t.recording) return true;
+        return false;
+    }
+
     static Tape current() {
         Tape top = SCOPES.get().peek();
         return top != null && top.recording ? top : null;

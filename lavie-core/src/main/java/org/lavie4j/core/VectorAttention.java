@@ -32,9 +32,9 @@ import java.util.concurrent.Future;
  *
  * <p>Numerics: the same operations in the same precision as the reference ({@code baddbmm(alpha = scale)}, bias,
  * max-subtracted softmax, PV), summed in a different order, so results differ by float rounding only (tested
- * against {@link Attention#naive} and the golden cases). Only the forward of a float32 problem without gradient
- * recording runs here; {@link Attention} keeps the ND4J path for training, other dtypes and problems too large for the
- * per-thread buffers ({@link #fits}).
+ * against {@link Attention#naive} and the golden cases). Only float32 forwards outside any recording scope run here;
+ * {@link Attention} keeps the ND4J path for training (also a checkpointed segment's first forward, so that its
+ * recomputation gives the same bits), other dtypes and problems too large for the per-thread buffers ({@link #fits}).
  */
 final class VectorAttention {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;

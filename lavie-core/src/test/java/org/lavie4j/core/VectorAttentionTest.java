@@ -70,6 +70,21 @@ class VectorAttentionTest {
         assertArrayEquals(one.data().asFloat(), three.data().asFloat(), 0f);
     }
 
+    @Test void insideATrainingStepTheNd4jPathRunsEvenWithRecordingOff() {
+        // a checkpointed segment's first forward runs under Grad.disabled() inside Grad.record(); its recomputation under
+        // the tape takes the ND4J path, so the first forward must too (same bits, as GradientCheckpointingTest checks)
+        INDArray q = rand(61, 1, 2, 30, 40).castTo(DataType.FLOAT), k = rand(62, 1, 2, 30, 40).castTo(DataType.FLOAT),
+                v = rand(63, 1, 2, 30, 40).castTo(DataType.FLOAT);
+        INDArray inStep;
+        try (Tape outer = Grad.record(); Tape off = Grad.disabled()) {
+            assertTrue(Grad.inTraining());
+            inStep = Attention.scaledDotProduct(Tensor.of(q), Tensor.of(k), Tensor.of(v), null, 0.158).data().dup();
+        }
+        assertFalse(Grad.inTraining());
+        INDArray blocks = nd4jPath(() -> Attention.scaledDotProduct(Tensor.of(q), Tensor.of(k), Tensor.of(v), null, 0.158).data());
+        assertArrayEquals(blocks.data().asFloat(), inStep.data().asFloat(), 0f);
+    }
+
     @Test void largeLogitsStayFinite() {
         // scores around ±2000: exp overflows float without the row-max subtraction
         INDArray q = rand(41, 1, 2, 30, 40).muli(300), k = rand(42, 1, 2, 30, 40), v = rand(43, 1, 2, 30, 40);

@@ -308,7 +308,10 @@ class TrainerTest {
         Recorder a = new Recorder(), b = new Recorder();
         frozen.train(a);
         trained.train(b);
-        assertEquals(a.steps.get(0).loss(), b.steps.get(0).loss(), 0.0, "the same loss");
+        // the same loss to float rounding, not bit for bit: the frozen encoder runs in eval mode off the tape (inference
+        // numerics, e.g. attention's Vector API kernel), the trained one in training mode on it, and their states differ
+        // by float rounding (measured: up to 1.2e-6 in 4,339 of 4,928 values), which moves the loss by an ulp or so
+        assertEquals(a.steps.get(0).loss(), b.steps.get(0).loss(), 1e-6 * Math.abs(a.steps.get(0).loss()), "the same loss");
         assertTrue(b.steps.get(0).gradNorm() > a.steps.get(0).gradNorm(), "the norm counts the text encoder's gradients too");
         // the gradients agree to rounding (the cross-attention's backward takes another path once its context needs a
         // gradient), the updated weights to their float32 rounding
