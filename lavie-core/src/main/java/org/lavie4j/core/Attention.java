@@ -26,8 +26,7 @@ import java.util.Arrays;
  *
  * <p>Forwards outside any {@link Grad#record()} scope (inference), in float32, run instead on {@code VectorAttention},
  * a fused kernel written with Java's Vector API, when the JVM has the module {@code jdk.incubator.vector}
- * ({@link #vectorKernel()}):
- * QKᵀ, bias, softmax and PV per block of query rows in one pass through the core's cache, 0.65x the time of the ND4J
+ * ({@link #vectorKernel()}): QKᵀ, bias, softmax and PV per block of query rows in one pass through the core's cache, 0.65x the time of the ND4J
  * blocks at LaVie's level-0 spatial self-attention module (benchmarks/README.md). Both paths are tested against
  * {@link #naive} and each other.
  *
@@ -98,29 +97,43 @@ public final class Attention {
         INDArray k3 = k.data().reshape('c', bh, s.lk, s.d);    // (b*h, lk, d)
         INDArray v3 = v.data().reshape('c', bh, s.lk, s.dv);   // (b*h, lk, dv)
         INDArray bias4 = bias == null ? null : bias.data().reshape('c', s.bias4); // (1|b, 1|h, 1|lq, 1|lk)
-        INDArray qs = q3;
 
         boolean recording = Grad.isRecording()
                 && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad() || (bias != null && bias.requiresGrad()));
         INDArray out3 = Nd4j.createUninitialized(type, bh, s.lq, s.dv);
-        // not inside any recording scope: a checkpointed segment's first forward (recording disabled) must give the bits
-        // its recomputation under the tape will, and that takes the ND4J path
-        if (!recording && !Grad.inTraining() && vectorKernelApplies(type, s)) {
-            fused(q3, k3, v3, bias4, s, scale, out3);
-            INDArray out = out3.reshape('c', s.b, s.h, s.lq, s.dv);
+        // the kernel only outside any recording scope: a checkpointed segment's first forward (recording disabled) must
+        // give the bits its recomputation under the tape will, and that takes the ND4J path
+        if (!recording && !Grad.inTraining() && vectorKernelApplies(type, s)) fused(q3, k3, v3, bias4, s, scale, out3);
+        else blocksForward(q3, k3, v3, bias4, s, scale, blocks, out3);
+        INDArray out = out3.reshape('c', s.b, s.h, s.lq, s.dv);
+
+        Tensor[] inputs = bias == null ? new Tensor[]{q, k, v} : new Tensor[]{q, k, v, bias};
+        if (!recording) {
             freeCopies(q, k, v, bias, q3, k3, v3, bias4);
-            return Ops.record("scaledDotProduct", out, out3, g -> null, bias == null ? new Tensor[]{q, k, v} : new Tensor[]{q, k, v, bias});
+            return Ops.record("scaledDotProduct", out, out3, g -> null, inputs);
         }
+        INDArray o3 = out3;
+        return Ops.record("scaledDotProduct", out, out3, g -> {
+            INDArray[] grads = backward(g, q, k, v, bias, q3, k3, v3, bias4, o3, s, scale, blocks);
+            freeCopies(q, k, v, bias, q3, k3, v3, bias4);
+            return grads;
+        }, inputs);
+    }
+
+    /** The forward in score blocks of ND4J ops (QKᵀ, softmax, PV per block), written into out3 (bh, lq, dv). */
+    private static void blocksForward(INDArray q3, INDArray k3, INDArray v3, INDArray bias4, Shapes s, double scale,
+                                      Blocks blocks, INDArray out3) {
+        long bh = s.b * s.h;
         // one score buffer for every full block: fresh multi-MB arrays would each cost page faults (glibc maps them anew
         // above MALLOC_MMAP_THRESHOLD_, which the launcher sets to 4 MiB)
-        INDArray buffer = Nd4j.createUninitialized(type, Math.min(blocks.group, bh), blocks.rows, s.lk);
+        INDArray buffer = Nd4j.createUninitialized(out3.dataType(), Math.min(blocks.group, bh), blocks.rows, s.lk);
         boolean contiguous = blocks.group == 1 || blocks.rows == s.lq;   // out3's block is then one c-order run
         for (long g0 = 0; g0 < bh; g0 += blocks.group) {
             long g1 = Math.min(bh, g0 + blocks.group);
             INDArray vg = slices(v3, g0, g1, bh);
             for (long r0 = 0; r0 < s.lq; r0 += blocks.rows) {
                 long r1 = Math.min(s.lq, r0 + blocks.rows);
-                INDArray p = probabilities(qs, k3, bias4, s, g0, g1, r0, r1, scale, buffer); // (g, c, lk)
+                INDArray p = probabilities(q3, k3, bias4, s, g0, g1, r0, r1, scale, buffer); // (g, c, lk)
                 INDArray target = block(out3, g0, g1, r0, r1, bh, s.lq);
                 if (contiguous) Nd4j.matmul(p, vg, target, false, false, false);        // (g, c, dv) straight into out3
                 else {
@@ -132,24 +145,6 @@ public final class Attention {
             }
         }
         Memory.free(buffer);
-        INDArray out = out3.reshape('c', s.b, s.h, s.lq, s.dv);
-
-        Tensor[] inputs = bias == null ? new Tensor[]{q, k, v} : new Tensor[]{q, k, v, bias};
-        if (!recording) {
-            if (qs != q3) Memory.free(qs);
-            freeCopies(q, k, v, bias, q3, k3, v3, bias4);
-            return Ops.record("scaledDotProduct", out, out3, g -> null, inputs);
-        }
-        if (qs != q3) freeIfCopy(q3, q.data());
-        INDArray o3 = out3;
-        return Ops.record("scaledDotProduct", out, out3, g -> {
-            INDArray[] grads = backward(g, q, k, v, bias, qs, k3, v3, bias4, o3, s, scale, blocks);
-            freeIfCopy(qs, q.data());
-            freeIfCopy(k3, k.data());
-            freeIfCopy(v3, v.data());
-            if (bias != null) freeIfCopy(bias4, bias.data());
-            return grads;
-        }, inputs);
     }
 
     // ------------------------------------------------------------------ the fused kernel
@@ -161,8 +156,7 @@ public final class Attention {
 
     /**
      * Whether forwards outside any gradient recording scope ({@link Grad#inTraining()}) run on the fused Vector API
-     * kernel ({@code VectorAttention}): true when
-     * the JVM was started with {@code --add-modules jdk.incubator.vector} (Java 16+; the launcher does) and the system
+     * kernel ({@code VectorAttention}): true when the JVM was started with {@code --add-modules jdk.incubator.vector} (Java 16+; the launcher does) and the system
      * property {@code lavie.attention.kernel} is not {@code nd4j}. Otherwise every call takes the ND4J block path.
      */
     public static boolean vectorKernel() { return vectorKernel; }
@@ -244,13 +238,13 @@ public final class Attention {
     }
 
     private static INDArray[] backward(INDArray gradOut, Tensor q, Tensor k, Tensor v, Tensor bias,
-                                       INDArray qs, INDArray k3, INDArray v3, INDArray bias4, INDArray o3,
+                                       INDArray q3, INDArray k3, INDArray v3, INDArray bias4, INDArray o3,
                                        Shapes s, double scale, Blocks blocks) {
         long bh = s.b * s.h;
         boolean needQ = q.requiresGrad(), needK = k.requiresGrad(), needV = v.requiresGrad();
         boolean needBias = bias != null && bias.requiresGrad();
         boolean needDs = needQ || needK || needBias;
-        DataType type = qs.dataType();
+        DataType type = q3.dataType();
         boolean single = blocks.single(s, bh);
 
         INDArray g3 = gradOut.reshape('c', bh, s.lq, s.dv);                 // (b*h, lq, dv)
@@ -267,7 +261,7 @@ public final class Attention {
             for (long r0 = 0; r0 < s.lq; r0 += blocks.rows) {
                 long r1 = Math.min(s.lq, r0 + blocks.rows);
                 INDArray gc = block(g3, g0, g1, r0, r1, bh, s.lq);                 // (g, c, dv)
-                INDArray p = probabilities(qs, k3, bias4, s, g0, g1, r0, r1, scale, buffer); // recomputed P: (g, c, lk)
+                INDArray p = probabilities(q3, k3, bias4, s, g0, g1, r0, r1, scale, buffer); // recomputed P: (g, c, lk)
                 if (needV) dv3 = accumulate(dv3, slices(dv3, g0, g1, bh), Nd4j.matmul(p, gc, true, false, false)); // Pᵀ·dO
                 if (needDs) {
                     INDArray ds = Nd4j.matmul(gc, vg, false, true, false);        // dP = dO·Vᵀ: (g, c, lk)
@@ -283,7 +277,7 @@ public final class Attention {
                         }
                     }
                     if (needK)                                                    // dSᵀ·Q: (g, lk, d), scaled below
-                        dk3 = accumulate(dk3, slices(dk3, g0, g1, bh), Nd4j.matmul(ds, block(qs, g0, g1, r0, r1, bh, s.lq), true, false, false));
+                        dk3 = accumulate(dk3, slices(dk3, g0, g1, bh), Nd4j.matmul(ds, block(q3, g0, g1, r0, r1, bh, s.lq), true, false, false));
                     Memory.free(ds);
                 } else if (p != buffer) {
                     Memory.free(p);
@@ -308,10 +302,10 @@ public final class Attention {
      * written into {@code buffer} when the block has its shape, else a fresh array.
      * ND4J's softmax op subtracts the row max (as LaVie's TemporalAttention does explicitly) and runs in place.
      */
-    private static INDArray probabilities(INDArray qs, INDArray k3, INDArray bias4, Shapes s, long g0, long g1, long r0, long r1,
+    private static INDArray probabilities(INDArray q3, INDArray k3, INDArray bias4, Shapes s, long g0, long g1, long r0, long r1,
                                           double scale, INDArray buffer) {
         long bh = s.b * s.h;
-        INDArray qc = block(qs, g0, g1, r0, r1, bh, s.lq), kg = slices(k3, g0, g1, bh);
+        INDArray qc = block(q3, g0, g1, r0, r1, bh, s.lq), kg = slices(k3, g0, g1, bh);
         INDArray scores = buffer.size(0) == g1 - g0 && buffer.size(1) == r1 - r0 ? buffer
                 : Nd4j.createUninitialized(buffer.dataType(), g1 - g0, r1 - r0, s.lk);   // a last, smaller block: (g, c, lk)
         // scale·QKᵀ as torch's baddbmm(alpha=scale): the GEMM's alpha rounds each product once, as a multiply after it

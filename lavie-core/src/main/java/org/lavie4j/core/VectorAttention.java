@@ -26,8 +26,8 @@ import java.util.concurrent.Future;
  * together reached 34.6 GFLOP/s on two cores, 17% of the FMA peak, a quarter of the whole forward
  * (benchmarks/README.md). Here each thread takes whole (batch·head, row block) items: it packs the slice's K into
  * panels of {@link #NR} keys (Kᵀ, as a GEMM packs B), computes a 4 × 24 register tile of scores per step (12 FMA
- * accumulators), adds the bias, exponentiates each row in place after subtracting its max (the Vector API's EXP, an
- * intrinsic on x86) and accumulates {@code Σⱼ e_ij·V_j} for two rows × 40 channels per step over chunks of
+ * accumulators), adds the bias, exponentiates each row in place after subtracting its max ({@link #exp}, written out so
+ * that results do not depend on the JIT tier) and accumulates {@code Σⱼ e_ij·V_j} for two rows × 40 channels per step over chunks of
  * {@link #KC} keys, dividing by the row sum at the end.
  *
  * <p>Numerics: the same operations in the same precision as the reference ({@code baddbmm(alpha = scale)}, bias,
