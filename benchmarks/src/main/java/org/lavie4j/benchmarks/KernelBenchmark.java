@@ -35,7 +35,8 @@ import java.util.function.Supplier;
 
 /**
  * The UNet's kernels at LaVie base shapes ({@link KernelShapes}), float32, random weights and inputs, no gradient,
- * each through the module the UNet runs it with: {@code InflatedConv3d} (frames folded into the batch, ND4J's conv2d),
+ * each through the module the UNet runs it with: {@code InflatedConv3d} (each frame a 2-D image: the Winograd F(2×2, 3×3)
+ * kernel, or with {@code -Dlavie.conv.kernel=nd4j} ND4J's conv2d; GFLOP/s count the direct convolution's multiply-adds),
  * {@code CrossAttention} (spatial self-attention and text cross-attention: the fused Vector API kernel, whose module the
  * fork adds, or with {@code -Dlavie.attention.kernel=nd4j} ND4J's ops in score blocks), {@code TemporalAttention} (RoPE + relative position bias), {@code GroupNorm} over all frames, and a
  * level-0 {@code Transformer3DModel}. Attention times include the to_q/k/v/out projections, and so do their

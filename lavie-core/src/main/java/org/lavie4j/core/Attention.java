@@ -149,10 +149,7 @@ public final class Attention {
 
     // ------------------------------------------------------------------ the fused kernel
 
-    /** Whether the Java runtime resolved the Vector API module (the launcher adds {@code --add-modules jdk.incubator.vector}). */
-    private static final boolean VECTOR_API = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
-
-    private static volatile boolean vectorKernel = VECTOR_API && !"nd4j".equals(System.getProperty("lavie.attention.kernel"));
+    private static volatile boolean vectorKernel = Kernels.VECTOR_API && !"nd4j".equals(System.getProperty("lavie.attention.kernel"));
 
     /**
      * Whether forwards outside any gradient recording scope ({@link Grad#inTraining()}) run on the fused Vector API
@@ -163,7 +160,7 @@ public final class Attention {
 
     /** Turns the fused kernel on or off (for tests and benchmarks; on needs the module); returns the previous setting. */
     static boolean vectorKernel(boolean on) {
-        if (on && !VECTOR_API) throw new IllegalStateException("the Vector API kernel needs --add-modules jdk.incubator.vector");
+        if (on && !Kernels.VECTOR_API) throw new IllegalStateException("the Vector API kernel needs --add-modules jdk.incubator.vector");
         boolean was = vectorKernel;
         vectorKernel = on;
         return was;
@@ -190,7 +187,7 @@ public final class Attention {
             Memory.free(dense);
         }
         try {
-            VectorAttention.forward(q, k, v, b, s.h, (float) scale, out3, Math.max(1, Nd4j.getEnvironment().maxThreads()));
+            VectorAttention.forward(q, k, v, b, s.h, (float) scale, out3, Kernels.threads());
         } finally {
             if (q != q3) Memory.free(q);
             if (k != k3) Memory.free(k);

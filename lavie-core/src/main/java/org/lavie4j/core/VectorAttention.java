@@ -8,12 +8,6 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.Arrays;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 
 /**
  * The fused forward kernel of {@link Attention#scaledDotProduct} on the CPU: {@code softmax(scale·QKᵀ + bias)·V} for
@@ -87,54 +81,7 @@ final class VectorAttention {
      */
     static void forward(INDArray q3, INDArray k3, INDArray v3, Bias bias, long heads, float scale, INDArray out3, int threads) {
         Problem p = new Problem(q3, k3, v3, bias, heads, scale, out3);
-        long items = p.bh * p.rowBlocks;
-        int n = (int) Math.max(1, Math.min(threads, items));
-        if (n == 1) {
-            p.run(0, items);
-            return;
-        }
-        List<Future<?>> parts = new ArrayList<>(n - 1);
-        ExecutorService pool = pool(n - 1);
-        for (int t = 1; t < n; t++) {
-            long i0 = items * t / n, i1 = items * (t + 1) / n;
-            parts.add(pool.submit(() -> p.run(i0, i1)));
-        }
-        RuntimeException failure = null;
-        try {
-            p.run(0, items / n);
-        } catch (RuntimeException e) {
-            failure = e;
-        }
-        for (Future<?> f : parts) {
-            try {
-                f.get();
-            } catch (ExecutionException e) {
-                if (failure == null) failure = new IllegalStateException("attention kernel failed", e.getCause());
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                if (failure == null) failure = new IllegalStateException("interrupted while attention ran", e);
-            }
-        }
-        if (failure != null) throw failure;
-    }
-
-    // ------------------------------------------------------------------ threads
-
-    private static ExecutorService pool;
-    private static int poolThreads;
-
-    /** A shared pool of at least {@code n} daemon threads (grown, never shrunk, when more are asked for). */
-    private static synchronized ExecutorService pool(int n) {
-        if (pool == null || poolThreads < n) {
-            if (pool != null) pool.shutdown();
-            pool = Executors.newFixedThreadPool(n, r -> {
-                Thread t = new Thread(r, "lavie-attention");
-                t.setDaemon(true);
-                return t;
-            });
-            poolThreads = n;
-        }
-        return pool;
+        Kernels.forRange(p.bh * p.rowBlocks, threads, "attention kernel", p::run);
     }
 
     /** One thread's buffers, reused across calls (grown when a call needs more). */

@@ -1,0 +1,86 @@
+package org.lavie4j.core;
+
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+/**
+ * What the hand-written CPU kernels ({@code VectorAttention}, {@code WinogradConv}) share: whether the Vector API is
+ * there, and a range of independent work items split over Java threads (the calling thread takes the first share, a
+ * shared pool of daemon threads the others).
+ */
+final class Kernels {
+    private Kernels() {}
+
+    /**
+     * Whether the Java runtime resolved the Vector API module (the launcher, the tests and the benchmarks add
+     * {@code --add-modules jdk.incubator.vector}); the kernels are only loaded when it did.
+     */
+    static final boolean VECTOR_API = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
+
+    /** Threads for the kernels: ND4J's (OMP_NUM_THREADS, else the cores). */
+    static int threads() { return Math.max(1, Nd4j.getEnvironment().maxThreads()); }
+
+    /** Work on items [i0, i1), in order, on the calling thread. */
+    @FunctionalInterface
+    interface Range {
+        void run(long i0, long i1);
+    }
+
+    /**
+     * Runs {@code body} over items [0, items) in at most {@code threads} contiguous shares (one when there are fewer
+     * items), and returns when all are done. The first failure is rethrown, {@code what} naming the kernel.
+     */
+    static void forRange(long items, int threads, String what, Range body) {
+        int n = (int) Math.max(1, Math.min(threads, items));
+        if (n == 1) {
+            body.run(0, items);
+            return;
+        }
+        List<Future<?>> parts = new ArrayList<>(n - 1);
+        ExecutorService pool = pool(n - 1);
+        for (int t = 1; t < n; t++) {
+            long i0 = items * t / n, i1 = items * (t + 1) / n;
+            parts.add(pool.submit(() -> body.run(i0, i1)));
+        }
+        RuntimeException failure = null;
+        try {
+            body.run(0, items / n);
+        } catch (RuntimeException e) {
+            failure = e;
+        }
+        for (Future<?> f : parts) {
+            try {
+                f.get();
+            } catch (ExecutionException e) {
+                if (failure == null) failure = new IllegalStateException(what + " failed", e.getCause());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                if (failure == null) failure = new IllegalStateException("interrupted while " + what + " ran", e);
+            }
+        }
+        if (failure != null) throw failure;
+    }
+
+    private static ExecutorService pool;
+    private static int poolThreads;
+
+    /** A shared pool of at least {@code n} daemon threads (grown, never shrunk, when more are asked for). */
+    private static synchronized ExecutorService pool(int n) {
+        if (pool == null || poolThreads < n) {
+            if (pool != null) pool.shutdown();
+            pool = Executors.newFixedThreadPool(n, r -> {
+                Thread t = new Thread(r, "lavie-kernels");
+                t.setDaemon(true);
+                return t;
+            });
+            poolThreads = n;
+        }
+        return pool;
+    }
+}

@@ -1,0 +1,132 @@
+package org.lavie4j.core;
+
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.Arrays;
+import java.util.function.Supplier;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static org.lavie4j.core.GradAssert.rand;
+
+/**
+ * The Winograd F(2×2, 3×3) convolution ({@link WinogradConv}) against its twins: {@link NnOpsNaive#conv2d} in double
+ * and ND4J's convolution, over sizes that exercise every border (odd heights and widths, 1-pixel images, a last tile row
+ * and column cut in half), chunks that end inside an image, and the video layout that {@link NnOps#conv2dFrames} reads.
+ */
+class WinogradConvTest {
+    /** (n, c, h, w, o). */
+    static final int[][] SIZES = {{2, 32, 6, 8, 32}, {1, 33, 7, 5, 40}, {3, 32, 1, 1, 32}, {1, 40, 9, 13, 33}, {2, 64, 4, 3, 48},
+            {1, 32, 2, 1, 32}};
+
+    @Test void theTestJvmRunsTheKernel() {
+        assertTrue(NnOps.winogradKernel(), "Winograd kernel off: is --add-modules jdk.incubator.vector missing?");
+    }
+
+    @Test void matchesNaiveDoubleAndNd4jAtEveryChunkSize() {
+        long seed = 100;
+        for (int[] n : SIZES) {
+            INDArray x = rand(seed++, n[0], n[1], n[2], n[3]).castTo(DataType.FLOAT);
+            INDArray w = rand(seed++, n[4], n[1], 3, 3).divi(Math.sqrt(n[1])).castTo(DataType.FLOAT);
+            INDArray b = rand(seed++, n[4]).castTo(DataType.FLOAT);
+            for (boolean withBias : new boolean[]{true, false}) {
+                INDArray bias = withBias ? b : null;
+                INDArray exact = NnOpsNaive.conv2d(x, w, bias, 1, 1, 1, 1);
+                INDArray direct = nd4jPath(() -> NnOps.conv2d(Tensor.of(x), Tensor.of(w), bias == null ? null : Tensor.of(bias), 1, 1).data());
+                double errDirect = maxAbs(direct.castTo(DataType.DOUBLE).sub(exact));
+                // chunks of one tile row (ending inside images), of a few rows, and of everything
+                for (long chunk : new long[]{1, 16L * 4 * Math.max(n[1], n[4]) * ((n[3] + 1) / 2) * 3, 1L << 30}) {
+                    INDArray got = Nd4j.createUninitialized(DataType.FLOAT, n[0], n[4], n[2], n[3]);
+                    WinogradConv.forward(WinogradConv.Input.batch(x), w, bias, got, 2, chunk);
+                    double err = maxAbs(got.castTo(DataType.DOUBLE).sub(exact));
+                    String what = Arrays.toString(n) + (withBias ? " bias" : " no bias") + " chunk " + chunk;
+                    System.out.printf("winograd %s: %.3e, nd4j %.3e (against double)%n", what, err, errDirect);
+                    assertTrue(err < 2e-6, what + ": " + err);
+                    assertTrue(err < 4 * errDirect + 2e-7, what + ": " + err + " against ND4J's " + errDirect);
+                }
+            }
+        }
+    }
+
+    @Test void nnOpsConv2dRunsItAndMatches() {
+        INDArray x = rand(200, 2, 48, 10, 11).castTo(DataType.FLOAT), w = rand(201, 36, 48, 3, 3).divi(7).castTo(DataType.FLOAT),
+                b = rand(202, 36).castTo(DataType.FLOAT);
+        INDArray exact = NnOpsNaive.conv2d(x, w, b, 1, 1, 1, 1);
+        INDArray got = NnOps.conv2d(Tensor.of(x), Tensor.of(w), Tensor.of(b), 1, 1).data();
+        INDArray direct = nd4jPath(() -> NnOps.conv2d(Tensor.of(x), Tensor.of(w), Tensor.of(b), 1, 1).data());
+        assertFalse(Arrays.equals(got.data().asFloat(), direct.data().asFloat()), "the kernel ran (its rounding differs from ND4J's)");
+        assertTrue(maxAbs(got.castTo(DataType.DOUBLE).sub(exact)) < 2e-6);
+        // an offset view and a permuted (channel-last) input
+        INDArray big = rand(203, 3, 48, 10, 11).castTo(DataType.FLOAT);
+        INDArray view = Views.interval(big, 0, 1, 3);
+        assertTrue(view.offset() > 0, "the test needs an offset view");
+        assertTrue(maxAbs(NnOps.conv2d(Tensor.of(view), Tensor.of(w), Tensor.of(b), 1, 1).data().castTo(DataType.DOUBLE)
+                .sub(NnOpsNaive.conv2d(view.dup('c'), w, b, 1, 1, 1, 1))) < 2e-6, "offset view");
+        INDArray nhwc = rand(204, 2, 10, 11, 48).castTo(DataType.FLOAT);
+        INDArray permuted = nhwc.permute(0, 3, 1, 2);
+        assertTrue(maxAbs(NnOps.conv2d(Tensor.of(permuted), Tensor.of(w), null, 1, 1).data().castTo(DataType.DOUBLE)
+                .sub(NnOpsNaive.conv2d(permuted.dup('c'), w, null, 1, 1, 1, 1))) < 2e-6, "permuted input");
+    }
+
+    @Test void videoFramesAreReadInPlace() {
+        // (B, C, F, H, W): conv2dFrames reads each frame's planes at stride F·H·W, the same bits as the folded batch
+        INDArray x = rand(210, 2, 32, 3, 5, 6).castTo(DataType.FLOAT), w = rand(211, 40, 32, 3, 3).divi(6).castTo(DataType.FLOAT),
+                b = rand(212, 40).castTo(DataType.FLOAT);
+        INDArray frames = NnOps.conv2dFrames(Tensor.of(x), Tensor.of(w), Tensor.of(b), 1, 1).data();
+        INDArray folded = NnOps.conv2d(Rearrange.framesToBatch(Tensor.of(x)), Tensor.of(w), Tensor.of(b), 1, 1).data();
+        assertArrayEquals(folded.data().asFloat(), frames.dup('c').data().asFloat(), 0f);
+        INDArray exact = NnOpsNaive.conv2d(Rearrange.framesToBatch(Tensor.of(x)).data().dup('c'), w, b, 1, 1, 1, 1);
+        assertTrue(maxAbs(frames.castTo(DataType.DOUBLE).sub(exact)) < 2e-6);
+    }
+
+    @Test void threadCountDoesNotChangeAnyBit() {
+        INDArray x = rand(220, 3, 32, 9, 10).castTo(DataType.FLOAT), w = rand(221, 32, 32, 3, 3).castTo(DataType.FLOAT),
+                b = rand(222, 32).castTo(DataType.FLOAT);
+        INDArray one = Nd4j.create(DataType.FLOAT, 3, 32, 9, 10), three = Nd4j.create(DataType.FLOAT, 3, 32, 9, 10);
+        WinogradConv.forward(WinogradConv.Input.batch(x), w, b, one, 1);
+        WinogradConv.forward(WinogradConv.Input.batch(x), w, b, three, 3);
+        assertArrayEquals(one.data().asFloat(), three.data().asFloat(), 0f);
+    }
+
+    @Test void otherConvolutionsRunNd4j() {
+        // stride 2, padding 0, 1x1 kernels and thin channel counts: ND4J's result bit for bit
+        long seed = 230;
+        int[][] cases = {{32, 32, 3, 2, 1}, {32, 32, 3, 1, 0}, {32, 32, 1, 1, 0}, {4, 32, 3, 1, 1}, {32, 4, 3, 1, 1}};   // c, o, k, stride, pad
+        for (int[] c : cases) {
+            INDArray x = rand(seed++, 2, c[0], 6, 7).castTo(DataType.FLOAT), w = rand(seed++, c[1], c[0], c[2], c[2]).castTo(DataType.FLOAT);
+            INDArray got = NnOps.conv2d(Tensor.of(x), Tensor.of(w), null, c[3], c[4]).data();
+            INDArray direct = nd4jPath(() -> NnOps.conv2d(Tensor.of(x), Tensor.of(w), null, c[3], c[4]).data());
+            assertArrayEquals(direct.data().asFloat(), got.data().asFloat(), 0f, Arrays.toString(c));
+        }
+    }
+
+    @Test void trainingTakesNd4jWithGradientsAndTheSameBitsWithRecordingOff() {
+        INDArray x = rand(240, 1, 32, 5, 6).castTo(DataType.FLOAT), w = rand(241, 32, 32, 3, 3).castTo(DataType.FLOAT);
+        INDArray direct = nd4jPath(() -> NnOps.conv2d(Tensor.of(x), Tensor.of(w), null, 1, 1).data());
+        Tensor leaf = Tensor.leaf(x, true);
+        try (Tape tape = Grad.record()) {
+            Tensor y = NnOps.conv2d(leaf, Tensor.of(w), null, 1, 1);
+            assertTrue(y.requiresGrad());
+            assertArrayEquals(direct.data().asFloat(), y.data().data().asFloat(), 0f, "recorded");
+            tape.backward(y, Nd4j.onesLike(y.data()));
+        }
+        assertNotNull(leaf.grad(), "gradient of x");
+        // a checkpointed segment's first forward (recording off inside a training step) gives its recomputation's bits
+        try (Tape outer = Grad.record(); Tape off = Grad.disabled()) {
+            assertArrayEquals(direct.data().asFloat(), NnOps.conv2d(Tensor.of(x), Tensor.of(w), null, 1, 1).data().data().asFloat(), 0f);
+        }
+    }
+
+    private static double maxAbs(INDArray x) { return x.amaxNumber().doubleValue(); }
+
+    private static INDArray nd4jPath(Supplier<INDArray> call) {
+        boolean was = NnOps.winogradKernel(false);
+        try {
+            return call.get();
+        } finally {
+            NnOps.winogradKernel(was);
+        }
+    }
+}
