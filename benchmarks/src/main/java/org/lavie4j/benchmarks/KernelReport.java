@@ -68,6 +68,9 @@ public final class KernelReport {
             System.out.printf(Locale.ROOT, "%-20s | %-48s | %6.3f ± %.3f | %10.2f | %s%n", k, k.shape() + (f == KernelShapes.FRAMES ? "" : " (" + f + " frames)"),
                     seconds, Double.isNaN(err) ? 0 : err, k.macs(f) / 1e9, k.rate(f, seconds, peak));
         }
+        if (!"nd4j".equals(System.getProperty("lavie.conv.kernel")) && kernels.stream().anyMatch(k -> k.startsWith("CONV")))
+            System.out.println("# CONV rates count the direct convolution's multiply-adds; the Winograd F(2x2, 3x3) kernel executes 1/2.25 of them"
+                    + " (-Dlavie.conv.kernel=nd4j runs ND4J's direct convolution)");
     }
 
     static String loadAverage() {
