@@ -18,7 +18,7 @@ import java.util.Arrays;
  * 64-71% of the FMA peak of an AVX2 core. F(2×2, 3×3) computes each 2×2 block of outputs from a 4×4 tile of the input
  * with 16 multiplications per input channel instead of 36, so the same outputs cost 2.25 times fewer multiply-adds.
  * The multiply-adds become 16 ordinary matrix products, one per point ξ of the transformed tile:
- * {@code M[ξ] (O × T) = V[ξ] (O × C) · U[ξ] (C × T)} over the T tiles, which OpenBLAS runs near peak.
+ * {@code M[ξ] (O × T) = V[ξ] (O × C) · U[ξ] (C × T)} over the T tiles, run as one batched ND4J matmul (OpenBLAS).
  *
  * <ul>
  *   <li>weights: {@code V = G·g·Gᵀ} per (output, input) channel pair, G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]];
@@ -28,7 +28,8 @@ import java.util.Arrays;
  *       border).
  * </ul>
  *
- * <p>The transforms run in plain Java on heap copies of image rows, split over threads by channel. Tiles are processed
+ * <p>The input and output transforms run in Java's Vector API (8 neighbouring tiles per vector: each image row is first
+ * split into its even and odd columns) on heap copies of image rows, split over threads by channel. Tiles are processed
  * in chunks of whole tile rows (at most {@link #CHUNK_BYTES} for the transformed input and for the products), so the
  * extra memory stays bounded whatever the image size; the transformed weights (16/9 of the weights) live for one
  * call. Numerics: every output is the same sum of products as the direct convolution, with the additions done in a
