@@ -170,8 +170,8 @@ final class WinogradConv {
     private static final ThreadLocal<Work> WORK = ThreadLocal.withInitial(Work::new);
 
     /**
-     * Separate arrays for values that one loop writes side by side, so that C2 vectorises the loops (it does not pack
-     * stores into one array at offsets it cannot compare).
+     * Separate arrays for the values one loop writes side by side (even and odd columns, the rows of Bᵀ·d, the 16
+     * points, the four outputs of a tile), each read and written as whole vectors, with {@link #LANES} floats of slack.
      */
     private static final class Work {
         float[] rows = new float[0], even = new float[0], odd = new float[0];
@@ -196,6 +196,9 @@ final class WinogradConv {
      */
     private record Chunk(Input in, long r0, long r1, long tilesH, int tilesW, int tiles) {
 
+        /** Tile rows from batch row r to the end of its image or of the chunk, whichever comes first. */
+        int segment(long r) { return (int) Math.min(tilesH - r % tilesH, r1 - r); }
+
         /** U for input channels [c0, c1). */
         void transformInput(FloatPointer input, int c0, int c1, FloatBuffer u) {
             FloatPointer ip = new FloatPointer(input);
@@ -204,9 +207,9 @@ final class WinogradConv {
             int evenCols = wd / 2, oddCols = (wd + 1) / 2;     // E[k] = x 2k − 1 for k in [1, evenCols]; O[k] = x 2k for k < oddCols
             int c = (int) in.channels;
             for (int ch = c0; ch < c1; ch++) {
-                for (long r = r0; r < r1; ) {
+                for (long r = r0; r < r1; r += segment(r)) {      // the chunk's tile rows of one image at a time
                     long n = r / tilesH;
-                    int ty0 = (int) (r % tilesH), ty1 = (int) Math.min(tilesH, ty0 + (r1 - r)), lines = ty1 - ty0;
+                    int ty0 = (int) (r % tilesH), lines = segment(r);
                     int segTiles = lines * tilesW, first = (int) ((r - r0) * tilesW);
                     int y0 = 2 * ty0 - 1, padded = 2 * lines + 2;   // input rows y0 .. y0 + padded − 1
                     int yLo = Math.max(0, y0), yHi = Math.min(h, y0 + padded);
@@ -236,7 +239,6 @@ final class WinogradConv {
                             rowOfTiles(e[a], e[4 + a], tilesW, off, s[4 * a], s[4 * a + 1], s[4 * a + 2], s[4 * a + 3]);
                     }
                     for (int xi = 0; xi < POINTS; xi++) u.put(xi * c * tiles + ch * tiles + first, s[xi], 0, segTiles);
-                    r += lines;
                 }
             }
         }
@@ -253,11 +255,11 @@ final class WinogradConv {
             for (int oc = o0; oc < o1; oc++) {
                 for (int xi = 0; xi < POINTS; xi++) m.get(xi * o * tiles + oc * tiles, mm[xi], 0, tiles);
                 float bias = biases == null ? 0f : biases[oc];
-                for (long r = r0; r < r1; ) {
+                for (long r = r0; r < r1; r += segment(r)) {      // the chunk's tile rows of one image at a time
                     long n = r / tilesH;
-                    int ty0 = (int) (r % tilesH), ty1 = (int) Math.min(tilesH, ty0 + (r1 - r)), lines = ty1 - ty0;
+                    int ty0 = (int) (r % tilesH), lines = segment(r);
                     int first = (int) ((r - r0) * tilesW);
-                    int yLo = 2 * ty0, yHi = Math.min(h, 2 * ty1);
+                    int yLo = 2 * ty0, yHi = Math.min(h, 2 * (ty0 + lines));
                     for (int lt = 0; lt < lines; lt++) {
                         blocksOfTiles(mm, first + lt * tilesW, tilesW, bias, y00, y01, y10, y11);
                         int top = 2 * lt * wd, bottom = top + wd;
@@ -275,7 +277,6 @@ final class WinogradConv {
                         }
                     }
                     op.position(n * o * plane + oc * plane + (long) yLo * wd).put(rows, 0, (yHi - yLo) * wd);
-                    r += lines;
                 }
             }
         }
