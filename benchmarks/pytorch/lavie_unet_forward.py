@@ -123,6 +123,9 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (and interop threads)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sgemm-check", action="store_true", help="also time a 2048^3 sgemm first (GFLOPS)")
+    ap.add_argument("--profile", type=int, default=0, metavar="ROWS",
+                    help="run the last forward under torch.profiler and print its ROWS most expensive ops"
+                         " (self CPU time, with input shapes), to compare op by op with UNetProfile")
     args = ap.parse_args()
 
     import torch
@@ -190,14 +193,26 @@ def main():
     times = []
     with torch.no_grad():
         for i in range(args.warmup + args.runs):
+            profiled = args.profile > 0 and i == args.warmup + args.runs - 1
+            profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
+                                              record_shapes=True) if profiled else None
+            if profiler:
+                profiler.__enter__()
             t, c = time.perf_counter(), time.process_time()
             out = model(sample, timestep, encoder_hidden_states=text).sample
             dt, dc = time.perf_counter() - t, time.process_time() - c
+            if profiler:
+                profiler.__exit__(None, None, None)
             tag = "warmup" if i < args.warmup else "run"
             print(f"{tag} {i + 1 if i < args.warmup else i - args.warmup + 1}: {dt:.3f} s"
                   f" (process CPU {dc:.1f} s; out {tuple(out.shape)}, mean {out.mean().item():.5f})", flush=True)
             if i >= args.warmup:
                 times.append(dt)
+    if args.profile > 0:
+        averages = profiler.key_averages()
+        print(averages.table(sort_by="self_cpu_time_total", row_limit=args.profile))
+        print(profiler.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total",
+                                                                     row_limit=args.profile))
     try:
         import resource
         print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024:.2f} GB")

@@ -58,7 +58,7 @@ public final class NnOps {
                 stride, stride, padding, padding);
         long oH = os[2], oW = os[3];
         if (winogradApplies(x, weight, bias, ws, stride, stride, padding, padding))
-            return Ops.record("conv2d", winograd(WinogradConv.Input.video(in), weight, bias, b * f), g -> null, x, weight, bias);
+            return Ops.record("conv2d", winograd(WinogradConv.Input.video(in), weight, bias, new long[]{b * f, ws[0], oH, oW}, 1), g -> null, x, weight, bias);
         INDArray w = contiguous(weight.data()), bi = bias == null ? null : contiguous(bias.data());
         int[] iArgs = {(int) ws[2], (int) ws[3], stride, stride, padding, padding, 1, 1, 0, 0, 1};
         INDArray out = Nd4j.createUninitialized(DataType.FLOAT, b * f, ws[0], oH, oW);
@@ -74,6 +74,29 @@ public final class NnOps {
     }
 
     /**
+     * A 2-D convolution of every frame of a video, for inference: x (B, C, F, H, W) -> (B, C', F, H', W'), the values of
+     * {@code Rearrange.batchToFrames(conv2dFrames(x, ...), F)}. Where the Winograd kernel takes the convolution
+     * ({@link #winogradKernel()}), its output transform writes the result c-contiguous in the video layout, so the
+     * layers after it (GroupNorm, residual adds) read it as one run of floats; otherwise the result is
+     * {@link #conv2dFrames}'s (B·F, C', H', W') seen as a video (a permuted view).
+     */
+    public static Tensor conv2dVideo(Tensor x, Tensor weight, Tensor bias, int stride, int padding) {
+        long[] xs = x.shape();
+        if (xs.length != 5) throw new IllegalArgumentException("conv2dVideo: expected a video (B, C, F, H, W), got " + Arrays.toString(xs));
+        INDArray in = x.data();
+        long[] ws = weight.shape();
+        if (in.dataType() == DataType.FLOAT && in.ordering() == 'c' && Shape.hasDefaultStridesForShape(in) && ws.length == 4
+                && winogradApplies(x, weight, bias, ws, stride, stride, padding, padding)) {
+            long b = xs[0], f = xs[2];
+            long[] os = conv2dShape(new long[]{b * f, xs[1], xs[3], xs[4]}, "video " + Arrays.toString(xs) + " (B, C, F, H, W)", ws, bias,
+                    stride, stride, padding, padding);
+            INDArray out = winograd(WinogradConv.Input.video(in), weight, bias, new long[]{b, ws[0], f, os[2], os[3]}, f);
+            return Ops.record("conv2d", out, g -> null, x, weight, bias);
+        }
+        return Rearrange.batchToFrames(conv2dFrames(x, weight, bias, stride, padding), xs[2]);
+    }
+
+    /**
      * 2-D cross-correlation with zero padding, groups 1, dilation 1: x (N, C, H, W), weight (O, C, kH, kW),
      * bias (O) or null -> (N, O, (H + 2pH − kH)/sH + 1, (W + 2pW − kW)/sW + 1).
      */
@@ -84,7 +107,7 @@ public final class NnOps {
         long oH = os[2], oW = os[3];
         if (winogradApplies(x, weight, bias, ws, strideH, strideW, padH, padW)) {
             INDArray in = contiguous(x.data());
-            INDArray out = winograd(WinogradConv.Input.batch(in), weight, bias, xs[0]);
+            INDArray out = winograd(WinogradConv.Input.batch(in), weight, bias, new long[]{xs[0], ws[0], os[2], os[3]}, 1);
             if (in != x.data()) Memory.free(in);
             return Ops.record("conv2d", out, g -> null, x, weight, bias);
         }
@@ -143,14 +166,17 @@ public final class NnOps {
                 && !recording(x, weight, bias) && !Grad.inTraining();
     }
 
-    /** conv2d(input, weight, bias, 1, 1) of {@code images} images on the Winograd kernel, into a fresh (N, O, H, W). */
-    private static INDArray winograd(WinogradConv.Input input, Tensor weight, Tensor bias, long images) {
-        INDArray w = contiguous(weight.data()), b = bias == null ? null : contiguous(bias.data());
-        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, images, weight.size(0), input.height(), input.width());
+    /**
+     * conv2d(input, weight, bias, 1, 1) on the Winograd kernel into a fresh c-order array of {@code shape}: (N, O, H, W)
+     * with {@code frames} 1, or a video (B, O, F, H, W) with F = frames (the input's B·F images, entry outer).
+     */
+    private static INDArray winograd(WinogradConv.Input input, Tensor weight, Tensor bias, long[] shape, long frames) {
+        INDArray wc = contiguous(weight.data()), b = bias == null ? null : contiguous(bias.data());
+        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, shape);
         try {
-            WinogradConv.forward(input, w, b, out, Kernels.threads());
+            WinogradConv.forward(input, wc, b, out, frames, Kernels.threads(), WinogradConv.CHUNK_BYTES);
         } finally {
-            if (w != weight.data()) Memory.free(w);
+            if (wc != weight.data()) Memory.free(wc);
             if (bias != null && b != bias.data()) Memory.free(b);
         }
         return out;

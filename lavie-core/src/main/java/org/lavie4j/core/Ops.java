@@ -201,6 +201,20 @@ public final class Ops {
         return record("scale", x.data().mul(s), g -> new INDArray[]{g.mul(s)}, x);
     }
 
+    /**
+     * {@code x * s} written into x's own buffer, returning x itself, when no tape records x and x is c-contiguous (a fresh
+     * intermediate only the caller holds, e.g. a projection's output); otherwise {@link #scale} (a fresh result). The
+     * same floats either way.
+     */
+    public static Tensor scaleInto(Tensor x, double s) {
+        INDArray in = x.data();
+        if (Grad.isRecording() && x.requiresGrad() || in.ordering() != 'c' || !Shape.hasDefaultStridesForShape(in)) return scale(x, s);
+        in.muli(s);
+        OpListener l = listener;
+        if (l != null) l.onOp("scale", in, new Tensor[]{x});
+        return x;
+    }
+
     /** x + s for a scalar s. */
     public static Tensor addScalar(Tensor x, double s) {
         return record("addScalar", x.data().add(s), g -> new INDArray[]{g}, x);
@@ -259,8 +273,9 @@ public final class Ops {
     }
 
     /**
-     * SiLU / swish: x·σ(x), in one pass (ND4J's {@code Swish} op: bit for bit the float result of sigmoid then
-     * multiply, ~3× faster than those two passes); the backward recomputes σ(x) rather than keep it alive.
+     * SiLU / swish: x·σ(x), in one pass; the backward recomputes σ(x) rather than keep it alive. Outside training
+     * ({@link Grad#inTraining()}), float32 c-contiguous arrays take a Java Vector API kernel ({@link #vectorElementwise()});
+     * otherwise ND4J's {@code Swish} op (bit for bit the float result of sigmoid then multiply).
      */
     public static Tensor silu(Tensor x) {
         INDArray in = x.data();
@@ -279,7 +294,43 @@ public final class Ops {
     public static INDArray siluInto(INDArray in, INDArray out) {
         if (!Arrays.equals(in.shape(), out.shape()))
             throw new IllegalArgumentException("siluInto: out " + Arrays.toString(out.shape()) + " is not the shape of in " + Arrays.toString(in.shape()));
+        if (vectorElementwise && !Grad.inTraining() && VectorElementwise.streamable(in) && VectorElementwise.streamable(out)) {
+            VectorElementwise.silu(in, out);
+            return out;
+        }
         return Nd4j.exec(new Swish(in, out));
+    }
+
+    /**
+     * {@code silu(x)} written into x's own buffer, returning x itself, when no tape records x and x is c-contiguous (an
+     * intermediate that only the caller holds, e.g. a GroupNorm output); otherwise {@link #silu} (a fresh result).
+     */
+    public static Tensor siluInPlace(Tensor x) {
+        INDArray in = x.data();
+        if (Grad.isRecording() && x.requiresGrad() || in.ordering() != 'c' || !Shape.hasDefaultStridesForShape(in))
+            return silu(x);
+        siluInto(in, in);
+        OpListener l = listener;
+        if (l != null) l.onOp("silu", in, new Tensor[]{x});
+        return x;
+    }
+
+    private static volatile boolean vectorElementwise = Kernels.VECTOR_API
+            && !"nd4j".equalsIgnoreCase(System.getProperty("lavie.elementwise.kernel", "vector"));
+
+    /**
+     * Whether inference elementwise functions (SiLU) run on Java Vector API kernels rather than ND4J's scalar transform
+     * ops: true when the JVM has {@code jdk.incubator.vector} (the launcher adds it) and the system property
+     * {@code lavie.elementwise.kernel} is not {@code nd4j}. Training always runs ND4J's ops.
+     */
+    public static boolean vectorElementwise() { return vectorElementwise; }
+
+    /** Turns the elementwise kernels on or off (tests, benchmarks; on needs the module); returns the previous setting. */
+    static boolean vectorElementwise(boolean on) {
+        if (on && !Kernels.VECTOR_API) throw new IllegalStateException("the elementwise kernels need --add-modules jdk.incubator.vector");
+        boolean was = vectorElementwise;
+        vectorElementwise = on;
+        return was;
     }
 
     /** Exact GELU 0.5·x·(1 + erf(x/√2)), as torch's default (ND4J's own GELU op is the sigmoid approximation). */

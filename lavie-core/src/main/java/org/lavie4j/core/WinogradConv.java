@@ -88,11 +88,17 @@ final class WinogradConv {
      * @param threads threads for the transforms (the matrix products use ND4J's)
      */
     static void forward(Input in, INDArray weight, INDArray bias, INDArray out, int threads) {
-        forward(in, weight, bias, out, threads, CHUNK_BYTES);
+        forward(in, weight, bias, out, 1, threads, CHUNK_BYTES);
     }
 
-    /** {@link #forward(Input, INDArray, INDArray, INDArray, int)} in chunks of at most {@code chunkBytes} (tests). */
-    static void forward(Input in, INDArray weight, INDArray bias, INDArray out, int threads, long chunkBytes) {
+    /**
+     * {@link #forward(Input, INDArray, INDArray, INDArray, int)} into {@code out} laid out as a video (B, O, F, H, W),
+     * c-order contiguous, where image n of the input is frame n % F of entry n / F ({@code outFrames} = F; 1 is the
+     * (N, O, H, W) batch), in chunks of at most {@code chunkBytes} of transformed input.
+     */
+    static void forward(Input in, INDArray weight, INDArray bias, INDArray out, long outFrames, int threads, long chunkBytes) {
+        if (outFrames < 1 || in.images % outFrames != 0)
+            throw new IllegalArgumentException("WinogradConv: " + in.images + " images are not whole videos of " + outFrames + " frames");
         int c = (int) in.channels, o = (int) weight.size(0);
         long h = in.height, w = in.width;
         int tilesW = (int) ((w + 1) / 2);
@@ -114,7 +120,7 @@ final class WinogradConv {
             for (long r0 = 0; r0 < rows; r0 += rowsPerChunk) {
                 long r1 = Math.min(rows, r0 + rowsPerChunk);
                 int tiles = (int) ((r1 - r0) * tilesW);
-                Chunk chunk = new Chunk(in, r0, r1, tilesH, tilesW, tiles);
+                Chunk chunk = new Chunk(in, outFrames, r0, r1, tilesH, tilesW, tiles);
                 Kernels.forRange(c, threads, "Winograd input transform", (c0, c1) -> chunk.transformInput(ip, (int) c0, (int) c1, ub));
                 // one batched product: ND4J runs the 16 GEMMs side by side (one per thread), which small chunks need
                 // (16 calls of 320 × 320 × 1,216 each split over both threads ran at half the rate)
@@ -194,7 +200,7 @@ final class WinogradConv {
      * being tile (r0·tilesW + t) of the batch in row-major tile order. The transformed input is U[ξ][c][t] (ξ·C·tiles +
      * c·tiles + t), the products M[ξ][o][t].
      */
-    private record Chunk(Input in, long r0, long r1, long tilesH, int tilesW, int tiles) {
+    private record Chunk(Input in, long outFrames, long r0, long r1, long tilesH, int tilesW, int tiles) {
 
         /** Tile rows from batch row r to the end of its image or of the chunk, whichever comes first. */
         int segment(long r) { return (int) Math.min(tilesH - r % tilesH, r1 - r); }
@@ -276,7 +282,8 @@ final class WinogradConv {
                             if (pairs < tilesW) rows[bottom + 2 * pairs] = y10[pairs];
                         }
                     }
-                    op.position(n * o * plane + oc * plane + (long) yLo * wd).put(rows, 0, (yHi - yLo) * wd);
+                    long at = (n / outFrames * o + oc) * outFrames * plane + n % outFrames * plane;   // plane (n, oc)
+                    op.position(at + (long) yLo * wd).put(rows, 0, (yHi - yLo) * wd);
                 }
             }
         }

@@ -14,10 +14,23 @@ class FusedTest {
     /** erf in double through ND4J's Erf op (error ~1e-13, nd4j-notes). */
     private static INDArray erfDouble(INDArray x) { return Ops.erf(x.castTo(DataType.DOUBLE)); }
 
-    /** Ops.silu's one-pass Swish against the two passes it replaced (sigmoid, then multiply): bit for bit. */
+    private static INDArray siluInputs() {
+        return Nd4j.concat(0, Nd4j.linspace(-100, 100, 200_001, DataType.FLOAT),
+                Nd4j.createFromArray(0f, -0f, 1e-30f, -1e-30f, 88.7f, -88.7f, 200f, -200f, Float.MAX_VALUE, -Float.MAX_VALUE, 3f));
+    }
+
+    /** Ops.silu's one-pass Swish (ND4J's op, the training path) against sigmoid, then multiply: bit for bit. */
     @Test void siluIsSigmoidTimesXBitForBit() {
-        INDArray x = Nd4j.concat(0, Nd4j.linspace(-100, 100, 200_001, DataType.FLOAT),
-                Nd4j.createFromArray(0f, -0f, 1e-30f, -1e-30f, 88.7f, -88.7f, 200f, -200f, Float.MAX_VALUE, -Float.MAX_VALUE));
+        boolean was = Ops.vectorElementwise(false);
+        try {
+            nd4jSiluIsSigmoidTimesX();
+        } finally {
+            Ops.vectorElementwise(was);
+        }
+    }
+
+    private static void nd4jSiluIsSigmoidTimesX() {
+        INDArray x = siluInputs();
         float[] expected = x.mul(org.nd4j.linalg.ops.transforms.Transforms.sigmoid(x, true)).data().asFloat();
         assertArrayEquals(expected, Ops.silu(Tensor.of(x)).data().data().asFloat());
         INDArray inPlace = x.dup();
@@ -29,6 +42,72 @@ class FusedTest {
         Ops.siluInto(t, out);
         assertArrayEquals(t.dup('c').mul(org.nd4j.linalg.ops.transforms.Transforms.sigmoid(t.dup('c'), true)).data().asFloat(), out.data().asFloat());
         assertThrows(IllegalArgumentException.class, () -> Ops.siluInto(m, out));
+    }
+
+    /**
+     * The Vector API SiLU (inference) against x·σ(x) in double: within 3 float ulps (the rounding of e^−|x|, a
+     * quotient and a product) above −80, and below 1e-33 in absolute terms below that, where e^x nears float's underflow
+     * and is flushed to 0 from −88 on; the same bits at any thread count and in place; a strided view takes ND4J's op.
+     */
+    @Test void vectorSiluIsFloatAccurate() {
+        boolean was = Ops.vectorElementwise(true);
+        try {
+            INDArray x = siluInputs();                                       // 200,012 elements: several chunks, two threads
+            float[] xs = x.data().asFloat(), y = Ops.silu(Tensor.of(x)).data().data().asFloat();
+            double worst = 0, worstAt = 0, worstTiny = 0;
+            for (int i = 0; i < xs.length; i++) {
+                double exact = xs[i] / (1 + Math.exp(-(double) xs[i]));
+                if (Double.isNaN(exact)) exact = xs[i] > 0 ? xs[i] : -0.0;  // ±MAX_VALUE: exp overflows in double too
+                if (xs[i] >= -80) {
+                    double err = Math.abs(y[i] - exact) / Math.ulp((float) exact);
+                    if (err > worst) { worst = err; worstAt = xs[i]; }
+                } else {
+                    worstTiny = Math.max(worstTiny, Math.abs(y[i] - exact));  // e^x near float's underflow
+                }
+            }
+            System.out.printf("vector silu: worst %.2f ulp (at %g) above -80, worst absolute error %.2e below%n", worst, worstAt, worstTiny);
+            assertTrue(worst <= 3, worst + " ulp at " + worstAt);
+            assertTrue(worstTiny < 1e-33, "absolute error " + worstTiny + " below -80");
+            assertEquals(0f, y[100_000], 0f);                                 // silu(0) = 0
+            assertEquals(Float.MAX_VALUE, y[200_009], 0f);
+            INDArray inPlace = x.dup();
+            assertSame(inPlace, Ops.siluInto(inPlace, inPlace));
+            assertArrayEquals(y, inPlace.data().asFloat());
+            // a view at an offset (the last two rows of a c-contiguous matrix) is streamed from its offset
+            INDArray tail = x.reshape('c', 4, 50_003).get(NDArrayIndex.interval(2, 4), NDArrayIndex.all());
+            assertTrue(tail.offset() > 0 && VectorElementwise.streamable(tail));
+            assertArrayEquals(java.util.Arrays.copyOfRange(y, 100_006, 200_012), Ops.silu(Tensor.of(tail)).data().dup('c').data().asFloat());
+            // one thread gives the same bits
+            int threads = Nd4j.getEnvironment().maxThreads();
+            Nd4j.getEnvironment().setMaxThreads(1);
+            try {
+                assertArrayEquals(y, Ops.silu(Tensor.of(x)).data().data().asFloat());
+            } finally {
+                Nd4j.getEnvironment().setMaxThreads(threads);
+            }
+            // a transposed view is not streamable: ND4J's op, bit for bit sigmoid times x
+            INDArray m = rand(3, 37, 53).castTo(DataType.FLOAT).muli(9), t = m.transpose();
+            INDArray out = Nd4j.createUninitialized(DataType.FLOAT, 53, 37);
+            Ops.siluInto(t, out);
+            assertArrayEquals(t.dup('c').mul(org.nd4j.linalg.ops.transforms.Transforms.sigmoid(t.dup('c'), true)).data().asFloat(), out.data().asFloat());
+        } finally {
+            Ops.vectorElementwise(was);
+        }
+    }
+
+    /** siluInPlace writes into its input when nothing records, and records a fresh result otherwise. */
+    @Test void siluInPlaceOnlyWhenNothingRecords() {
+        INDArray x = rand(5, 4, 3, 7).castTo(DataType.FLOAT);
+        float[] expected = Ops.silu(Tensor.of(x)).data().data().asFloat();
+        Tensor t = Tensor.of(x.dup());
+        assertSame(t, Ops.siluInPlace(t));
+        assertArrayEquals(expected, t.data().data().asFloat());
+        try (Tape ignored = Grad.record()) {
+            Tensor p = Tensor.leaf(x.dup(), true);
+            Tensor y = Ops.siluInPlace(p);
+            assertNotSame(p, y);
+            assertArrayEquals(x.data().asFloat(), p.data().data().asFloat());   // the input is untouched
+        }
     }
 
     @Test void erfIsFloatAccurate() {

@@ -3,6 +3,7 @@ package org.lavie4j.core;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.shape.Shape;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Arrays;
@@ -39,7 +40,7 @@ class WinogradConvTest {
                 // chunks of one tile row (ending inside images), of a few rows, and of everything
                 for (long chunk : new long[]{1, 16L * 4 * Math.max(n[1], n[4]) * ((n[3] + 1) / 2) * 3, 1L << 30}) {
                     INDArray got = Nd4j.createUninitialized(DataType.FLOAT, n[0], n[4], n[2], n[3]);
-                    WinogradConv.forward(WinogradConv.Input.batch(x), w, bias, got, 2, chunk);
+                    WinogradConv.forward(WinogradConv.Input.batch(x), w, bias, got, 1, 2, chunk);
                     double err = maxAbs(got.castTo(DataType.DOUBLE).sub(exact));
                     String what = Arrays.toString(n) + (withBias ? " bias" : " no bias") + " chunk " + chunk;
                     System.out.printf("winograd %s: %.3e, nd4j %.3e (against double)%n", what, err, errDirect);
@@ -79,6 +80,27 @@ class WinogradConvTest {
         assertArrayEquals(folded.data().asFloat(), frames.dup('c').data().asFloat(), 0f);
         INDArray exact = NnOpsNaive.conv2d(Rearrange.framesToBatch(Tensor.of(x)).data().dup('c'), w, b, 1, 1, 1, 1);
         assertTrue(maxAbs(frames.castTo(DataType.DOUBLE).sub(exact)) < 2e-6);
+    }
+
+    @Test void videoOutputIsTheFramesResultAsAVideo() {
+        // conv2dVideo writes (B, O, F, H, W) c-contiguous: the same bits as conv2dFrames's (B·F, O, H, W) seen as a video
+        INDArray x = rand(215, 2, 32, 3, 5, 6).castTo(DataType.FLOAT), w = rand(216, 40, 32, 3, 3).divi(6).castTo(DataType.FLOAT),
+                b = rand(217, 40).castTo(DataType.FLOAT);
+        INDArray video = NnOps.conv2dVideo(Tensor.of(x), Tensor.of(w), Tensor.of(b), 1, 1).data();
+        assertArrayEquals(new long[]{2, 40, 3, 5, 6}, video.shape());
+        assertTrue(video.ordering() == 'c' && Shape.hasDefaultStridesForShape(video), "c-contiguous");
+        INDArray frames = Rearrange.batchToFrames(NnOps.conv2dFrames(Tensor.of(x), Tensor.of(w), Tensor.of(b), 1, 1), 3).data();
+        assertArrayEquals(frames.dup('c').data().asFloat(), video.data().asFloat(), 0f);
+        // where Winograd does not apply (stride 2), the frames result as a view
+        INDArray strided = NnOps.conv2dVideo(Tensor.of(x), Tensor.of(w), Tensor.of(b), 2, 1).data();
+        INDArray twin = Rearrange.batchToFrames(NnOps.conv2dFrames(Tensor.of(x), Tensor.of(w), Tensor.of(b), 2, 1), 3).data();
+        assertArrayEquals(twin.dup('c').data().asFloat(), strided.dup('c').data().asFloat(), 0f);
+        // a video whose frames are a view at an offset (entries 1..2 of 3) is read from its offset
+        INDArray three = rand(218, 3, 32, 3, 5, 6).castTo(DataType.FLOAT);
+        INDArray tail = Views.interval(three, 0, 1, 3);
+        INDArray fromView = NnOps.conv2dVideo(Tensor.of(tail), Tensor.of(w), Tensor.of(b), 1, 1).data();
+        INDArray fromCopy = NnOps.conv2dVideo(Tensor.of(tail.dup('c')), Tensor.of(w), Tensor.of(b), 1, 1).data();
+        assertArrayEquals(fromCopy.data().asFloat(), fromView.data().asFloat(), 0f);
     }
 
     @Test void threadCountDoesNotChangeAnyBit() {

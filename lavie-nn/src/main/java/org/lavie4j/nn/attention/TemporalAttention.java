@@ -107,7 +107,8 @@ public final class TemporalAttention extends Module {
         Tensor bias = timeRelPosBias.forward(frames);                           // (h, f, f)
         Tensor ql = toQ.forward(in), kl = toK.forward(in), vl = toV.forward(in); // (b*h*w, f, h*d)
         if (in != x) in.release();
-        Tensor q = Ops.scale(Attention.splitHeads(ql, heads), scale);           // (b*h*w, h, f, d), scaled before RoPE
+        Tensor qs = Ops.scaleInto(ql, scale);                                   // scaled before RoPE; into ql when nothing records
+        Tensor q = Attention.splitHeads(qs, heads);                             // (b*h*w, h, f, d)
         Tensor k = Attention.splitHeads(kl, heads);                             // (b*h*w, h, f, d)
         Tensor v = Attention.splitHeads(vl, heads);                             // (b*h*w, h, f, d)
         Tensor qr = q, kr = k;
@@ -118,6 +119,7 @@ public final class TemporalAttention extends Module {
         Tensor o = Attention.scaledDotProduct(qr, kr, v, bias, 1.0, maxScoreBytes); // (b*h*w, h, f, d); q is pre-scaled
         Tensor merged = Attention.mergeHeads(o);                                // (b*h*w, f, h*d)
         Tensor y = toOut.forward(merged);                                       // (b*h*w, f, C); to_out.1 is Dropout(0)
+        if (qs != ql) qs.release();
         Tensor.release(ql, kl, vl, q, qr, kr, o, merged, bias);                 // no-op while recording
         return y;
     }

@@ -3,6 +3,7 @@ package org.lavie4j.nn.attention;
 import org.lavie4j.core.Module;
 import org.lavie4j.core.ModuleList;
 import org.lavie4j.core.Ops;
+import org.lavie4j.core.Pointwise;
 import org.lavie4j.core.Rearrange;
 import org.lavie4j.core.Tensor;
 import org.lavie4j.nn.layers.Conv2d;
@@ -58,6 +59,19 @@ public final class Transformer3DModel extends Module {
         Tensor perFrame = framesContext(context, b, layout);                       // (b*f, l, d)
 
         Tensor n = norm.forwardPerFrame(x);                                       // (b, c, f, h, w), statistics per frame
+        if (!isTraining()) {
+            // inference: proj_in writes the tokens and proj_out the residual sum, c-contiguous, straight from and into
+            // the video layout (one GEMM per frame; the reference's rearranges are its leading dimensions)
+            Tensor wIn = projIn.weight().tensor(), bIn = bias(projIn);
+            Tensor tokens = Pointwise.toTokens(n, wIn, bIn);                      // (b*f, h*w, inner)
+            Tensor.release(n, wIn, bIn);
+            Tensor t = transformerBlocks.get(0).forward(tokens, perFrame, layout); // (b*f, h*w, inner)
+            Tensor.release(tokens, perFrame);
+            Tensor wOut = projOut.weight().tensor(), bOut = bias(projOut);
+            Tensor out = Pointwise.fromTokensPlus(t, wOut, bOut, x);              // (b, c, f, h, w)
+            Tensor.release(t, wOut, bOut);
+            return out;
+        }
         Tensor frames = Rearrange.framesToBatch(n);                               // (b*f, c, h, w), a copy or a view of n
         Tensor p = projIn.forward(frames);                                        // (b*f, inner, h, w)
         Tensor.release(frames, n);
@@ -72,6 +86,8 @@ public final class Transformer3DModel extends Module {
         Tensor.release(video, o);
         return out;
     }
+
+    private static Tensor bias(Conv2d conv) { return conv.bias() == null ? null : conv.bias().tensor(); }
 
     /** Text states per frame ((B·F), L, D), b outer: the clip caption for video frames, each image's own for images. */
     private Tensor framesContext(Tensor context, long batch, FrameLayout layout) {

@@ -1,6 +1,7 @@
 package org.lavie4j.nn.layers;
 
 import org.lavie4j.core.NnOps;
+import org.lavie4j.core.Pointwise;
 import org.lavie4j.core.Rearrange;
 import org.lavie4j.core.Tensor;
 
@@ -22,17 +23,22 @@ public final class InflatedConv3d extends Conv2d {
         if (x.rank() != 5)
             throw new IllegalArgumentException("InflatedConv3d expects a video (B, C, F, H, W), got " + Arrays.toString(x.shape()));
         long frames = x.size(2);
-        Tensor y;
-        if (!isTraining() && kernel() > 1) {
-            // inference: the frames of a row-major video go to the convolution as strided views, no fold copy
+        boolean pointwise = kernel() == 1 && stride() == 1 && padding() == 0;
+        if (!isTraining() && (kernel() > 1 || pointwise)) {
+            // inference: the video's frames are read in place (no fold copy) and the result is written as a video,
+            // c-contiguous where the kernel allows (Winograd 3×3, the 1×1 GEMMs), so later layers read one run of floats
             Tensor w = weight().tensor(), b = bias() == null ? null : bias().tensor();
-            y = NnOps.conv2dFrames(x, w, b, stride(), padding());  // (b f) c' h' w'
+            if (x.size(1) != inChannels())
+                throw new IllegalArgumentException("InflatedConv3d(in=" + inChannels() + "): expected input (B, " + inChannels()
+                        + ", F, H, W), got " + Arrays.toString(x.shape()));
+            Tensor y = pointwise ? Pointwise.video(x, w, b)                 // b c' f h w
+                    : NnOps.conv2dVideo(x, w, b, stride(), padding());      // b c' f h' w'
             Tensor.release(w, b);                                  // frees FLOAT copies of half-stored weights
-        } else {
-            Tensor folded = Rearrange.framesToBatch(x);           // (b f) c h w
-            y = conv(folded);                                      // (b f) c' h' w'
-            if (!folded.sharesMemoryWith(x)) folded.release();    // a copy (a view when the fold needs no move)
+            return y;
         }
+        Tensor folded = Rearrange.framesToBatch(x);               // (b f) c h w
+        Tensor y = conv(folded);                                   // (b f) c' h' w'
+        if (!folded.sharesMemoryWith(x)) folded.release();        // a copy (a view when the fold needs no move)
         return Rearrange.batchToFrames(y, frames);             // b c' f h' w': a view of y, releasing it frees y
     }
 }

@@ -108,8 +108,8 @@ public final class ResnetBlock3D extends Module {
     public Tensor forward(Tensor x, Tensor temb) {
         checkInputs(x.shape(), temb);
         Tensor n1 = norm1.forward(x);                            // (b, c_in, f, h, w)
-        Tensor a1 = Ops.silu(n1);
-        n1.release();
+        Tensor a1 = Ops.siluInPlace(n1);                         // into n1 when nothing records
+        if (a1 != n1) n1.release();
         Tensor c1 = conv1.forward(a1);                           // (b, c_out, f, h, w)
         a1.release();
 
@@ -119,7 +119,7 @@ public final class ResnetBlock3D extends Module {
             proj = timeEmbProj.forward(act);                     // (b, c_out) or (b, 2·c_out)
             act.release();
             t = Ops.reshape(proj, proj.size(0), proj.size(1), 1, 1, 1);   // (b, c', 1, 1, 1), a view of proj
-            if (config.timeEmbeddingNorm() == TimeEmbeddingNorm.DEFAULT) h = Ops.add(c1, t);   // broadcast over f, h, w
+            if (config.timeEmbeddingNorm() == TimeEmbeddingNorm.DEFAULT) h = Ops.addInto(c1, t); // broadcast over f, h, w; into c1 when nothing records
         }
 
         Tensor n2 = norm2.forward(h);                            // (b, c_out, f, h, w)
@@ -134,14 +134,15 @@ public final class ResnetBlock3D extends Module {
             n2 = shifted;
         }
         if (proj != null) proj.release();
-        Tensor a2 = dropout.forward(Ops.silu(n2));              // dropout p = 0: the identity
-        n2.release();
+        Tensor s2 = Ops.siluInPlace(n2);
+        Tensor a2 = dropout.forward(s2);                         // dropout p = 0: the identity
+        if (s2 != n2) n2.release();
         Tensor c2 = conv2.forward(a2);                           // (b, c_out, f, h, w)
         a2.release();
 
         Tensor shortcut = convShortcut == null ? x : convShortcut.forward(x);   // (b, c_out, f, h, w)
-        Tensor out = Ops.add(shortcut, c2);
-        c2.release();
+        Tensor out = Ops.addInto(c2, shortcut);                 // c2 + shortcut: the same floats as shortcut + c2
+        if (out != c2) c2.release();
         if (shortcut != x) shortcut.release();
         if (config.outputScaleFactor() != 1.0) {
             // the reference divides; x·(1/s) differs from x/s by at most one rounding for s != 1

@@ -40,14 +40,14 @@ public final class ResnetBlock2D extends Module {
             throw new IllegalArgumentException("ResnetBlock2D(in=" + inChannels + "): input must be (B, " + inChannels + ", H, W), got "
                     + Arrays.toString(x.shape()));
         Tensor n1 = norm1.forward(x);
-        Tensor a1 = Ops.silu(n1);
-        n1.release();
+        Tensor a1 = Ops.siluInPlace(n1);                         // into n1 when nothing records
+        if (a1 != n1) n1.release();
         Tensor c1 = conv1.forward(a1);                      // (b, c_out, h, w)
         a1.release();
         Tensor n2 = norm2.forward(c1);
         c1.release();
-        Tensor a2 = Ops.silu(n2);
-        n2.release();
+        Tensor a2 = Ops.siluInPlace(n2);
+        if (a2 != n2) n2.release();
         Tensor c2 = conv2.forward(a2);                      // (b, c_out, h, w)
         a2.release();
         Tensor shortcut = convShortcut == null ? x : convShortcut.forward(x);
