@@ -11,9 +11,9 @@ import java.util.Arrays;
 import java.util.stream.IntStream;
 
 /**
- * 1×1 convolutions of every frame of a video for inference, as one GEMM per frame that reads and writes the layouts
- * around it in place: the video (B, C, F, H, W), where a frame's channels are rows of H·W floats F·H·W apart, and the
- * transformer's tokens ((B·F), H·W, C). The GEMM's leading dimensions absorb the rearranges that the reference makes as
+ * 1×1 convolutions of every frame of a video for inference, as one GEMM per batch entry that reads and writes the
+ * layouts around it in place: the video (B, C, F, H, W), whose entry is a (C, F·H·W) matrix, and the transformer's
+ * tokens ((B·F), H·W, C), whose entry is an (F·H·W, C) matrix. The GEMM's leading dimensions absorb the rearranges that the reference makes as
  * copies ({@code b c f h w -> (b f) c h w}, then {@code (b f) c h w -> (b f) (h w) c} and back), and the results are
  * c-contiguous, so the layers after them (LayerNorm, residual adds) take their one-pass paths instead of strided ones.
  *
@@ -21,6 +21,9 @@ import java.util.stream.IntStream;
  * from views, the tokens reached the transformer block as a permuted view, where LayerNorm fell back to its composed
  * twin (58-97 ms at 16 × 2,560 × 320 against 15 ms) and the residual adds to ND4J's strided loops (55 against 5 ms), and
  * the 1×1 convolutions ran on ND4J's conv2d op at about half the GEMM rate (benchmarks/README.md).
+ *
+ * <p>A weight may be a 1×1 kernel (O, C, 1, 1) or a linear layer's (O, C): the same products (the x4 upscaler's
+ * transformers project tokens with linear layers where the base UNet's use 1×1 convolutions).
  *
  * <p>Each method has its twin composed from {@link Rearrange}, {@link NnOps#conv2d} and {@link Ops#add}; results equal
  * the twin's up to float rounding (the GEMM sums in another order; the bias is added after the product, the residual
@@ -34,19 +37,19 @@ public final class Pointwise {
             TRANS = openblas_nolapack.CblasTrans;
 
     /**
-     * {@code conv1x1} of every frame: x (B, C, F, H, W), weight (O, C, 1, 1), bias (O) or null -> (B, O, F, H, W),
+     * {@code conv1x1} of every frame: x (B, C, F, H, W), weight (O, C, 1, 1) (or a linear's (O, C)), bias (O) or null
+     * -> (B, O, F, H, W),
      * c-contiguous: out[b, :, f] = W · x[b, :, f] + bias.
      */
     public static Tensor video(Tensor x, Tensor weight, Tensor bias) {
         long[] xs = shape5(x, "Pointwise.video");
         long o = outChannels(weight, xs[1], "Pointwise.video");
-        if (!fast(x, weight, bias)) return Rearrange.batchToFrames(NnOps.conv2d(Rearrange.framesToBatch(x), weight, bias, 1, 0), xs[2]);
+        if (!fast(x, weight, bias)) return Rearrange.batchToFrames(NnOps.conv2d(Rearrange.framesToBatch(x), kernel(weight), bias, 1, 0), xs[2]);
         long b = xs[0], c = xs[1], f = xs[2], hw = xs[3] * xs[4];
         INDArray out = Nd4j.createUninitialized(DataType.FLOAT, b, o, f, xs[3], xs[4]);
         FloatPointer xp = pointer(x.data()), wp = pointer(matrix(weight)), op = pointer(out);
-        for (long bi = 0; bi < b; bi++)
-            for (long fi = 0; fi < f; fi++)                                   // (O, HW) = (O, C) · (C, HW), rows F·HW apart
-                sgemm(NO_TRANS, NO_TRANS, o, hw, c, wp, 0, c, xp, (bi * c * f + fi) * hw, f * hw, op, (bi * o * f + fi) * hw, f * hw);
+        for (long bi = 0; bi < b; bi++)                                       // (O, F·HW) = (O, C) · (C, F·HW)
+            sgemm(NO_TRANS, NO_TRANS, o, f * hw, c, wp, 0, c, xp, bi * c * f * hw, f * hw, op, bi * o * f * hw, f * hw);
         if (bias != null) addPerRow(out, values(bias), hw, null);
         return Ops.record("conv2d", out, g -> null, x, weight, bias);
     }
@@ -59,13 +62,12 @@ public final class Pointwise {
         long[] xs = shape5(x, "Pointwise.toTokens");
         long o = outChannels(weight, xs[1], "Pointwise.toTokens");
         if (!fast(x, weight, bias))
-            return Rearrange.toSpatialTokens(NnOps.conv2d(Rearrange.framesToBatch(x), weight, bias, 1, 0));
+            return Rearrange.toSpatialTokens(NnOps.conv2d(Rearrange.framesToBatch(x), kernel(weight), bias, 1, 0));
         long b = xs[0], c = xs[1], f = xs[2], hw = xs[3] * xs[4];
         INDArray out = Nd4j.createUninitialized(DataType.FLOAT, b * f, hw, o);
         FloatPointer xp = pointer(x.data()), wp = pointer(matrix(weight)), op = pointer(out);
-        for (long bi = 0; bi < b; bi++)
-            for (long fi = 0; fi < f; fi++)                                   // (HW, O) = (C, HW)ᵀ · (O, C)ᵀ
-                sgemm(TRANS, TRANS, hw, o, c, xp, (bi * c * f + fi) * hw, f * hw, wp, 0, c, op, (bi * f + fi) * hw * o, o);
+        for (long bi = 0; bi < b; bi++)                                       // (F·HW, O) = (C, F·HW)ᵀ · (O, C)ᵀ
+            sgemm(TRANS, TRANS, f * hw, o, c, xp, bi * c * f * hw, f * hw, wp, 0, c, op, bi * f * hw * o, o);
         if (bias != null) addToEveryRow(out, values(bias));
         return Ops.record("conv2d", out, g -> null, x, weight, bias);
     }
@@ -87,7 +89,7 @@ public final class Pointwise {
                     + " channels, the residual " + Arrays.toString(rs) + " has " + o);
         if (!fast(tokens, weight, bias) || !fast(residual, weight, null)) {
             Tensor img = Rearrange.fromSpatialTokens(tokens, h, w);
-            Tensor y = NnOps.conv2d(img, weight, bias, 1, 0);
+            Tensor y = NnOps.conv2d(img, kernel(weight), bias, 1, 0);
             if (!img.sharesMemoryWith(tokens)) img.release();
             Tensor video = Rearrange.batchToFrames(y, f);
             Tensor out = Ops.add(video, residual);
@@ -96,9 +98,8 @@ public final class Pointwise {
         }
         INDArray out = Nd4j.createUninitialized(DataType.FLOAT, b, o, f, h, w);
         FloatPointer tp = pointer(tokens.data()), wp = pointer(matrix(weight)), op = pointer(out);
-        for (long bi = 0; bi < b; bi++)
-            for (long fi = 0; fi < f; fi++)                                   // (O, HW) = (O, C) · (HW, C)ᵀ, rows F·HW apart
-                sgemm(NO_TRANS, TRANS, o, hw, c, wp, 0, c, tp, (bi * f + fi) * hw * c, c, op, (bi * o * f + fi) * hw, f * hw);
+        for (long bi = 0; bi < b; bi++)                                       // (O, F·HW) = (O, C) · (F·HW, C)ᵀ
+            sgemm(NO_TRANS, TRANS, o, f * hw, c, wp, 0, c, tp, bi * f * hw * c, c, op, bi * o * f * hw, f * hw);
         addPerRow(out, bias == null ? null : values(bias), hw, residual.data());
         return Ops.record("conv2d", out, g -> null, tokens, weight, bias, residual);
     }
@@ -111,12 +112,18 @@ public final class Pointwise {
         return s;
     }
 
-    /** O of an (O, C, 1, 1) weight, after checking it against C input channels. */
+    /** O of an (O, C, 1, 1) weight or an (O, C) linear weight, after checking it against C input channels. */
     private static long outChannels(Tensor weight, long c, String op) {
         long[] ws = weight.shape();
-        if (ws.length != 4 || ws[1] != c || ws[2] != 1 || ws[3] != 1)
-            throw new IllegalArgumentException(op + ": weight " + Arrays.toString(ws) + " is not a 1x1 kernel (O, " + c + ", 1, 1)");
+        if (!(ws.length == 4 && ws[1] == c && ws[2] == 1 && ws[3] == 1) && !(ws.length == 2 && ws[1] == c))
+            throw new IllegalArgumentException(op + ": weight " + Arrays.toString(ws) + " is neither a 1x1 kernel (O, " + c
+                    + ", 1, 1) nor a linear weight (O, " + c + ")");
         return ws[0];
+    }
+
+    /** The weight as a 1×1 kernel (O, C, 1, 1), for the twins' conv2d (a view of a linear weight). */
+    private static Tensor kernel(Tensor weight) {
+        return weight.rank() == 4 ? weight : Ops.reshape(weight, weight.size(0), weight.size(1), 1, 1);
     }
 
     /**

@@ -44,6 +44,13 @@ class PointwiseTest {
         assertTrue(maxAbs(got.castTo(DataType.DOUBLE).sub(exact)) < 2e-6);
         INDArray twin = Rearrange.toSpatialTokens(NnOps.conv2d(Rearrange.framesToBatch(Tensor.of(x)), Tensor.of(w), Tensor.of(b), 1, 0)).data();
         assertTrue(maxAbs(got.sub(twin)) < 2e-6);
+        // a linear layer's (O, C) weight: the same product, bit for bit; its twin too
+        INDArray linear = w.reshape('c', 40, 48);
+        assertArrayEquals(got.data().asFloat(), Pointwise.toTokens(Tensor.of(x), Tensor.of(linear), Tensor.of(b)).data().data().asFloat(), 0f);
+        try (Tape ignored = Grad.record()) {
+            Tensor recorded = Pointwise.toTokens(Tensor.leaf(x.dup(), true), Tensor.of(linear), Tensor.of(b));
+            assertTrue(maxAbs(recorded.data().dup('c').sub(got)) < 2e-6);
+        }
     }
 
     @Test void fromTokensPlusMatchesItsTwin() {

@@ -61,7 +61,7 @@ public final class Transformer3DModel extends Module {
         Tensor n = norm.forwardPerFrame(x);                                       // (b, c, f, h, w), statistics per frame
         if (!isTraining()) {
             // inference: proj_in writes the tokens and proj_out the residual sum, c-contiguous, straight from and into
-            // the video layout (one GEMM per frame; the reference's rearranges are its leading dimensions)
+            // the video layout (one GEMM per batch entry; the reference's rearranges are its leading dimensions)
             Tensor wIn = projIn.weight().tensor(), bIn = bias(projIn);
             Tensor tokens = Pointwise.toTokens(n, wIn, bIn);                      // (b*f, h*w, inner)
             Tensor.release(n, wIn, bIn);

@@ -3,6 +3,7 @@ package org.lavie4j.nn.attention;
 import org.lavie4j.core.Module;
 import org.lavie4j.core.ModuleList;
 import org.lavie4j.core.Ops;
+import org.lavie4j.core.Pointwise;
 import org.lavie4j.core.Rearrange;
 import org.lavie4j.core.Tensor;
 import org.lavie4j.nn.layers.GroupNorm;
@@ -63,6 +64,19 @@ public final class VsrTransformer3DModel extends Module {
 
         Tensor res = resblockTemporal.forward(x, null);                         // (b, c, f, h, w)
         Tensor n = norm.forwardPerFrame(res);                                   // statistics per frame
+        if (!isTraining() && projIn.residual() == null && projOut.residual() == null) {
+            // inference: proj_in writes the tokens and proj_out the residual sum, c-contiguous, straight from and into
+            // the video layout (one GEMM per batch entry; the reference's rearranges are its leading dimensions)
+            Tensor wIn = projIn.weight().tensor(), bIn = bias(projIn);
+            Tensor tokens = Pointwise.toTokens(n, wIn, bIn);                    // (b*f, h*w, c)
+            Tensor.release(n, wIn, bIn);
+            Tensor t = transformerBlocks.get(0).forward(tokens, perFrame, frames); // (b*f, h*w, c)
+            Tensor.release(tokens, perFrame);
+            Tensor wOut = projOut.weight().tensor(), bOut = bias(projOut);
+            Tensor out = Pointwise.fromTokensPlus(t, wOut, bOut, res);          // (b, c, f, h, w)
+            Tensor.release(t, wOut, bOut, res);
+            return out;
+        }
         Tensor batched = Rearrange.framesToBatch(n);                            // (b*f, c, h, w), a copy or a view of n
         Tensor tokens = Ops.contiguous(Rearrange.toSpatialTokens(batched));     // (b*f, h*w, c), row-major for proj_in
         Tensor.release(batched, n);
@@ -79,6 +93,8 @@ public final class VsrTransformer3DModel extends Module {
         Tensor.release(video, res);
         return out;
     }
+
+    private static Tensor bias(Linear linear) { return linear.bias() == null ? null : linear.bias().tensor(); }
 
     public VsrTransformerBlock block() { return transformerBlocks.get(0); }
 
