@@ -93,21 +93,31 @@ public final class Attention {
         long bh = s.b * s.h;
         Blocks blocks = Blocks.of(s, type, Math.min(maxScoreBytes, CACHE_BLOCK_BYTES));
 
+        boolean recording = Grad.isRecording()
+                && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad() || (bias != null && bias.requiresGrad()));
+        Tensor[] inputs = bias == null ? new Tensor[]{q, k, v} : new Tensor[]{q, k, v, bias};
+        // the kernel only outside any recording scope: a checkpointed segment's first forward (recording disabled) must
+        // give the bits its recomputation under the tape will, and that takes the ND4J path
+        if (!recording && !Grad.inTraining() && vectorKernelApplies(type, s)
+                && VectorAttention.readable(q.data()) && VectorAttention.readable(k.data()) && VectorAttention.readable(v.data())) {
+            // q, k, v read in place (splitHeads' views of the projections, no copies); the result is written in
+            // (b, lq, h, dv) order, so that mergeHeads is a view of it
+            INDArray merged = Nd4j.createUninitialized(type, s.b, s.lq, s.h, s.dv);
+            INDArray out = merged.permute(0, 2, 1, 3);                             // (b, h, lq, dv), a view
+            INDArray bias4 = bias == null ? null : bias.data().reshape('c', s.bias4);
+            fused(q.data(), k.data(), v.data(), bias4, s, scale, out);
+            if (bias != null) freeIfCopy(bias4, bias.data());
+            return Ops.record("scaledDotProduct", out, merged, g -> null, inputs);
+        }
+
         INDArray q3 = q.data().reshape('c', bh, s.lq, s.d);    // (b*h, lq, d)
         INDArray k3 = k.data().reshape('c', bh, s.lk, s.d);    // (b*h, lk, d)
         INDArray v3 = v.data().reshape('c', bh, s.lk, s.dv);   // (b*h, lk, dv)
         INDArray bias4 = bias == null ? null : bias.data().reshape('c', s.bias4); // (1|b, 1|h, 1|lq, 1|lk)
-
-        boolean recording = Grad.isRecording()
-                && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad() || (bias != null && bias.requiresGrad()));
         INDArray out3 = Nd4j.createUninitialized(type, bh, s.lq, s.dv);
-        // the kernel only outside any recording scope: a checkpointed segment's first forward (recording disabled) must
-        // give the bits its recomputation under the tape will, and that takes the ND4J path
-        if (!recording && !Grad.inTraining() && vectorKernelApplies(type, s)) fused(q3, k3, v3, bias4, s, scale, out3);
-        else blocksForward(q3, k3, v3, bias4, s, scale, blocks, out3);
+        blocksForward(q3, k3, v3, bias4, s, scale, blocks, out3);
         INDArray out = out3.reshape('c', s.b, s.h, s.lq, s.dv);
 
-        Tensor[] inputs = bias == null ? new Tensor[]{q, k, v} : new Tensor[]{q, k, v, bias};
         if (!recording) {
             freeCopies(q, k, v, bias, q3, k3, v3, bias4);
             return Ops.record("scaledDotProduct", out, out3, g -> null, inputs);
@@ -175,9 +185,8 @@ public final class Attention {
         return VectorAttention.fits(s.lq, s.lk, s.d, s.dv);
     }
 
-    /** The forward on {@code VectorAttention}: dense c-order inputs, the bias on the heap with its broadcast strides. */
-    private static void fused(INDArray q3, INDArray k3, INDArray v3, INDArray bias4, Shapes s, double scale, INDArray out3) {
-        INDArray q = denseC(q3), k = denseC(k3), v = denseC(v3);
+    /** The forward on {@code VectorAttention}: (B, H, L, D) views read in place, the bias on the heap with its broadcast strides. */
+    private static void fused(INDArray q, INDArray k, INDArray v, INDArray bias4, Shapes s, double scale, INDArray out) {
         VectorAttention.Bias b = null;
         if (bias4 != null) {
             INDArray dense = bias4.dup('c');
@@ -186,18 +195,7 @@ public final class Attention {
                     n[2] == 1 ? 0 : n[3], n[3] == 1 ? 0 : 1);
             Memory.free(dense);
         }
-        try {
-            VectorAttention.forward(q, k, v, b, s.h, (float) scale, out3, Kernels.threads());
-        } finally {
-            if (q != q3) Memory.free(q);
-            if (k != k3) Memory.free(k);
-            if (v != v3) Memory.free(v);
-        }
-    }
-
-    /** x itself when it has c-order strides (the kernel reads it from its address), else a c-order copy. */
-    private static INDArray denseC(INDArray x) {
-        return x.ordering() == 'c' && Shape.hasDefaultStridesForShape(x) ? x : x.dup('c');
+        VectorAttention.forward(q, k, v, b, s.h, (float) scale, out, Kernels.threads());
     }
 
     /**

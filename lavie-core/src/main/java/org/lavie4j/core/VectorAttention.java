@@ -5,8 +5,10 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 import org.bytedeco.javacpp.FloatPointer;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
+import java.nio.FloatBuffer;
 import java.util.Arrays;
 
 /**
@@ -68,20 +70,61 @@ final class VectorAttention {
     private static long padKeys(long lk) { return (lk + NR - 1) / NR * NR; }
 
     /**
-     * out3[g] = softmax(scale·q3[g]·k3[g]ᵀ + bias)·v3[g] for every slice g = b·heads + h. All arrays are float32 with
-     * c-order strides (element 0 at the buffer's address); out3 is written, the others only read.
+     * out[b, h] = softmax(scale·q[b, h]·k[b, h]ᵀ + bias)·v[b, h] for every slice g = b·heads + h. All arrays are float32
+     * views with unit stride on their last axis and any strides on the others (e.g. {@code Attention.splitHeads}'s
+     * permuted (B, H, L, D) view of a (B, L, H·D) projection, read in place); out is written, the others only read.
      *
-     * @param q3 (bh, lq, d)
-     * @param k3 (bh, lk, d)
-     * @param v3 (bh, lk, dv)
+     * @param q (b, h, lq, d)
+     * @param k (b, h, lk, d)
+     * @param v (b, h, lk, dv)
      * @param bias null, or the bias with its broadcast strides
-     * @param heads h, to find a slice's batch entry and head in the bias
-     * @param out3 (bh, lq, dv)
+     * @param heads h
+     * @param out (b, h, lq, dv), e.g. a permuted view of a (b, lq, h, dv) array: the heads merged in place
      * @param threads threads to split the (slice, row block) items over, the calling thread included
      */
-    static void forward(INDArray q3, INDArray k3, INDArray v3, Bias bias, long heads, float scale, INDArray out3, int threads) {
-        Problem p = new Problem(q3, k3, v3, bias, heads, scale, out3);
+    static void forward(INDArray q, INDArray k, INDArray v, Bias bias, long heads, float scale, INDArray out, int threads) {
+        Problem p = new Problem(q, k, v, bias, heads, scale, out);
         Kernels.forRange(p.bh * p.rowBlocks, threads, "attention kernel", p::run);
+    }
+
+    /** Whether the kernel reads x in place: float32, rank 4, unit stride on the last axis, indices within an int. */
+    static boolean readable(INDArray x) {
+        return x.dataType() == DataType.FLOAT && x.rank() == 4 && x.stride(3) == 1 && Operand.extent(x) < Integer.MAX_VALUE;
+    }
+
+    /**
+     * A (b, h, rows, len) view: row r of slice g = b·heads + h starts at {@code (g / heads)·sb + (g % heads)·sh + r·sr}
+     * in {@code buf}, which starts at the view's first element.
+     */
+    private record Operand(FloatBuffer buf, long sb, long sh, long sr, int len) {
+        static Operand of(INDArray x) {
+            FloatPointer p = new FloatPointer(x.data().addressPointer());      // a view's pointer starts at its first element
+            p.position(0).limit(extent(x));
+            return new Operand(p.asBuffer(), x.stride(0), x.stride(1), x.stride(2), (int) x.size(3));
+        }
+
+        /** One past the largest element index of x. */
+        static long extent(INDArray x) {
+            long last = 0;
+            for (int i = 0; i < x.rank(); i++) last += (x.size(i) - 1) * Math.abs(x.stride(i));
+            return last + 1;
+        }
+
+        private long row(long g, long heads, long r) { return g / heads * sb + g % heads * sh + r * sr; }
+
+        /** Rows [r0, r0 + n) of slice g into dst, {@code len} floats each, packed. */
+        void get(long g, long heads, long r0, int n, float[] dst) {
+            long at = row(g, heads, r0);
+            if (sr == len || n == 1) buf.get((int) at, dst, 0, n * len);
+            else for (int r = 0; r < n; r++) buf.get((int) (at + r * sr), dst, r * len, len);
+        }
+
+        /** src's n packed rows into rows [r0, r0 + n) of slice g. */
+        void put(long g, long heads, long r0, int n, float[] src) {
+            long at = row(g, heads, r0);
+            if (sr == len || n == 1) buf.put((int) at, src, 0, n * len);
+            else for (int r = 0; r < n; r++) buf.put((int) (at + r * sr), src, r * len, len);
+        }
     }
 
     /** One thread's buffers, reused across calls (grown when a call needs more). */
@@ -111,14 +154,14 @@ final class VectorAttention {
         final int lq, lk, lkPad, lkVec, d, dv, rows, panels;
         final float scale;
         final Bias bias;
-        final FloatPointer q, k, v, out;
+        final Operand q, k, v, out;
 
-        Problem(INDArray q3, INDArray k3, INDArray v3, Bias bias, long heads, float scale, INDArray out3) {
-            bh = q3.size(0);
-            lq = (int) q3.size(1);
-            d = (int) q3.size(2);
-            lk = (int) k3.size(1);
-            dv = (int) v3.size(2);
+        Problem(INDArray q4, INDArray k4, INDArray v4, Bias bias, long heads, float scale, INDArray out4) {
+            bh = q4.size(0) * q4.size(1);
+            lq = (int) q4.size(2);
+            d = (int) q4.size(3);
+            lk = (int) k4.size(2);
+            dv = (int) v4.size(3);
             lkPad = (int) padKeys(lk);
             lkVec = (lk + LANES - 1) / LANES * LANES;
             panels = lkPad / NR;
@@ -127,36 +170,34 @@ final class VectorAttention {
             this.heads = heads;
             this.scale = scale;
             this.bias = bias;
-            q = new FloatPointer(q3.data().addressPointer());
-            k = new FloatPointer(k3.data().addressPointer());
-            v = new FloatPointer(v3.data().addressPointer());
-            out = new FloatPointer(out3.data().addressPointer());
+            q = Operand.of(q4);
+            k = Operand.of(k4);
+            v = Operand.of(v4);
+            out = Operand.of(out4);
         }
 
         /** Items [i0, i1) of (slice, row block), in order, on the calling thread. */
         void run(long i0, long i1) {
             Work w = WORK.get();
             w.ensure(lk, lkPad, d, dv, rows + MR);
-            // private cursors: a FloatPointer's position is state, and the threads share the base pointers
-            FloatPointer qp = new FloatPointer(q), kp = new FloatPointer(k), vp = new FloatPointer(v), op = new FloatPointer(out);
             long slice = -1;
             for (long item = i0; item < i1; item++) {
                 long g = item / rowBlocks;
                 int r0 = (int) (item % rowBlocks) * rows;
                 if (g != slice) {
-                    kp.position(g * lk * d).get(w.kRaw, 0, lk * d);
+                    k.get(g, heads, 0, lk, w.kRaw);
                     pack(w.kRaw, lk, d, w.kPacked);
-                    vp.position(g * lk * dv).get(w.v, 0, lk * dv);
+                    v.get(g, heads, 0, lk, w.v);
                     slice = g;
                 }
-                block(w, g, r0, Math.min(rows, lq - r0), qp, op);
+                block(w, g, r0, Math.min(rows, lq - r0));
             }
         }
 
         /** Query rows [r0, r0 + n) of slice g. */
-        private void block(Work w, long g, int r0, int n, FloatPointer qp, FloatPointer op) {
+        private void block(Work w, long g, int r0, int n) {
             int tiles = (n + MR - 1) / MR;
-            qp.position((g * lq + r0) * d).get(w.q, 0, n * d);
+            q.get(g, heads, r0, n, w.q);
             Arrays.fill(w.q, n * d, tiles * MR * d, 0f);                 // zero rows pad the last tile
             for (int p = 0; p < panels; p++)                            // a panel stays in L1 while every tile reads it
                 scores4x24(w.q, tiles, d, w.kPacked, p, w.scores, lkPad, scale);
@@ -186,7 +227,7 @@ final class VectorAttention {
                 for (; c + LANES <= dv; c += LANES) FloatVector.fromArray(F, w.out, o + c).mul(inv).intoArray(w.out, o + c);
                 for (; c < dv; c++) w.out[o + c] *= inv;
             }
-            op.position((g * lq + r0) * dv).put(w.out, 0, n * dv);
+            out.put(g, heads, r0, n, w.out);
         }
 
         private void addBias(float[] scores, long g, int r0, int n) {

@@ -60,11 +60,31 @@ class VectorAttentionTest {
         assertTrue(maxAbs(got.sub(expected)) < 1e-6, "views: " + maxAbs(got.sub(expected)));
     }
 
+    /**
+     * splitHeads' permuted views of (B, L, H·D) projections are read in place, and the result is written in (B, Lq, H, Dv)
+     * order: mergeHeads of it is a view, no copy; the values are those of dense copies.
+     */
+    @Test void headViewsAreReadInPlaceAndMergedWithoutACopy() {
+        long b = 2, h = 3, lq = 70, lk = 50, d = 24;
+        Tensor ql = Tensor.of(rand(41, b, lq, h * d).castTo(DataType.FLOAT)), kl = Tensor.of(rand(42, b, lk, h * d).castTo(DataType.FLOAT)),
+                vl = Tensor.of(rand(43, b, lk, h * d).castTo(DataType.FLOAT));
+        Tensor q = Attention.splitHeads(ql, (int) h), k = Attention.splitHeads(kl, (int) h), v = Attention.splitHeads(vl, (int) h);
+        Tensor bias = Tensor.of(rand(44, h, lq, lk).castTo(DataType.FLOAT));
+        Tensor o = Attention.scaledDotProduct(q, k, v, bias, 0.2);
+        INDArray expected = Attention.naive(Tensor.of(q.data().dup('c')), Tensor.of(k.data().dup('c')), Tensor.of(v.data().dup('c')),
+                bias, 0.2).data();
+        assertTrue(maxAbs(o.data().castTo(DataType.DOUBLE).sub(expected.castTo(DataType.DOUBLE))) < 1e-6);
+        Tensor merged = Attention.mergeHeads(o);
+        assertTrue(merged.sharesMemoryWith(o), "mergeHeads is a view of the kernel's output");
+        assertArrayEquals(new long[]{b, lq, h * d}, merged.shape());
+        assertArrayEquals(expected.permute(0, 2, 1, 3).dup('c').data().asFloat(), merged.data().dup('c').data().asFloat(), 1e-6f);
+    }
+
     @Test void threadCountDoesNotChangeAnyBit() {
         long bh = 5, lq = 100, lk = 90, d = 40;
-        INDArray q = rand(31, bh, lq, d).castTo(DataType.FLOAT), k = rand(32, bh, lk, d).castTo(DataType.FLOAT),
-                v = rand(33, bh, lk, d).castTo(DataType.FLOAT);
-        INDArray one = Nd4j.create(DataType.FLOAT, bh, lq, d), three = Nd4j.create(DataType.FLOAT, bh, lq, d);
+        INDArray q = rand(31, bh, 1, lq, d).castTo(DataType.FLOAT), k = rand(32, bh, 1, lk, d).castTo(DataType.FLOAT),
+                v = rand(33, bh, 1, lk, d).castTo(DataType.FLOAT);
+        INDArray one = Nd4j.create(DataType.FLOAT, bh, 1, lq, d), three = Nd4j.create(DataType.FLOAT, bh, 1, lq, d);
         VectorAttention.forward(q, k, v, null, 1, 0.158f, one, 1);
         VectorAttention.forward(q, k, v, null, 1, 0.158f, three, 3);
         assertArrayEquals(one.data().asFloat(), three.data().asFloat(), 0f);
