@@ -95,6 +95,28 @@ class FusedTest {
         }
     }
 
+    /** GroupNorm with the SiLU applied before each row is written: the floats of the two ops, bit for bit. */
+    @Test void groupNormSiluIsGroupNormThenSiluBitForBit() {
+        boolean was = Ops.vectorElementwise(true);
+        try {
+            INDArray x = rand(70, 2, 64, 3, 5, 7).castTo(DataType.FLOAT).muli(3);
+            Tensor w = Tensor.of(rand(71, 64).castTo(DataType.FLOAT)), b = Tensor.of(rand(72, 64).castTo(DataType.FLOAT));
+            Tensor fused = Fused.groupNormSilu(Tensor.of(x), 32, w, b, 1e-6);
+            Tensor twin = Ops.silu(Fused.groupNorm(Tensor.of(x), 32, w, b, 1e-6));
+            assertArrayEquals(twin.data().data().asFloat(), fused.data().data().asFloat(), 0f);
+            // recorded: the two ops themselves, with their gradients
+            try (Tape tape = Grad.record()) {
+                Tensor xt = Tensor.leaf(x.dup(), true);
+                Tensor y = Fused.groupNormSilu(xt, 32, w, b, 1e-6);
+                assertTrue(y.requiresGrad());
+                tape.backward(y, y.data().ulike().assign(1.0));
+                assertNotNull(xt.grad());
+            }
+        } finally {
+            Ops.vectorElementwise(was);
+        }
+    }
+
     /** siluInPlace writes into its input when nothing records, and records a fresh result otherwise. */
     @Test void siluInPlaceOnlyWhenNothingRecords() {
         INDArray x = rand(5, 4, 3, 7).castTo(DataType.FLOAT);

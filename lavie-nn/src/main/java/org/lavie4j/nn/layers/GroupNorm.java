@@ -3,6 +3,7 @@ package org.lavie4j.nn.layers;
 import org.lavie4j.core.Module;
 import org.lavie4j.core.Fused;
 import org.lavie4j.core.NnOps;
+import org.lavie4j.core.Ops;
 import org.lavie4j.core.Parameter;
 import org.lavie4j.core.Tensor;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -34,6 +35,24 @@ public final class GroupNorm extends Module {
         Tensor w = weight.tensor(), b = bias.tensor();
         Tensor y = isTraining() ? NnOps.groupNorm(x, groups, w, b, eps) : Fused.groupNorm(x, groups, w, b, eps);
         Tensor.release(w, b);                               // frees FLOAT copies of half-stored weights; no-op otherwise
+        return y;
+    }
+
+    /**
+     * {@code silu(forward(x))}: in inference one pass that writes the activated rows (the same floats as the two ops,
+     * {@link Fused#groupNormSilu}); in training the two recorded ops.
+     */
+    public Tensor forwardSilu(Tensor x) {
+        if (isTraining()) {
+            Tensor n = forward(x);
+            Tensor y = Ops.silu(n);
+            n.release();
+            return y;
+        }
+        checkChannels(x);
+        Tensor w = weight.tensor(), b = bias.tensor();
+        Tensor y = Fused.groupNormSilu(x, groups, w, b, eps);
+        Tensor.release(w, b);
         return y;
     }
 

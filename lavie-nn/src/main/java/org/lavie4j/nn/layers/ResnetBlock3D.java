@@ -107,9 +107,7 @@ public final class ResnetBlock3D extends Module {
      */
     public Tensor forward(Tensor x, Tensor temb) {
         checkInputs(x.shape(), temb);
-        Tensor n1 = norm1.forward(x);                            // (b, c_in, f, h, w)
-        Tensor a1 = Ops.siluInPlace(n1);                         // into n1 when nothing records
-        if (a1 != n1) n1.release();
+        Tensor a1 = norm1.forwardSilu(x);                        // silu(norm1(x)), one pass in inference
         Tensor c1 = conv1.forward(a1);                           // (b, c_out, f, h, w)
         a1.release();
 
@@ -122,10 +120,12 @@ public final class ResnetBlock3D extends Module {
             if (config.timeEmbeddingNorm() == TimeEmbeddingNorm.DEFAULT) h = Ops.addInto(c1, t); // broadcast over f, h, w; into c1 when nothing records
         }
 
-        Tensor n2 = norm2.forward(h);                            // (b, c_out, f, h, w)
+        boolean scaleShiftNorm = t != null && config.timeEmbeddingNorm() == TimeEmbeddingNorm.SCALE_SHIFT;
+        // silu(norm2(h)) in one pass in inference, unless the scale-shift comes between them
+        Tensor n2 = scaleShiftNorm ? norm2.forward(h) : norm2.forwardSilu(h);  // (b, c_out, f, h, w)
         if (h != c1) h.release();
         c1.release();
-        if (t != null && config.timeEmbeddingNorm() == TimeEmbeddingNorm.SCALE_SHIFT) {
+        if (scaleShiftNorm) {
             Tensor[] scaleShift = Ops.chunk(t, 2, 1);           // 2 × (b, c_out, 1, 1, 1)
             Tensor onePlus = Ops.addScalar(scaleShift[0], 1.0);
             Tensor scaled = Ops.mul(n2, onePlus);
@@ -134,7 +134,7 @@ public final class ResnetBlock3D extends Module {
             n2 = shifted;
         }
         if (proj != null) proj.release();
-        Tensor s2 = Ops.siluInPlace(n2);
+        Tensor s2 = scaleShiftNorm ? Ops.siluInPlace(n2) : n2;
         Tensor a2 = dropout.forward(s2);                         // dropout p = 0: the identity
         if (s2 != n2) n2.release();
         Tensor c2 = conv2.forward(a2);                           // (b, c_out, f, h, w)

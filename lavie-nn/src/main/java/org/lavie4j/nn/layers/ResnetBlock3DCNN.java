@@ -54,9 +54,7 @@ public final class ResnetBlock3DCNN extends Module {
     /** x: (B, C, F, H, W); temb: (B, temb_channels) or (1, temb_channels), or null -> (B, C, F, H, W). */
     public Tensor forward(Tensor x, Tensor temb) {
         checkInputs(x.shape(), temb);
-        Tensor n1 = norm1.forward(x);                            // (b, c, f, h, w), statistics over all frames
-        Tensor a1 = Ops.siluInPlace(n1);                         // into n1 when nothing records
-        if (a1 != n1) n1.release();
+        Tensor a1 = norm1.forwardSilu(x);                        // silu(norm1(x)), one pass in inference
         Tensor h = conv1.forward(a1);                            // (b, c, f, h, w), mixes frames only
         a1.release();
         if (temb != null) {
@@ -68,11 +66,9 @@ public final class ResnetBlock3DCNN extends Module {
             Tensor.release(h, proj);
             h = ht;
         }
-        Tensor n2 = norm2.forward(h);
+        Tensor s2 = norm2.forwardSilu(h);                        // silu(norm2(h)), one pass in inference
         h.release();
-        Tensor s2 = Ops.siluInPlace(n2);
         Tensor a2 = dropout.forward(s2);                         // dropout p = 0: the identity
-        if (s2 != n2) n2.release();
         Tensor c2 = conv2.forward(a2);                           // (b, c, f, h, w)
         a2.release();
         Tensor out = Ops.add(x, c2);                             // identity shortcut (in = out channels)

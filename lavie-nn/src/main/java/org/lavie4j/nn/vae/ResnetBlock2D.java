@@ -39,15 +39,11 @@ public final class ResnetBlock2D extends Module {
         if (x.rank() != 4 || x.size(1) != inChannels)
             throw new IllegalArgumentException("ResnetBlock2D(in=" + inChannels + "): input must be (B, " + inChannels + ", H, W), got "
                     + Arrays.toString(x.shape()));
-        Tensor n1 = norm1.forward(x);
-        Tensor a1 = Ops.siluInPlace(n1);                         // into n1 when nothing records
-        if (a1 != n1) n1.release();
+        Tensor a1 = norm1.forwardSilu(x);                        // silu(norm1(x)), one pass in inference
         Tensor c1 = conv1.forward(a1);                      // (b, c_out, h, w)
         a1.release();
-        Tensor n2 = norm2.forward(c1);
+        Tensor a2 = norm2.forwardSilu(c1);                  // silu(norm2(c1)), one pass in inference
         c1.release();
-        Tensor a2 = Ops.siluInPlace(n2);
-        if (a2 != n2) n2.release();
         Tensor c2 = conv2.forward(a2);                      // (b, c_out, h, w)
         a2.release();
         Tensor shortcut = convShortcut == null ? x : convShortcut.forward(x);
