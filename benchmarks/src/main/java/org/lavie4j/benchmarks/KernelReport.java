@@ -51,10 +51,12 @@ public final class KernelReport {
                 .measurementIterations(iterations)
                 .forks(1)
                 // these replace the benchmark's @Fork arguments: the Vector API module (the fused attention and Winograd
-                // kernels) again, and lavie.attention.kernel=nd4j / lavie.conv.kernel=nd4j passed on to compare with ND4J's ops
+                // kernels) again, and lavie.attention.kernel / lavie.conv.kernel / lavie.elementwise.kernel=nd4j passed on to
+                // compare with ND4J's ops
                 .jvmArgsAppend("--add-modules", "jdk.incubator.vector", "-Dlavie.peakGflops=" + peak,
                         "-Dlavie.attention.kernel=" + System.getProperty("lavie.attention.kernel", "vector"),
-                        "-Dlavie.conv.kernel=" + System.getProperty("lavie.conv.kernel", "winograd"));
+                        "-Dlavie.conv.kernel=" + System.getProperty("lavie.conv.kernel", "winograd"),
+                        "-Dlavie.elementwise.kernel=" + System.getProperty("lavie.elementwise.kernel", "vector"));
         Collection<RunResult> results = new Runner(opt.build()).run();
 
         System.out.printf(Locale.ROOT, "%n# KernelReport %s; java %s; peak %.0f GFLOPS (FP32, %s); load average before %s, after %s%n",

@@ -140,10 +140,11 @@ public final class Lavie4j {
     /** A one-line description of the native build in use (for logs and benchmarks). */
     public static String describeBackend() {
         var env = Nd4j.getExecutioner().getEnvironmentInformation();
-        return String.format(Locale.ROOT, "%s, extension=%s, threads=%d, OPENBLAS_CORETYPE=%s, malloc=%s, attention=%s, conv3x3=%s",
+        return String.format(Locale.ROOT, "%s, extension=%s, threads=%d, OPENBLAS_CORETYPE=%s, malloc=%s, attention=%s, conv3x3=%s, silu=%s",
                 Nd4j.getBackend().getClass().getSimpleName(), System.getProperty(EXTENSION, "(generic)"),
                 Nd4j.getEnvironment().maxThreads(), System.getenv().getOrDefault("OPENBLAS_CORETYPE", "(unset)"),
-                nativeAllocator(), Attention.vectorKernel() ? "vector-api" : "nd4j", NnOps.winogradKernel() ? "winograd" : "nd4j")
+                nativeAllocator(), Attention.vectorKernel() ? "vector-api" : "nd4j", NnOps.winogradKernel() ? "winograd" : "nd4j",
+                Ops.vectorElementwise() ? "vector-api" : "nd4j")
                 + (env.containsKey("blas.vendor") ? ", blas=" + env.get("blas.vendor") : "");
     }
 
