@@ -355,7 +355,7 @@ public final class Fused {
     }
 
     /** A block of rows {@code [r0, r1)}. */
-    private interface RowBlock {
+    interface RowBlock {
         void run(long r0, long r1);
     }
 
@@ -363,7 +363,7 @@ public final class Fused {
      * Runs {@code body} over rows {@code [0, rows)} in blocks of about {@link #ROWS_BLOCK_ELEMENTS} elements (rows of
      * {@code rowElements} each), in parallel when there is more than one block.
      */
-    private static void inRowBlocks(long rows, long rowElements, RowBlock body) {
+    static void inRowBlocks(long rows, long rowElements, RowBlock body) {
         int rowsPerTask = (int) Math.max(1, ROWS_BLOCK_ELEMENTS / rowElements);
         int tasks = (int) ((rows + rowsPerTask - 1) / rowsPerTask);
         IntStream range = IntStream.range(0, tasks);

@@ -1,5 +1,8 @@
 package org.lavie4j.core;
 
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.shape.Shape;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.ArrayList;
@@ -22,6 +25,15 @@ final class Kernels {
      * {@code --add-modules jdk.incubator.vector}); the kernels are only loaded when it did.
      */
     static final boolean VECTOR_API = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
+
+    /**
+     * Whether the kernels can address x as one run of floats from its buffer pointer (a view's pointer starts at its
+     * first element): float32, c-order with default strides, under 2³¹ elements.
+     */
+    static boolean denseFloat(INDArray x) {
+        return x.dataType() == DataType.FLOAT && x.ordering() == 'c' && Shape.hasDefaultStridesForShape(x)
+                && x.length() < Integer.MAX_VALUE;
+    }
 
     /** Threads for the kernels: ND4J's (OMP_NUM_THREADS, else the cores). */
     static int threads() { return Math.max(1, Nd4j.getEnvironment().maxThreads()); }

@@ -208,11 +208,20 @@ public final class Ops {
      */
     public static Tensor scaleInto(Tensor x, double s) {
         INDArray in = x.data();
-        if (Grad.isRecording() && x.requiresGrad() || in.ordering() != 'c' || !Shape.hasDefaultStridesForShape(in)) return scale(x, s);
+        if (!ownedInPlace(x)) return scale(x, s);
         in.muli(s);
         OpListener l = listener;
         if (l != null) l.onOp("scale", in, new Tensor[]{x});
         return x;
+    }
+
+    /**
+     * Whether an in-place variant may write into x: no tape records it, and it is c-contiguous with default strides (so
+     * the result has the layout of the out-of-place op's).
+     */
+    private static boolean ownedInPlace(Tensor x) {
+        INDArray in = x.data();
+        return !(Grad.isRecording() && x.requiresGrad()) && in.ordering() == 'c' && Shape.hasDefaultStridesForShape(in);
     }
 
     /** x + s for a scalar s. */
@@ -294,7 +303,7 @@ public final class Ops {
     public static INDArray siluInto(INDArray in, INDArray out) {
         if (!Arrays.equals(in.shape(), out.shape()))
             throw new IllegalArgumentException("siluInto: out " + Arrays.toString(out.shape()) + " is not the shape of in " + Arrays.toString(in.shape()));
-        if (vectorElementwise && !Grad.inTraining() && VectorElementwise.streamable(in) && VectorElementwise.streamable(out)) {
+        if (vectorElementwise && !Grad.inTraining() && Kernels.denseFloat(in) && Kernels.denseFloat(out)) {
             VectorElementwise.silu(in, out);
             return out;
         }
@@ -307,8 +316,7 @@ public final class Ops {
      */
     public static Tensor siluInPlace(Tensor x) {
         INDArray in = x.data();
-        if (Grad.isRecording() && x.requiresGrad() || in.ordering() != 'c' || !Shape.hasDefaultStridesForShape(in))
-            return silu(x);
+        if (!ownedInPlace(x)) return silu(x);
         siluInto(in, in);
         OpListener l = listener;
         if (l != null) l.onOp("silu", in, new Tensor[]{x});

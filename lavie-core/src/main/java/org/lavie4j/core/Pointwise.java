@@ -4,11 +4,9 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.openblas.global.openblas_nolapack;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.shape.Shape;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Arrays;
-import java.util.stream.IntStream;
 
 /**
  * 1×1 convolutions of every frame of a video for inference, as one GEMM per batch entry that reads and writes the
@@ -133,8 +131,8 @@ public final class Pointwise {
     private static boolean fast(Tensor x, Tensor weight, Tensor bias) {
         if (Grad.isRecording() && (x.requiresGrad() || weight.requiresGrad() || bias != null && bias.requiresGrad())) return false;
         INDArray w = weight.data();
-        return plain(x.data()) && w.dataType() == DataType.FLOAT && plain(w.reshape('c', w.size(0), w.size(1)))
-                && (bias == null || plain(bias.data()) && bias.numel() == weight.size(0));
+        return Kernels.denseFloat(x.data()) && Kernels.denseFloat(w.reshape('c', w.size(0), w.size(1)))
+                && (bias == null || Kernels.denseFloat(bias.data()) && bias.numel() == weight.size(0));
     }
 
     /** The (O, C) matrix of an (O, C, 1, 1) weight: a view, as {@link #fast} checked. */
@@ -143,9 +141,6 @@ public final class Pointwise {
         return w.reshape('c', w.size(0), w.size(1));
     }
 
-    private static boolean plain(INDArray a) {
-        return a.dataType() == DataType.FLOAT && a.ordering() == 'c' && Shape.hasDefaultStridesForShape(a) && a.length() < Integer.MAX_VALUE;
-    }
 
     /** A pointer to a's first element (a view's buffer pointer already starts there). */
     private static FloatPointer pointer(INDArray a) {
@@ -171,7 +166,7 @@ public final class Pointwise {
         long f = s[2], o = s[1];
         FloatPointer dst = pointer(out), res = residual == null ? null : pointer(residual);
         int n = (int) len;
-        inRows(out.length() / len, n, (r0, r1) -> {
+        Fused.inRowBlocks(out.length() / len, n, (r0, r1) -> {
             FloatPointer d = new FloatPointer(dst), a = res == null ? null : new FloatPointer(res);   // private cursors
             float[] row = new float[n], add = res == null ? null : new float[n];
             for (long r = r0; r < r1; r++) {
@@ -193,7 +188,7 @@ public final class Pointwise {
     private static void addToEveryRow(INDArray out, float[] bias) {
         int n = bias.length;
         FloatPointer dst = pointer(out);
-        inRows(out.length() / n, n, (r0, r1) -> {
+        Fused.inRowBlocks(out.length() / n, n, (r0, r1) -> {
             FloatPointer d = new FloatPointer(dst);
             float[] row = new float[n];
             for (long r = r0; r < r1; r++) {
@@ -202,18 +197,5 @@ public final class Pointwise {
                 d.position(r * n).put(row, 0, n);
             }
         });
-    }
-
-    private interface Rows {
-        void run(long r0, long r1);
-    }
-
-    /** rows [0, rows) of {@code len} floats in tasks of about 64 K floats, in parallel when there is more than one. */
-    private static void inRows(long rows, int len, Rows body) {
-        int per = (int) Math.max(1, (1 << 16) / len);
-        int tasks = (int) ((rows + per - 1) / per);
-        IntStream range = IntStream.range(0, tasks);
-        if (tasks > 1) range = range.parallel();
-        range.forEach(t -> body.run((long) t * per, Math.min(rows, (long) (t + 1) * per)));
     }
 }

@@ -4,9 +4,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 import org.bytedeco.javacpp.FloatPointer;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.shape.Shape;
 
 /**
  * Elementwise functions in Java's Vector API for inference, where ND4J's legacy transform ops compute scalar math: its
@@ -26,14 +24,8 @@ final class VectorElementwise {
 
     private VectorElementwise() {}
 
-    /** Whether x can be streamed as one run of floats: float32, c-contiguous with default strides, under 2³¹ elements. */
-    static boolean streamable(INDArray x) {
-        return x.dataType() == DataType.FLOAT && x.ordering() == 'c' && Shape.hasDefaultStridesForShape(x)
-                && x.length() < Integer.MAX_VALUE;
-    }
-
     /**
-     * out = x·σ(x) elementwise (in and out streamable, of one length; out may be in). σ from {@code e = exp(−|x|)}:
+     * out = x·σ(x) elementwise (in and out {@link Kernels#denseFloat}, of one length; out may be in). σ from {@code e = exp(−|x|)}:
      * {@code 1/(1 + e)} for x ≥ 0 and {@code e/(1 + e)} below, so the exponential never overflows; within a few float
      * ulps of the exact value (tested).
      */
