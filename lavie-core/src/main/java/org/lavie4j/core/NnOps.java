@@ -142,11 +142,13 @@ public final class NnOps {
     private static volatile boolean winograd = Kernels.VECTOR_API && !"nd4j".equals(System.getProperty("lavie.conv.kernel"));
 
     /**
-     * Whether inference 3×3 convolutions with stride 1 and padding 1 run on the Winograd kernel ({@code WinogradConv},
-     * F(2×2, 3×3): 2.25x fewer multiply-adds): true when the JVM has the Vector API module ({@code --add-modules
-     * jdk.incubator.vector}; the launcher adds it) and the system property {@code lavie.conv.kernel} is not {@code nd4j}.
-     * It applies to float32 convolutions of at least {@value #WINOGRAD_MIN_CHANNELS} input and output channels outside
-     * any gradient recording scope ({@link Grad#inTraining()}); all others run ND4J's convolution.
+     * Whether inference 3×3 convolutions with stride 1 and padding 1 run on the Winograd kernel ({@code WinogradConv}:
+     * F(4×4, 3×3), 4x fewer multiply-adds, on images at least 29 pixels wide, F(2×2, 3×3), 2.25x fewer, on smaller
+     * ones; {@code -Dlavie.conv.winogradTile=2} keeps F(2×2, 3×3), the more accurate, everywhere): true when the
+     * JVM has the Vector API module ({@code --add-modules jdk.incubator.vector}; the launcher adds it) and the system
+     * property {@code lavie.conv.kernel} is not {@code nd4j}. It applies to float32 convolutions of at least
+     * {@value #WINOGRAD_MIN_CHANNELS} input and output channels outside any gradient recording scope
+     * ({@link Grad#inTraining()}); all others run ND4J's convolution.
      */
     public static boolean winogradKernel() { return winograd; }
 

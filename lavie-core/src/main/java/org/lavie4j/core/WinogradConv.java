@@ -11,15 +11,17 @@ import java.nio.FloatBuffer;
 import java.util.Arrays;
 
 /**
- * The 3×3 convolution with stride 1 and padding 1 by Winograd's minimal filtering algorithm F(2×2, 3×3) (Lavin and
- * Gray, "Fast Algorithms for Convolutional Neural Networks", 2016), for inference on the CPU.
+ * The 3×3 convolution with stride 1 and padding 1 by Winograd's minimal filtering algorithms F(2×2, 3×3) and
+ * F(4×4, 3×3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016), for inference on the CPU.
  *
  * <p>Why: the UNet's 3×3 convolutions are a third of its forward, and ND4J's (oneDNN's direct convolution) runs them at
- * 64-71% of the FMA peak of an AVX2 core. F(2×2, 3×3) computes each 2×2 block of outputs from a 4×4 tile of the input
- * with 16 multiplications per input channel instead of 36, so the same outputs cost 2.25 times fewer multiply-adds.
- * The multiply-adds become 16 ordinary matrix products, one per point ξ of the transformed tile:
+ * 64-71% of the FMA peak of an AVX2 core. F(m×m, 3×3) computes each m×m block of outputs from an (m+2)×(m+2) tile of
+ * the input with (m+2)² multiplications per input channel instead of 9m²: F(2×2, 3×3) 16 instead of 36 (2.25 times
+ * fewer multiply-adds), F(4×4, 3×3) 36 instead of 144 (4 times fewer; the tile oneDNN's and cuDNN's Winograd use). The
+ * multiply-adds become (m+2)² ordinary matrix products, one per point ξ of the transformed tile:
  * {@code M[ξ] (O × T) = V[ξ] (O × C) · U[ξ] (C × T)} over the T tiles, run as one batched ND4J matmul (OpenBLAS).
  *
+ * <p>F(2×2, 3×3) (interpolation points 0, ±1, ∞):
  * <ul>
  *   <li>weights: {@code V = G·g·Gᵀ} per (output, input) channel pair, G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]];
  *   <li>input: {@code U = Bᵀ·d·B} per 4×4 tile d (tiles start every 2 pixels, at (2ty − 1, 2tx − 1): the padding),
@@ -27,29 +29,81 @@ import java.util.Arrays;
  *   <li>output: {@code Y = Aᵀ·M·A + bias} per tile, Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]], a 2×2 block (cut at an odd
  *       border).
  * </ul>
+ * F(4×4, 3×3) (6×6 tiles every 4 pixels, at (4ty − 1, 4tx − 1)) with the interpolation points 0, 1, −1, ½, −2, ∞
+ * rather than Lavin and Gray's 0, ±1, ±2, ∞: the pair ½, −2 balances the transforms' magnitudes, which measured 3 times
+ * smaller maximum and 1.5 times smaller RMS errors against double at 320 and 960 channels (the choice Barabasz et al.,
+ * "Error analysis and improving the accuracy of Winograd convolution for deep neural networks", 2020, recommend):
+ * G = [[1, 0, 0], [⅓, ⅓, ⅓], [−⅓, ⅓, −⅓], [−16/15, −8/15, −4/15], [1/15, −2/15, 4/15], [0, 0, 1]],
+ * Bᵀ = [[1, −3/2, −2, 3/2, 1, 0], [0, −1, ½, 5/2, 1, 0], [0, 1, −5/2, ½, 1, 0], [0, −2, −1, 2, 1, 0],
+ * [0, ½, −1, −½, 1, 0], [0, 1, −3/2, −2, 3/2, 1]], Aᵀ = [[1, 1, 1, 1, 1, 0], [0, 1, −1, ½, −2, 0], [0, 1, 1, ¼, 4, 0],
+ * [0, 1, −1, ⅛, −8, 1]]; the 4×4 block is cut at borders that are not multiples of 4. {@link Tile#choose} picks the
+ * tile per image size.
  *
  * <p>The input and output transforms run in Java's Vector API (8 neighbouring tiles per vector: each image row is first
- * split into its even and odd columns) on heap copies of image rows, split over threads by channel. Tiles are processed
- * in chunks of whole tile rows (at most {@link #CHUNK_BYTES} for the transformed input and for the products), so the
- * extra memory stays bounded whatever the image size; the transformed weights (16/9 of the weights) live for one
- * call. Numerics: every output is the same sum of products as the direct convolution, with the additions done in a
- * different order, and the transforms only add, subtract and halve (exact in binary floating point for G's halves), so
- * results differ from the direct convolution by float rounding (tested against a double-precision loop and ND4J's
- * convolution, and by the golden cases).
+ * split into its m phases, the columns x ≡ k − 1 (mod m)) on heap copies of image rows, split over threads by channel.
+ * Tiles are processed in chunks of whole tile rows (at most {@link #CHUNK_BYTES} for the transformed input and for the
+ * products), so the extra memory stays bounded whatever the image size; the transformed weights ((m+2)²/9 of the
+ * weights) live for one call. Numerics: every output is the same sum of products as the direct convolution, computed
+ * through the transforms. F(2×2, 3×3)'s transforms only add, subtract and halve (exact in binary floating point for G's
+ * halves), so its results differ from the direct convolution by float rounding of the same order (tested against a
+ * double-precision loop and ND4J's convolution, and by the golden cases). F(4×4, 3×3)'s larger tiles and constants
+ * (5/2, 8, thirds and fifteenths) make its rounding error larger: at 320 and 960 channels (16 × 16 images, against
+ * double) max 3.3e-5 and 2.6e-5, RMS 3.1e-6 and 3.2e-6, against ND4J's direct convolution's max 1.3e-5 and 2.3e-5, RMS
+ * 1.3e-6 and 2.2e-6 (F(2×2, 3×3): max 4.9e-6 and 3.6e-6). The weights are transformed in double and rounded once.
  */
 final class WinogradConv {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
     /** Floats of one vector; the heap buffers have this much slack so that loops run whole vectors. */
     static final int LANES = 8;
-    /** Points of a transformed 4×4 tile. */
-    static final int POINTS = 16;
     /**
      * Bytes of transformed input (and of products) per chunk of tile rows: 24 MiB, or the system property
      * {@code lavie.conv.winogradChunkBytes}.
      */
     static final long CHUNK_BYTES = Math.max(1, Long.getLong("lavie.conv.winogradChunkBytes", 24L << 20));
+    /** The most points of a transformed tile (F(4×4, 3×3)'s 6×6). */
+    private static final int MAX_POINTS = 36;
 
     private WinogradConv() {}
+
+    /** The output block of one tile: F(2×2, 3×3) or F(4×4, 3×3). */
+    enum Tile {
+        F2(2), F4(4);
+
+        /** Outputs per side of a tile's block (m) and points of a transformed tile ((m + 2)²). */
+        final int m, points;
+
+        Tile(int m) {
+            this.m = m;
+            this.points = (m + 2) * (m + 2);
+        }
+
+        /**
+         * The tile for h × w images: the system property {@code lavie.conv.winogradTile} ({@code 2} or {@code 4}) when
+         * set to one, else ({@code auto}, the default) F(4×4, 3×3) where a row of its tiles fills a vector ({@link #LANES}
+         * tiles: at least 29 pixels wide; the transforms run 8 tiles per vector, half empty on narrower images) and its
+         * products, cut border tiles included, are at most {@link #F4_SHARE} of F(2×2, 3×3)'s; F(2×2, 3×3) elsewhere.
+         * Measured inside the full-size base UNet forward (16 frames, 2 threads, F(4×4) against F(2×2) time, each tile
+         * forced everywhere): 40 × 64 0.59-0.75 (320 to 960 channels in), 20 × 32 0.72-0.94, 10 × 16 1.26-1.59 at 1,280
+         * channels (4 tiles a row; products 0.675), 5 × 8 1.45-1.63 (products 0.75).
+         */
+        static Tile choose(long h, long w) {
+            String p = System.getProperty("lavie.conv.winogradTile", "auto").trim();
+            switch (p) {
+                case "2": return F2;
+                case "4": return F4;
+                case "auto": break;
+                default: throw new IllegalArgumentException("lavie.conv.winogradTile must be 2, 4 or auto, not '" + p + "'");
+            }
+            double f4 = F4.products(h, w), f2 = F2.products(h, w);
+            return (w + F4.m - 1) / F4.m >= LANES && f4 <= F4_SHARE * f2 ? F4 : F2;
+        }
+
+        /** Products per (output, input) channel pair for one h × w image: points × tiles. */
+        long products(long h, long w) { return (long) points * ((h + m - 1) / m) * ((w + m - 1) / m); }
+    }
+
+    /** {@link Tile#choose}'s threshold: F(4×4, 3×3) where it needs at most this share of F(2×2, 3×3)'s products. */
+    static final double F4_SHARE = 0.6;
 
     /**
      * Where the input's values are: image n (of {@code images}), channel c, row y, column x is the float at
@@ -75,7 +129,7 @@ final class WinogradConv {
 
     /** Whether the buffers of a convolution of C to O channels are addressable by this kernel (int indices). */
     static boolean fits(long channels, long outChannels) {
-        return (long) POINTS * channels * outChannels < Integer.MAX_VALUE;
+        return (long) MAX_POINTS * channels * outChannels < Integer.MAX_VALUE;
     }
 
     /**
@@ -94,39 +148,47 @@ final class WinogradConv {
     /**
      * {@link #forward(Input, INDArray, INDArray, INDArray, int)} into {@code out} laid out as a video (B, O, F, H, W),
      * c-order contiguous, where image n of the input is frame n % F of entry n / F ({@code outFrames} = F; 1 is the
-     * (N, O, H, W) batch), in chunks of at most {@code chunkBytes} of transformed input.
+     * (N, O, H, W) batch), in chunks of at most {@code chunkBytes} of transformed input, with {@link Tile#choose}'s tile.
      */
     static void forward(Input in, INDArray weight, INDArray bias, INDArray out, long outFrames, int threads, long chunkBytes) {
+        forward(in, weight, bias, out, outFrames, threads, chunkBytes, Tile.choose(in.height, in.width));
+    }
+
+    /** {@link #forward(Input, INDArray, INDArray, INDArray, long, int, long)} with the given tile. */
+    static void forward(Input in, INDArray weight, INDArray bias, INDArray out, long outFrames, int threads, long chunkBytes, Tile tile) {
         if (outFrames < 1 || in.images % outFrames != 0)
             throw new IllegalArgumentException("WinogradConv: " + in.images + " images are not whole videos of " + outFrames + " frames");
-        int c = (int) in.channels, o = (int) weight.size(0);
+        int c = (int) in.channels, o = (int) weight.size(0), mt = tile.m, points = tile.points;
         long h = in.height, w = in.width;
-        int tilesW = (int) ((w + 1) / 2);
-        long tilesH = (h + 1) / 2, rows = in.images * tilesH;
-        long rowsPerChunk = Math.max(1, Math.min(rows, chunkBytes / ((long) POINTS * 4 * Math.max(c, o) * tilesW)));
+        int tilesW = (int) ((w + mt - 1) / mt);
+        long tilesH = (h + mt - 1) / mt, rows = in.images * tilesH;
+        long rowsPerChunk = Math.max(1, Math.min(rows, chunkBytes / ((long) points * 4 * Math.max(c, o) * tilesW)));
         long chunkTiles = rowsPerChunk * tilesW;
-        if ((long) POINTS * Math.max(c, o) * chunkTiles >= Integer.MAX_VALUE)
+        if ((long) points * Math.max(c, o) * chunkTiles >= Integer.MAX_VALUE)
             throw new IllegalArgumentException("WinogradConv: a row of " + tilesW + " tiles at " + Math.max(c, o) + " channels is too large");
 
-        INDArray v = Nd4j.createUninitialized(DataType.FLOAT, (long) POINTS * o * c);
-        INDArray u = Nd4j.createUninitialized(DataType.FLOAT, POINTS * c * chunkTiles);
-        INDArray m = Nd4j.createUninitialized(DataType.FLOAT, POINTS * o * chunkTiles);
+        INDArray v = Nd4j.createUninitialized(DataType.FLOAT, (long) points * o * c);
+        INDArray u = Nd4j.createUninitialized(DataType.FLOAT, points * c * chunkTiles);
+        INDArray m = Nd4j.createUninitialized(DataType.FLOAT, points * o * chunkTiles);
         try {
             FloatBuffer vb = buffer(v), ub = buffer(u), mb = buffer(m);
             FloatPointer wp = new FloatPointer(weight.data().addressPointer());
-            Kernels.forRange(o, threads, "Winograd weight transform", (o0, o1) -> transformWeights(wp, c, o, (int) o0, (int) o1, vb));
+            Kernels.forRange(o, threads, "Winograd weight transform", (o0, o1) -> {
+                if (tile == Tile.F2) transformWeights(wp, c, o, (int) o0, (int) o1, vb);
+                else transformWeights4(wp, c, o, (int) o0, (int) o1, vb);
+            });
             float[] biases = bias == null ? null : bias.data().asFloat();
             FloatPointer ip = new FloatPointer(in.array.data().addressPointer()), op = new FloatPointer(out.data().addressPointer());
             for (long r0 = 0; r0 < rows; r0 += rowsPerChunk) {
                 long r1 = Math.min(rows, r0 + rowsPerChunk);
                 int tiles = (int) ((r1 - r0) * tilesW);
-                Chunk chunk = new Chunk(in, outFrames, r0, r1, tilesH, tilesW, tiles);
+                Chunk chunk = new Chunk(in, tile, outFrames, r0, r1, tilesH, tilesW, tiles);
                 Kernels.forRange(c, threads, "Winograd input transform", (c0, c1) -> chunk.transformInput(ip, (int) c0, (int) c1, ub));
-                // one batched product: ND4J runs the 16 GEMMs side by side (one per thread), which small chunks need
+                // one batched product: ND4J runs the GEMMs side by side (one per thread), which small chunks need
                 // (16 calls of 320 × 320 × 1,216 each split over both threads ran at half the rate)
-                INDArray vx = Nd4j.create(v.data(), new long[]{POINTS, o, c}, new long[]{(long) o * c, c, 1}, 0, 'c');
-                INDArray ux = Nd4j.create(u.data(), new long[]{POINTS, c, tiles}, new long[]{(long) c * tiles, tiles, 1}, 0, 'c');
-                INDArray mx = Nd4j.create(m.data(), new long[]{POINTS, o, tiles}, new long[]{(long) o * tiles, tiles, 1}, 0, 'c');
+                INDArray vx = Nd4j.create(v.data(), new long[]{points, o, c}, new long[]{(long) o * c, c, 1}, 0, 'c');
+                INDArray ux = Nd4j.create(u.data(), new long[]{points, c, tiles}, new long[]{(long) c * tiles, tiles, 1}, 0, 'c');
+                INDArray mx = Nd4j.create(m.data(), new long[]{points, o, tiles}, new long[]{(long) o * tiles, tiles, 1}, 0, 'c');
                 Nd4j.matmul(vx, ux, mx, false, false, false);
                 Kernels.forRange(o, threads, "Winograd output transform",
                         (o0, o1) -> chunk.transformOutput(mb, o, (int) o0, (int) o1, biases, op));
@@ -145,10 +207,10 @@ final class WinogradConv {
         return p.asBuffer();
     }
 
-    /** V[ξ][o][c] = (G·g·Gᵀ)[ξ] for output channels [o0, o1) (ξ = 4·row + column of the 4×4 tile). */
+    /** F(2×2, 3×3): V[ξ][o][c] = (G·g·Gᵀ)[ξ] for output channels [o0, o1) (ξ = 4·row + column of the 4×4 tile). */
     private static void transformWeights(FloatPointer weights, int c, int o, int o0, int o1, FloatBuffer v) {
         FloatPointer wp = new FloatPointer(weights);
-        float[] g = new float[c * 9], stage = new float[POINTS * c], t = new float[12];
+        float[] g = new float[c * 9], stage = new float[Tile.F2.points * c], t = new float[12];
         for (int oc = o0; oc < o1; oc++) {
             wp.position((long) oc * c * 9).get(g, 0, c * 9);
             for (int ic = 0; ic < c; ic++) {
@@ -168,28 +230,77 @@ final class WinogradConv {
                     stage[(4 * a + 3) * c + ic] = h2;
                 }
             }
-            for (int xi = 0; xi < POINTS; xi++) v.put(xi * o * c + oc * c, stage, xi * c, c);
+            for (int xi = 0; xi < Tile.F2.points; xi++) v.put(xi * o * c + oc * c, stage, xi * c, c);
         }
+    }
+
+    /**
+     * F(4×4, 3×3): V[ξ][o][c] = (G·g·Gᵀ)[ξ] for output channels [o0, o1) (ξ = 6·row + column of the 6×6 tile), computed
+     * in double and rounded once (G's thirds and fifteenths are not exact in binary).
+     */
+    private static void transformWeights4(FloatPointer weights, int c, int o, int o0, int o1, FloatBuffer v) {
+        FloatPointer wp = new FloatPointer(weights);
+        int points = Tile.F4.points;
+        float[] g = new float[c * 9], stage = new float[points * c];
+        double[] t = new double[18], r = new double[6];
+        for (int oc = o0; oc < o1; oc++) {
+            wp.position((long) oc * c * 9).get(g, 0, c * 9);
+            for (int ic = 0; ic < c; ic++) {
+                int k = ic * 9;
+                for (int j = 0; j < 3; j++) {                 // G·g: 6 rows of 3
+                    gTimes(g[k + j], g[k + 3 + j], g[k + 6 + j], r);
+                    for (int a = 0; a < 6; a++) t[3 * a + j] = r[a];
+                }
+                for (int a = 0; a < 6; a++) {                 // (G·g)·Gᵀ, row a
+                    gTimes(t[3 * a], t[3 * a + 1], t[3 * a + 2], r);
+                    for (int b = 0; b < 6; b++) stage[(6 * a + b) * c + ic] = (float) r[b];
+                }
+            }
+            for (int xi = 0; xi < points; xi++) v.put(xi * o * c + oc * c, stage, xi * c, c);
+        }
+    }
+
+    private static final double THIRD = 1.0 / 3, FIFTEENTH = 1.0 / 15;
+
+    /** F(4×4, 3×3)'s G times the column (g0, g1, g2), into r[0..6). */
+    private static void gTimes(double g0, double g1, double g2, double[] r) {
+        r[0] = g0;
+        r[1] = (g0 + g1 + g2) * THIRD;
+        r[2] = (-g0 + g1 - g2) * THIRD;
+        r[3] = -(16 * g0 + 8 * g1 + 4 * g2) * FIFTEENTH;
+        r[4] = (g0 - 2 * g1 + 4 * g2) * FIFTEENTH;
+        r[5] = g2;
     }
 
     /** One thread's heap buffers, reused across calls (grown when a call needs more). */
     private static final ThreadLocal<Work> WORK = ThreadLocal.withInitial(Work::new);
 
     /**
-     * Separate arrays for the values one loop writes side by side (even and odd columns, the rows of Bᵀ·d, the 16
-     * points, the four outputs of a tile), each read and written as whole vectors, with {@link #LANES} floats of slack.
+     * Separate arrays for the values one loop writes side by side (the columns of each phase, the rows of Bᵀ·d, the
+     * points, the outputs of a tile), each read and written as whole vectors, with {@link #LANES} floats of slack. F(2×2,
+     * 3×3) uses even, odd, e, the first 16 points and y; F(4×4, 3×3) phases, e4, all 36 points, t4 and y4.
      */
     private static final class Work {
         float[] rows = new float[0], even = new float[0], odd = new float[0];
-        final float[][] e = new float[8][0], points = new float[POINTS][0], y = new float[4][0];
+        final float[][] e = new float[8][0], points = new float[MAX_POINTS][0], y = new float[4][0];
+        final float[][] phases = new float[4][0], e4 = new float[24][0], t4 = new float[24][0], y4 = new float[16][0];
 
         void ensure(int rowFloats, int planeFloats, int half, int tiles) {
             rows = grow(rows, rowFloats);
             even = grow(even, planeFloats);
             odd = grow(odd, planeFloats);
             for (int i = 0; i < e.length; i++) e[i] = grow(e[i], half);
-            for (int i = 0; i < POINTS; i++) points[i] = grow(points[i], tiles);
+            for (int i = 0; i < Tile.F2.points; i++) points[i] = grow(points[i], tiles);
             for (int i = 0; i < y.length; i++) y[i] = grow(y[i], half);
+        }
+
+        void ensure4(int rowFloats, int phaseFloats, int quarter, int tiles) {
+            rows = grow(rows, rowFloats);
+            for (int i = 0; i < phases.length; i++) phases[i] = grow(phases[i], phaseFloats);
+            for (int i = 0; i < e4.length; i++) e4[i] = grow(e4[i], quarter);
+            for (int i = 0; i < Tile.F4.points; i++) points[i] = grow(points[i], tiles);
+            for (int i = 0; i < t4.length; i++) t4[i] = grow(t4[i], quarter);
+            for (int i = 0; i < y4.length; i++) y4[i] = grow(y4[i], quarter);
         }
 
         private static float[] grow(float[] a, int n) { return a.length >= n + 2 * LANES ? a : new float[n + 2 * LANES]; }
@@ -200,13 +311,25 @@ final class WinogradConv {
      * being tile (r0·tilesW + t) of the batch in row-major tile order. The transformed input is U[ξ][c][t] (ξ·C·tiles +
      * c·tiles + t), the products M[ξ][o][t].
      */
-    private record Chunk(Input in, long outFrames, long r0, long r1, long tilesH, int tilesW, int tiles) {
+    private record Chunk(Input in, Tile tile, long outFrames, long r0, long r1, long tilesH, int tilesW, int tiles) {
 
         /** Tile rows from batch row r to the end of its image or of the chunk, whichever comes first. */
         int segment(long r) { return (int) Math.min(tilesH - r % tilesH, r1 - r); }
 
         /** U for input channels [c0, c1). */
         void transformInput(FloatPointer input, int c0, int c1, FloatBuffer u) {
+            if (tile == Tile.F2) transformInput2(input, c0, c1, u);
+            else transformInput4(input, c0, c1, u);
+        }
+
+        /** Output channels [o0, o1) of the chunk's pixels: Aᵀ·M·A + bias. */
+        void transformOutput(FloatBuffer m, int o, int o0, int o1, float[] biases, FloatPointer output) {
+            if (tile == Tile.F2) transformOutput2(m, o, o0, o1, biases, output);
+            else transformOutput4(m, o, o0, o1, biases, output);
+        }
+
+        /** F(2×2, 3×3)'s U for input channels [c0, c1). */
+        private void transformInput2(FloatPointer input, int c0, int c1, FloatBuffer u) {
             FloatPointer ip = new FloatPointer(input);
             Work w = WORK.get();
             int h = (int) in.height, wd = (int) in.width, half = tilesW + 1;
@@ -244,13 +367,13 @@ final class WinogradConv {
                         for (int a = 0; a < 4; a++)                         // (Bᵀ·d)·B, row a
                             rowOfTiles(e[a], e[4 + a], tilesW, off, s[4 * a], s[4 * a + 1], s[4 * a + 2], s[4 * a + 3]);
                     }
-                    for (int xi = 0; xi < POINTS; xi++) u.put(xi * c * tiles + ch * tiles + first, s[xi], 0, segTiles);
+                    for (int xi = 0; xi < Tile.F2.points; xi++) u.put(xi * c * tiles + ch * tiles + first, s[xi], 0, segTiles);
                 }
             }
         }
 
-        /** Output channels [o0, o1) of the chunk's pixels: Aᵀ·M·A + bias. */
-        void transformOutput(FloatBuffer m, int o, int o0, int o1, float[] biases, FloatPointer output) {
+        /** F(2×2, 3×3)'s outputs for channels [o0, o1). */
+        private void transformOutput2(FloatBuffer m, int o, int o0, int o1, float[] biases, FloatPointer output) {
             FloatPointer op = new FloatPointer(output);
             Work w = WORK.get();
             int h = (int) in.height, wd = (int) in.width, pairs = wd / 2;   // tiles with both columns inside
@@ -259,7 +382,7 @@ final class WinogradConv {
             float[][] mm = w.points, y = w.y;
             float[] rows = w.rows, y00 = y[0], y01 = y[1], y10 = y[2], y11 = y[3];
             for (int oc = o0; oc < o1; oc++) {
-                for (int xi = 0; xi < POINTS; xi++) m.get(xi * o * tiles + oc * tiles, mm[xi], 0, tiles);
+                for (int xi = 0; xi < Tile.F2.points; xi++) m.get(xi * o * tiles + oc * tiles, mm[xi], 0, tiles);
                 float bias = biases == null ? 0f : biases[oc];
                 for (long r = r0; r < r1; r += segment(r)) {      // the chunk's tile rows of one image at a time
                     long n = r / tilesH;
@@ -280,6 +403,90 @@ final class WinogradConv {
                                 rows[bottom + 2 * tx + 1] = y11[tx];
                             }
                             if (pairs < tilesW) rows[bottom + 2 * pairs] = y10[pairs];
+                        }
+                    }
+                    long at = (n / outFrames * o + oc) * outFrames * plane + n % outFrames * plane;   // plane (n, oc)
+                    op.position(at + (long) yLo * wd).put(rows, 0, (yHi - yLo) * wd);
+                }
+            }
+        }
+
+        /**
+         * F(4×4, 3×3)'s U for input channels [c0, c1): each padded row (x from −1) is split into its four phases,
+         * phase q holding columns 4k + q − 1, so that tile tx's six columns are phase 0..3 at k = tx and phase 0, 1 at
+         * k = tx + 1; Bᵀ·d runs down the columns of each phase, then ·B along the rows, 8 tiles per vector.
+         */
+        private void transformInput4(FloatPointer input, int c0, int c1, FloatBuffer u) {
+            FloatPointer ip = new FloatPointer(input);
+            Work w = WORK.get();
+            int h = (int) in.height, wd = (int) in.width, quarter = tilesW + 1;
+            int c = (int) in.channels;
+            for (int ch = c0; ch < c1; ch++) {
+                for (long r = r0; r < r1; r += segment(r)) {      // the chunk's tile rows of one image at a time
+                    long n = r / tilesH;
+                    int ty0 = (int) (r % tilesH), lines = segment(r);
+                    int segTiles = lines * tilesW, first = (int) ((r - r0) * tilesW);
+                    int y0 = 4 * ty0 - 1, padded = 4 * lines + 2;   // input rows y0 .. y0 + padded − 1
+                    int yLo = Math.max(0, y0), yHi = Math.min(h, y0 + padded);
+                    w.ensure4((yHi - yLo) * wd, padded * quarter, quarter, segTiles);
+                    float[] rows = w.rows;
+                    float[][] ph = w.phases, e = w.e4, s = w.points;
+                    ip.position(in.plane(n, ch) + (long) yLo * wd).get(rows, 0, (yHi - yLo) * wd);
+                    for (int pr = 0; pr < padded; pr++) {
+                        int y = y0 + pr, base = pr * quarter;
+                        for (int q = 0; q < 4; q++) {
+                            float[] dst = ph[q];
+                            // columns 4k + q − 1 inside [0, wd): k from kLo (1 for phase 0, whose k = 0 is x = −1) to kHi
+                            int kLo = q == 0 ? 1 : 0, kHi = y < 0 || y >= h ? 0 : Math.max(kLo, Math.min(quarter, (wd - q) / 4 + 1));
+                            if (wd - q < 0) kHi = kLo;
+                            Arrays.fill(dst, base, base + kLo, 0f);
+                            int src = (y - yLo) * wd + q - 1;
+                            for (int k = kLo; k < kHi; k++) dst[base + k] = rows[src + 4 * k];
+                            Arrays.fill(dst, base + Math.max(kLo, kHi), base + quarter, 0f);
+                        }
+                    }
+                    for (int lt = 0; lt < lines; lt++) {
+                        int d = 4 * lt * quarter, off = lt * tilesW;
+                        for (int q = 0; q < 4; q++)                          // Bᵀ·d down the columns of phase q
+                            columnsOfTiles6(ph[q], d, quarter, e[q], e[4 + q], e[8 + q], e[12 + q], e[16 + q], e[20 + q]);
+                        for (int a = 0; a < 6; a++)                         // (Bᵀ·d)·B, row a
+                            rowOfTiles6(e[4 * a], e[4 * a + 1], e[4 * a + 2], e[4 * a + 3], tilesW, off, s, 6 * a);
+                    }
+                    for (int xi = 0; xi < Tile.F4.points; xi++) u.put(xi * c * tiles + ch * tiles + first, s[xi], 0, segTiles);
+                }
+            }
+        }
+
+        /** F(4×4, 3×3)'s outputs for channels [o0, o1): Aᵀ·M·A + bias, 4×4 blocks cut at the right and bottom borders. */
+        private void transformOutput4(FloatBuffer m, int o, int o0, int o1, float[] biases, FloatPointer output) {
+            FloatPointer op = new FloatPointer(output);
+            Work w = WORK.get();
+            int h = (int) in.height, wd = (int) in.width, full = wd / 4, rest = wd - 4 * full;   // tiles with 4 columns inside; the last one's
+            long plane = (long) h * wd;
+            w.ensure4(4 * (int) Math.min(tilesH, r1 - r0) * wd, 0, tilesW + 1, tiles);
+            float[][] mm = w.points, y = w.y4, t = w.t4;
+            float[] rows = w.rows;
+            for (int oc = o0; oc < o1; oc++) {
+                for (int xi = 0; xi < Tile.F4.points; xi++) m.get(xi * o * tiles + oc * tiles, mm[xi], 0, tiles);
+                float bias = biases == null ? 0f : biases[oc];
+                for (long r = r0; r < r1; r += segment(r)) {      // the chunk's tile rows of one image at a time
+                    long n = r / tilesH;
+                    int ty0 = (int) (r % tilesH), lines = segment(r);
+                    int first = (int) ((r - r0) * tilesW);
+                    int yLo = 4 * ty0, yHi = Math.min(h, 4 * (ty0 + lines));
+                    for (int lt = 0; lt < lines; lt++) {
+                        blocksOfTiles6(mm, first + lt * tilesW, tilesW, bias, t, y);
+                        for (int i = 0; i < 4 && yLo + 4 * lt + i < yHi; i++) {   // the bottom border cuts the last line
+                            int row = (4 * lt + i) * wd;
+                            float[] y0 = y[4 * i], y1 = y[4 * i + 1], y2 = y[4 * i + 2], y3 = y[4 * i + 3];
+                            for (int tx = 0; tx < full; tx++) {
+                                int at = row + 4 * tx;
+                                rows[at] = y0[tx];
+                                rows[at + 1] = y1[tx];
+                                rows[at + 2] = y2[tx];
+                                rows[at + 3] = y3[tx];
+                            }
+                            for (int j = 0; j < rest; j++) rows[row + 4 * full + j] = y[4 * i + j][full];
                         }
                     }
                     long at = (n / outFrames * o + oc) * outFrames * plane + n % outFrames * plane;   // plane (n, oc)
@@ -344,5 +551,101 @@ final class WinogradConv {
             q0.add(q1).add(q2).add(b).intoArray(y10, tx);
             q1.sub(q2).sub(q3).add(b).intoArray(y11, tx);
         }
+    }
+
+    /**
+     * F(4×4, 3×3)'s Bᵀ·d down the columns of a line of tiles: the six padded input rows start at {@code d + i·n}
+     * (i = 0..5) of {@code x}; e0..e5 get rows 0..5 of Bᵀ·d for each of the n columns. Whole vectors, as in
+     * {@link #columnsOfTiles}.
+     */
+    private static void columnsOfTiles6(float[] x, int d, int n, float[] e0, float[] e1, float[] e2, float[] e3, float[] e4, float[] e5) {
+        int d1 = d + n, d2 = d1 + n, d3 = d2 + n, d4 = d3 + n, d5 = d4 + n;
+        for (int k = 0; k < n; k += LANES) {
+            FloatVector x0 = FloatVector.fromArray(F, x, d + k), x1 = FloatVector.fromArray(F, x, d1 + k);
+            FloatVector x2 = FloatVector.fromArray(F, x, d2 + k), x3 = FloatVector.fromArray(F, x, d3 + k);
+            FloatVector x4 = FloatVector.fromArray(F, x, d4 + k), x5 = FloatVector.fromArray(F, x, d5 + k);
+            bt6(x0, x1, x2, x3, x4, x5, e0, e1, e2, e3, e4, e5, k);
+        }
+    }
+
+    /**
+     * F(4×4, 3×3)'s (Bᵀ·d)·B for one row of n tiles: tile tx's six columns are {@code p0..p3[tx], p0[tx + 1],
+     * p1[tx + 1]}; its six transformed points go to {@code s[s0 + b][off + tx]}. Whole vectors, as in
+     * {@link #columnsOfTiles}.
+     */
+    private static void rowOfTiles6(float[] p0, float[] p1, float[] p2, float[] p3, int n, int off, float[][] s, int s0) {
+        float[] t0 = s[s0], t1 = s[s0 + 1], t2 = s[s0 + 2], t3 = s[s0 + 3], t4 = s[s0 + 4], t5 = s[s0 + 5];
+        for (int tx = 0; tx < n; tx += LANES) {
+            FloatVector x0 = FloatVector.fromArray(F, p0, tx), x1 = FloatVector.fromArray(F, p1, tx);
+            FloatVector x2 = FloatVector.fromArray(F, p2, tx), x3 = FloatVector.fromArray(F, p3, tx);
+            FloatVector x4 = FloatVector.fromArray(F, p0, tx + 1), x5 = FloatVector.fromArray(F, p1, tx + 1);
+            bt6(x0, x1, x2, x3, x4, x5, t0, t1, t2, t3, t4, t5, off + tx);
+        }
+    }
+
+    private static FloatVector k(float v) { return FloatVector.broadcast(F, v); }
+
+    /**
+     * Bᵀ·(x0..x5) into e0..e5 at {@code at} (the rows of Bᵀ in {@link WinogradConv}'s class comment, with a = x4 − x2
+     * and b = x3 − x1 shared): e0 = x0 + x4 − 2x2 + 1.5b, e1 = x4 − x1 + 0.5x2 + 2.5x3, e2 = x4 + x1 − 2.5x2 + 0.5x3,
+     * e3 = a + 2b, e4 = a − 0.5b, e5 = x1 + x5 − 2x3 + 1.5a.
+     */
+    private static void bt6(FloatVector x0, FloatVector x1, FloatVector x2, FloatVector x3, FloatVector x4, FloatVector x5,
+                            float[] e0, float[] e1, float[] e2, float[] e3, float[] e4, float[] e5, int at) {
+        FloatVector a = x4.sub(x2), b = x3.sub(x1);
+        b.fma(k(1.5f), x2.fma(k(-2f), x0.add(x4))).intoArray(e0, at);
+        x3.fma(k(2.5f), x2.fma(k(0.5f), x4.sub(x1))).intoArray(e1, at);
+        x3.fma(k(0.5f), x2.fma(k(-2.5f), x4.add(x1))).intoArray(e2, at);
+        b.fma(k(2f), a).intoArray(e3, at);
+        b.fma(k(-0.5f), a).intoArray(e4, at);
+        a.fma(k(1.5f), x3.fma(k(-2f), x1.add(x5))).intoArray(e5, at);
+    }
+
+    /**
+     * F(4×4, 3×3)'s Aᵀ·M·A + bias for n tiles from tile t0: first Aᵀ down each of the six columns of points (into
+     * t[6i + b], i = 0..3), then ·A along each of the four rows, into y[4i + j], the output at row i, column j of each
+     * tile's block. Whole vectors, as in {@link #columnsOfTiles}.
+     */
+    private static void blocksOfTiles6(float[][] m, int t0, int n, float bias, float[][] t, float[][] y) {
+        for (int b = 0; b < 6; b++) {
+            float[] m0 = m[b], m1 = m[6 + b], m2 = m[12 + b], m3 = m[18 + b], m4 = m[24 + b], m5 = m[30 + b];
+            for (int tx = 0; tx < n; tx += LANES) {
+                int at = t0 + tx;
+                at6(FloatVector.fromArray(F, m0, at), FloatVector.fromArray(F, m1, at), FloatVector.fromArray(F, m2, at),
+                        FloatVector.fromArray(F, m3, at), FloatVector.fromArray(F, m4, at), FloatVector.fromArray(F, m5, at),
+                        null, t[b], t[6 + b], t[12 + b], t[18 + b], tx);
+            }
+        }
+        FloatVector bv = FloatVector.broadcast(F, bias);
+        for (int i = 0; i < 4; i++) {
+            float[] r0 = t[6 * i], r1 = t[6 * i + 1], r2 = t[6 * i + 2], r3 = t[6 * i + 3], r4 = t[6 * i + 4], r5 = t[6 * i + 5];
+            for (int tx = 0; tx < n; tx += LANES)
+                at6(FloatVector.fromArray(F, r0, tx), FloatVector.fromArray(F, r1, tx), FloatVector.fromArray(F, r2, tx),
+                        FloatVector.fromArray(F, r3, tx), FloatVector.fromArray(F, r4, tx), FloatVector.fromArray(F, r5, tx),
+                        bv, y[4 * i], y[4 * i + 1], y[4 * i + 2], y[4 * i + 3], tx);
+        }
+    }
+
+    /**
+     * Aᵀ·(m0..m5) (+ bias when not null) into y0..y3 at {@code at}: y0 = m0 + m1 + m2 + m3 + m4, y1 = m1 − m2 + m3/2 −
+     * 2m4, y2 = m1 + m2 + m3/4 + 4m4, y3 = m1 − m2 + m3/8 − 8m4 + m5 (powers of two: exact but for the sums' rounding).
+     */
+    private static void at6(FloatVector m0, FloatVector m1, FloatVector m2, FloatVector m3, FloatVector m4, FloatVector m5,
+                            FloatVector bias, float[] y0, float[] y1, float[] y2, float[] y3, int at) {
+        FloatVector s12 = m1.add(m2), d12 = m1.sub(m2);
+        FloatVector r0 = m0.add(s12).add(m3.add(m4));
+        FloatVector r1 = m4.fma(k(-2f), m3.fma(k(0.5f), d12));
+        FloatVector r2 = m4.fma(k(4f), m3.fma(k(0.25f), s12));
+        FloatVector r3 = m4.fma(k(-8f), m3.fma(k(0.125f), d12)).add(m5);
+        if (bias != null) {
+            r0 = r0.add(bias);
+            r1 = r1.add(bias);
+            r2 = r2.add(bias);
+            r3 = r3.add(bias);
+        }
+        r0.intoArray(y0, at);
+        r1.intoArray(y1, at);
+        r2.intoArray(y2, at);
+        r3.intoArray(y3, at);
     }
 }

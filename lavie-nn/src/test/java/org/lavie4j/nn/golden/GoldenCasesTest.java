@@ -46,4 +46,24 @@ class GoldenCasesTest {
         r.outputs().forEach(c -> System.out.println("golden " + r.caseName() + " " + c));
         assertEquals(Comparison.Status.PASS, r.status(), r.toString());
     }
+
+    /**
+     * The same cases with every Winograd convolution on F(4×4, 3×3) ({@code lavie.conv.winogradTile=4}): the golden
+     * images are too narrow for the default choice to take it (lavie-core's WinogradConv.Tile.choose), full-size
+     * inference takes it on its large levels, so the reference checks its accuracy here.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("implementedCases")
+    void passesWithTheF4WinogradTileEverywhere(Path dir) throws Exception {
+        String key = "lavie.conv.winogradTile", was = System.getProperty(key);
+        System.setProperty(key, "4");
+        try {
+            CaseResult r = RUNNER.run(dir);
+            r.outputs().forEach(c -> System.out.println("golden F4 " + r.caseName() + " " + c));
+            assertEquals(Comparison.Status.PASS, r.status(), r.toString());
+        } finally {
+            if (was == null) System.clearProperty(key);
+            else System.setProperty(key, was);
+        }
+    }
 }
