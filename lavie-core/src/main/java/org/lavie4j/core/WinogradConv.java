@@ -285,22 +285,21 @@ final class WinogradConv {
         final float[][] e = new float[8][0], points = new float[MAX_POINTS][0], y = new float[4][0];
         final float[][] phases = new float[4][0], e4 = new float[24][0], t4 = new float[24][0], y4 = new float[16][0];
 
-        void ensure(int rowFloats, int planeFloats, int half, int tiles) {
+        /** Grows what the tile's transforms use: image rows, padded planes of the column phases, lines of tiles, points. */
+        void ensure(Tile tile, int rowFloats, int planeFloats, int line, int tiles) {
             rows = grow(rows, rowFloats);
-            even = grow(even, planeFloats);
-            odd = grow(odd, planeFloats);
-            for (int i = 0; i < e.length; i++) e[i] = grow(e[i], half);
-            for (int i = 0; i < Tile.F2.points; i++) points[i] = grow(points[i], tiles);
-            for (int i = 0; i < y.length; i++) y[i] = grow(y[i], half);
-        }
-
-        void ensure4(int rowFloats, int phaseFloats, int quarter, int tiles) {
-            rows = grow(rows, rowFloats);
-            for (int i = 0; i < phases.length; i++) phases[i] = grow(phases[i], phaseFloats);
-            for (int i = 0; i < e4.length; i++) e4[i] = grow(e4[i], quarter);
-            for (int i = 0; i < Tile.F4.points; i++) points[i] = grow(points[i], tiles);
-            for (int i = 0; i < t4.length; i++) t4[i] = grow(t4[i], quarter);
-            for (int i = 0; i < y4.length; i++) y4[i] = grow(y4[i], quarter);
+            for (int i = 0; i < tile.points; i++) points[i] = grow(points[i], tiles);
+            if (tile == Tile.F2) {
+                even = grow(even, planeFloats);
+                odd = grow(odd, planeFloats);
+                for (int i = 0; i < e.length; i++) e[i] = grow(e[i], line);
+                for (int i = 0; i < y.length; i++) y[i] = grow(y[i], line);
+            } else {
+                for (int i = 0; i < phases.length; i++) phases[i] = grow(phases[i], planeFloats);
+                for (int i = 0; i < e4.length; i++) e4[i] = grow(e4[i], line);
+                for (int i = 0; i < t4.length; i++) t4[i] = grow(t4[i], line);
+                for (int i = 0; i < y4.length; i++) y4[i] = grow(y4[i], line);
+            }
         }
 
         private static float[] grow(float[] a, int n) { return a.length >= n + 2 * LANES ? a : new float[n + 2 * LANES]; }
@@ -316,182 +315,152 @@ final class WinogradConv {
         /** Tile rows from batch row r to the end of its image or of the chunk, whichever comes first. */
         int segment(long r) { return (int) Math.min(tilesH - r % tilesH, r1 - r); }
 
-        /** U for input channels [c0, c1). */
+        /** U for input channels [c0, c1): for each channel, the chunk's tile rows of one image at a time. */
         void transformInput(FloatPointer input, int c0, int c1, FloatBuffer u) {
-            if (tile == Tile.F2) transformInput2(input, c0, c1, u);
-            else transformInput4(input, c0, c1, u);
-        }
-
-        /** Output channels [o0, o1) of the chunk's pixels: Aᵀ·M·A + bias. */
-        void transformOutput(FloatBuffer m, int o, int o0, int o1, float[] biases, FloatPointer output) {
-            if (tile == Tile.F2) transformOutput2(m, o, o0, o1, biases, output);
-            else transformOutput4(m, o, o0, o1, biases, output);
-        }
-
-        /** F(2×2, 3×3)'s U for input channels [c0, c1). */
-        private void transformInput2(FloatPointer input, int c0, int c1, FloatBuffer u) {
             FloatPointer ip = new FloatPointer(input);
             Work w = WORK.get();
-            int h = (int) in.height, wd = (int) in.width, half = tilesW + 1;
-            int evenCols = wd / 2, oddCols = (wd + 1) / 2;     // E[k] = x 2k − 1 for k in [1, evenCols]; O[k] = x 2k for k < oddCols
-            int c = (int) in.channels;
+            int mt = tile.m, h = (int) in.height, wd = (int) in.width, line = tilesW + 1, c = (int) in.channels;
             for (int ch = c0; ch < c1; ch++) {
-                for (long r = r0; r < r1; r += segment(r)) {      // the chunk's tile rows of one image at a time
+                for (long r = r0; r < r1; r += segment(r)) {
                     long n = r / tilesH;
                     int ty0 = (int) (r % tilesH), lines = segment(r);
                     int segTiles = lines * tilesW, first = (int) ((r - r0) * tilesW);
-                    int y0 = 2 * ty0 - 1, padded = 2 * lines + 2;   // input rows y0 .. y0 + padded − 1
+                    int y0 = mt * ty0 - 1, padded = mt * lines + 2;   // input rows y0 .. y0 + padded − 1
                     int yLo = Math.max(0, y0), yHi = Math.min(h, y0 + padded);
-                    w.ensure((yHi - yLo) * wd, padded * half, half, segTiles);
-                    float[] rows = w.rows, ev = w.even, od = w.odd;
-                    float[][] e = w.e, s = w.points;
-                    ip.position(in.plane(n, ch) + (long) yLo * wd).get(rows, 0, (yHi - yLo) * wd);
-                    for (int pr = 0; pr < padded; pr++) {           // split padded rows into even and odd columns
-                        int y = y0 + pr, base = pr * half;
-                        if (y < 0 || y >= h) {
-                            Arrays.fill(ev, base, base + half, 0f);
-                            Arrays.fill(od, base, base + half, 0f);
-                            continue;
-                        }
-                        int src = (y - yLo) * wd;
-                        ev[base] = 0f;
-                        for (int k = 1; k <= evenCols; k++) ev[base + k] = rows[src + 2 * k - 1];
-                        for (int k = evenCols + 1; k < half; k++) ev[base + k] = 0f;
-                        for (int k = 0; k < oddCols; k++) od[base + k] = rows[src + 2 * k];
-                        for (int k = oddCols; k < half; k++) od[base + k] = 0f;
-                    }
-                    for (int lt = 0; lt < lines; lt++) {
-                        int d = 2 * lt * half, off = lt * tilesW;
-                        columnsOfTiles(ev, d, half, e[0], e[1], e[2], e[3]);   // Bᵀ·d over the even columns
-                        columnsOfTiles(od, d, half, e[4], e[5], e[6], e[7]);   // and over the odd ones
-                        for (int a = 0; a < 4; a++)                         // (Bᵀ·d)·B, row a
-                            rowOfTiles(e[a], e[4 + a], tilesW, off, s[4 * a], s[4 * a + 1], s[4 * a + 2], s[4 * a + 3]);
-                    }
-                    for (int xi = 0; xi < Tile.F2.points; xi++) u.put(xi * c * tiles + ch * tiles + first, s[xi], 0, segTiles);
-                }
-            }
-        }
-
-        /** F(2×2, 3×3)'s outputs for channels [o0, o1). */
-        private void transformOutput2(FloatBuffer m, int o, int o0, int o1, float[] biases, FloatPointer output) {
-            FloatPointer op = new FloatPointer(output);
-            Work w = WORK.get();
-            int h = (int) in.height, wd = (int) in.width, pairs = wd / 2;   // tiles with both columns inside
-            long plane = (long) h * wd;
-            w.ensure(2 * (int) Math.min(tilesH, r1 - r0) * wd, 0, tilesW, tiles);
-            float[][] mm = w.points, y = w.y;
-            float[] rows = w.rows, y00 = y[0], y01 = y[1], y10 = y[2], y11 = y[3];
-            for (int oc = o0; oc < o1; oc++) {
-                for (int xi = 0; xi < Tile.F2.points; xi++) m.get(xi * o * tiles + oc * tiles, mm[xi], 0, tiles);
-                float bias = biases == null ? 0f : biases[oc];
-                for (long r = r0; r < r1; r += segment(r)) {      // the chunk's tile rows of one image at a time
-                    long n = r / tilesH;
-                    int ty0 = (int) (r % tilesH), lines = segment(r);
-                    int first = (int) ((r - r0) * tilesW);
-                    int yLo = 2 * ty0, yHi = Math.min(h, 2 * (ty0 + lines));
-                    for (int lt = 0; lt < lines; lt++) {
-                        blocksOfTiles(mm, first + lt * tilesW, tilesW, bias, y00, y01, y10, y11);
-                        int top = 2 * lt * wd, bottom = top + wd;
-                        for (int tx = 0; tx < pairs; tx++) {
-                            rows[top + 2 * tx] = y00[tx];
-                            rows[top + 2 * tx + 1] = y01[tx];
-                        }
-                        if (pairs < tilesW) rows[top + 2 * pairs] = y00[pairs];   // odd width: the last tile's left column
-                        if (yLo + 2 * lt + 1 < yHi) {                          // odd height: no bottom row in the last line
-                            for (int tx = 0; tx < pairs; tx++) {
-                                rows[bottom + 2 * tx] = y10[tx];
-                                rows[bottom + 2 * tx + 1] = y11[tx];
-                            }
-                            if (pairs < tilesW) rows[bottom + 2 * pairs] = y10[pairs];
-                        }
-                    }
-                    long at = (n / outFrames * o + oc) * outFrames * plane + n % outFrames * plane;   // plane (n, oc)
-                    op.position(at + (long) yLo * wd).put(rows, 0, (yHi - yLo) * wd);
+                    w.ensure(tile, (yHi - yLo) * wd, padded * line, line, segTiles);
+                    ip.position(in.plane(n, ch) + (long) yLo * wd).get(w.rows, 0, (yHi - yLo) * wd);
+                    if (tile == Tile.F2) tiles2(w, y0, yLo, padded, lines);
+                    else tiles4(w, y0, yLo, padded, lines);
+                    for (int xi = 0; xi < tile.points; xi++) u.put(xi * c * tiles + ch * tiles + first, w.points[xi], 0, segTiles);
                 }
             }
         }
 
         /**
-         * F(4×4, 3×3)'s U for input channels [c0, c1): each padded row (x from −1) is split into its four phases,
-         * phase q holding columns 4k + q − 1, so that tile tx's six columns are phase 0..3 at k = tx and phase 0, 1 at
-         * k = tx + 1; Bᵀ·d runs down the columns of each phase, then ·B along the rows, 8 tiles per vector.
+         * F(2×2, 3×3): the padded rows y0 .. y0 + padded − 1 (those inside the image in {@code w.rows} from row yLo) split
+         * into even and odd columns, then Bᵀ·d·B for the {@code lines} lines of tiles into {@code w.points}.
          */
-        private void transformInput4(FloatPointer input, int c0, int c1, FloatBuffer u) {
-            FloatPointer ip = new FloatPointer(input);
-            Work w = WORK.get();
-            int h = (int) in.height, wd = (int) in.width, quarter = tilesW + 1;
-            int c = (int) in.channels;
-            for (int ch = c0; ch < c1; ch++) {
-                for (long r = r0; r < r1; r += segment(r)) {      // the chunk's tile rows of one image at a time
-                    long n = r / tilesH;
-                    int ty0 = (int) (r % tilesH), lines = segment(r);
-                    int segTiles = lines * tilesW, first = (int) ((r - r0) * tilesW);
-                    int y0 = 4 * ty0 - 1, padded = 4 * lines + 2;   // input rows y0 .. y0 + padded − 1
-                    int yLo = Math.max(0, y0), yHi = Math.min(h, y0 + padded);
-                    w.ensure4((yHi - yLo) * wd, padded * quarter, quarter, segTiles);
-                    float[] rows = w.rows;
-                    float[][] ph = w.phases, e = w.e4, s = w.points;
-                    ip.position(in.plane(n, ch) + (long) yLo * wd).get(rows, 0, (yHi - yLo) * wd);
-                    for (int pr = 0; pr < padded; pr++) {
-                        int y = y0 + pr, base = pr * quarter;
-                        for (int q = 0; q < 4; q++) {
-                            float[] dst = ph[q];
-                            // columns 4k + q − 1 inside [0, wd): k from kLo (1 for phase 0, whose k = 0 is x = −1) to kHi
-                            int kLo = q == 0 ? 1 : 0, kHi = y < 0 || y >= h ? 0 : Math.max(kLo, Math.min(quarter, (wd - q) / 4 + 1));
-                            if (wd - q < 0) kHi = kLo;
-                            Arrays.fill(dst, base, base + kLo, 0f);
-                            int src = (y - yLo) * wd + q - 1;
-                            for (int k = kLo; k < kHi; k++) dst[base + k] = rows[src + 4 * k];
-                            Arrays.fill(dst, base + Math.max(kLo, kHi), base + quarter, 0f);
-                        }
-                    }
-                    for (int lt = 0; lt < lines; lt++) {
-                        int d = 4 * lt * quarter, off = lt * tilesW;
-                        for (int q = 0; q < 4; q++)                          // Bᵀ·d down the columns of phase q
-                            columnsOfTiles6(ph[q], d, quarter, e[q], e[4 + q], e[8 + q], e[12 + q], e[16 + q], e[20 + q]);
-                        for (int a = 0; a < 6; a++)                         // (Bᵀ·d)·B, row a
-                            rowOfTiles6(e[4 * a], e[4 * a + 1], e[4 * a + 2], e[4 * a + 3], tilesW, off, s, 6 * a);
-                    }
-                    for (int xi = 0; xi < Tile.F4.points; xi++) u.put(xi * c * tiles + ch * tiles + first, s[xi], 0, segTiles);
+        private void tiles2(Work w, int y0, int yLo, int padded, int lines) {
+            int h = (int) in.height, wd = (int) in.width, half = tilesW + 1;
+            int evenCols = wd / 2, oddCols = (wd + 1) / 2;     // E[k] = x 2k − 1 for k in [1, evenCols]; O[k] = x 2k for k < oddCols
+            float[] rows = w.rows, ev = w.even, od = w.odd;
+            float[][] e = w.e, s = w.points;
+            for (int pr = 0; pr < padded; pr++) {
+                int y = y0 + pr, base = pr * half;
+                if (y < 0 || y >= h) {
+                    Arrays.fill(ev, base, base + half, 0f);
+                    Arrays.fill(od, base, base + half, 0f);
+                    continue;
                 }
+                int src = (y - yLo) * wd;
+                ev[base] = 0f;
+                for (int k = 1; k <= evenCols; k++) ev[base + k] = rows[src + 2 * k - 1];
+                for (int k = evenCols + 1; k < half; k++) ev[base + k] = 0f;
+                for (int k = 0; k < oddCols; k++) od[base + k] = rows[src + 2 * k];
+                for (int k = oddCols; k < half; k++) od[base + k] = 0f;
+            }
+            for (int lt = 0; lt < lines; lt++) {
+                int d = 2 * lt * half, off = lt * tilesW;
+                columnsOfTiles(ev, d, half, e[0], e[1], e[2], e[3]);   // Bᵀ·d over the even columns
+                columnsOfTiles(od, d, half, e[4], e[5], e[6], e[7]);   // and over the odd ones
+                for (int a = 0; a < 4; a++)                         // (Bᵀ·d)·B, row a
+                    rowOfTiles(e[a], e[4 + a], tilesW, off, s[4 * a], s[4 * a + 1], s[4 * a + 2], s[4 * a + 3]);
             }
         }
 
-        /** F(4×4, 3×3)'s outputs for channels [o0, o1): Aᵀ·M·A + bias, 4×4 blocks cut at the right and bottom borders. */
-        private void transformOutput4(FloatBuffer m, int o, int o0, int o1, float[] biases, FloatPointer output) {
+        /**
+         * F(4×4, 3×3), as {@link #tiles2}: each padded row (x from −1) is split into its four phases, phase q holding
+         * columns 4k + q − 1, so that tile tx's six columns are phase 0..3 at k = tx and phase 0, 1 at k = tx + 1; Bᵀ·d
+         * runs down the columns of each phase, then ·B along the rows, 8 tiles per vector.
+         */
+        private void tiles4(Work w, int y0, int yLo, int padded, int lines) {
+            int h = (int) in.height, wd = (int) in.width, quarter = tilesW + 1;
+            float[] rows = w.rows;
+            float[][] ph = w.phases, e = w.e4, s = w.points;
+            for (int pr = 0; pr < padded; pr++) {
+                int y = y0 + pr, base = pr * quarter;
+                for (int q = 0; q < 4; q++) {
+                    float[] dst = ph[q];
+                    // columns 4k + q − 1 inside [0, wd): k from kLo (1 for phase 0, whose k = 0 is x = −1) to kHi
+                    int kLo = q == 0 ? 1 : 0, kHi = y < 0 || y >= h || wd - q < 0 ? kLo : Math.max(kLo, Math.min(quarter, (wd - q) / 4 + 1));
+                    Arrays.fill(dst, base, base + kLo, 0f);
+                    int src = (y - yLo) * wd + q - 1;
+                    for (int k = kLo; k < kHi; k++) dst[base + k] = rows[src + 4 * k];
+                    Arrays.fill(dst, base + kHi, base + quarter, 0f);
+                }
+            }
+            for (int lt = 0; lt < lines; lt++) {
+                int d = 4 * lt * quarter, off = lt * tilesW;
+                for (int q = 0; q < 4; q++)                          // Bᵀ·d down the columns of phase q
+                    columnsOfTiles6(ph[q], d, quarter, e[q], e[4 + q], e[8 + q], e[12 + q], e[16 + q], e[20 + q]);
+                for (int a = 0; a < 6; a++)                         // (Bᵀ·d)·B, row a
+                    rowOfTiles6(e[4 * a], e[4 * a + 1], e[4 * a + 2], e[4 * a + 3], tilesW, off, s, 6 * a);
+            }
+        }
+
+        /** Output channels [o0, o1) of the chunk's pixels: Aᵀ·M·A + bias, blocks cut at the right and bottom borders. */
+        void transformOutput(FloatBuffer m, int o, int o0, int o1, float[] biases, FloatPointer output) {
             FloatPointer op = new FloatPointer(output);
             Work w = WORK.get();
-            int h = (int) in.height, wd = (int) in.width, full = wd / 4, rest = wd - 4 * full;   // tiles with 4 columns inside; the last one's
+            int mt = tile.m, h = (int) in.height, wd = (int) in.width;
             long plane = (long) h * wd;
-            w.ensure4(4 * (int) Math.min(tilesH, r1 - r0) * wd, 0, tilesW + 1, tiles);
-            float[][] mm = w.points, y = w.y4, t = w.t4;
-            float[] rows = w.rows;
+            w.ensure(tile, mt * (int) Math.min(tilesH, r1 - r0) * wd, 0, tilesW + 1, tiles);
             for (int oc = o0; oc < o1; oc++) {
-                for (int xi = 0; xi < Tile.F4.points; xi++) m.get(xi * o * tiles + oc * tiles, mm[xi], 0, tiles);
+                for (int xi = 0; xi < tile.points; xi++) m.get(xi * o * tiles + oc * tiles, w.points[xi], 0, tiles);
                 float bias = biases == null ? 0f : biases[oc];
                 for (long r = r0; r < r1; r += segment(r)) {      // the chunk's tile rows of one image at a time
                     long n = r / tilesH;
                     int ty0 = (int) (r % tilesH), lines = segment(r);
                     int first = (int) ((r - r0) * tilesW);
-                    int yLo = 4 * ty0, yHi = Math.min(h, 4 * (ty0 + lines));
+                    int yLo = mt * ty0, yHi = Math.min(h, mt * (ty0 + lines));
                     for (int lt = 0; lt < lines; lt++) {
-                        blocksOfTiles6(mm, first + lt * tilesW, tilesW, bias, t, y);
-                        for (int i = 0; i < 4 && yLo + 4 * lt + i < yHi; i++) {   // the bottom border cuts the last line
-                            int row = (4 * lt + i) * wd;
-                            float[] y0 = y[4 * i], y1 = y[4 * i + 1], y2 = y[4 * i + 2], y3 = y[4 * i + 3];
-                            for (int tx = 0; tx < full; tx++) {
-                                int at = row + 4 * tx;
-                                rows[at] = y0[tx];
-                                rows[at + 1] = y1[tx];
-                                rows[at + 2] = y2[tx];
-                                rows[at + 3] = y3[tx];
-                            }
-                            for (int j = 0; j < rest; j++) rows[row + 4 * full + j] = y[4 * i + j][full];
-                        }
+                        int inside = yHi - yLo - mt * lt;             // the line's output rows inside the image
+                        if (tile == Tile.F2) blocks2(w, first + lt * tilesW, bias, 2 * lt * wd, inside);
+                        else blocks4(w, first + lt * tilesW, bias, 4 * lt * wd, inside);
                     }
                     long at = (n / outFrames * o + oc) * outFrames * plane + n % outFrames * plane;   // plane (n, oc)
-                    op.position(at + (long) yLo * wd).put(rows, 0, (yHi - yLo) * wd);
+                    op.position(at + (long) yLo * wd).put(w.rows, 0, (yHi - yLo) * wd);
                 }
+            }
+        }
+
+        /** F(2×2, 3×3): the 2×2 blocks of a line of tiles from tile t0 into {@code w.rows} from {@code top}, the first {@code inside} rows. */
+        private void blocks2(Work w, int t0, float bias, int top, int inside) {
+            int wd = (int) in.width, pairs = wd / 2;                        // tiles with both columns inside
+            float[] rows = w.rows, y00 = w.y[0], y01 = w.y[1], y10 = w.y[2], y11 = w.y[3];
+            blocksOfTiles(w.points, t0, tilesW, bias, y00, y01, y10, y11);
+            for (int tx = 0; tx < pairs; tx++) {
+                rows[top + 2 * tx] = y00[tx];
+                rows[top + 2 * tx + 1] = y01[tx];
+            }
+            if (pairs < tilesW) rows[top + 2 * pairs] = y00[pairs];   // odd width: the last tile's left column
+            if (inside > 1) {                                         // odd height: no bottom row in the last line
+                int bottom = top + wd;
+                for (int tx = 0; tx < pairs; tx++) {
+                    rows[bottom + 2 * tx] = y10[tx];
+                    rows[bottom + 2 * tx + 1] = y11[tx];
+                }
+                if (pairs < tilesW) rows[bottom + 2 * pairs] = y10[pairs];
+            }
+        }
+
+        /** F(4×4, 3×3), as {@link #blocks2}: 4×4 blocks, the last tile cut to the columns inside. */
+        private void blocks4(Work w, int t0, float bias, int top, int inside) {
+            int wd = (int) in.width, full = wd / 4, rest = wd - 4 * full;   // tiles with 4 columns inside; the last one's
+            float[] rows = w.rows;
+            float[][] y = w.y4;
+            blocksOfTiles6(w.points, t0, tilesW, bias, w.t4, y);
+            for (int i = 0; i < 4 && i < inside; i++) {
+                int row = top + i * wd;
+                float[] y0 = y[4 * i], y1 = y[4 * i + 1], y2 = y[4 * i + 2], y3 = y[4 * i + 3];
+                for (int tx = 0; tx < full; tx++) {
+                    int at = row + 4 * tx;
+                    rows[at] = y0[tx];
+                    rows[at + 1] = y1[tx];
+                    rows[at + 2] = y2[tx];
+                    rows[at + 3] = y3[tx];
+                }
+                for (int j = 0; j < rest; j++) rows[row + 4 * full + j] = y[4 * i + j][full];
             }
         }
     }
