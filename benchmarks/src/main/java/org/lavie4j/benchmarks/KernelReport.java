@@ -52,10 +52,11 @@ public final class KernelReport {
                 .forks(1)
                 // these replace the benchmark's @Fork arguments: the Vector API module (the fused attention and Winograd
                 // kernels) again, and lavie.attention.kernel / lavie.conv.kernel / lavie.elementwise.kernel=nd4j passed on to
-                // compare with ND4J's ops
+                // compare with ND4J's ops (lavie.conv.winogradTile=2|4 to compare the Winograd tiles)
                 .jvmArgsAppend("--add-modules", "jdk.incubator.vector", "-Dlavie.peakGflops=" + peak,
                         "-Dlavie.attention.kernel=" + System.getProperty("lavie.attention.kernel", "vector"),
                         "-Dlavie.conv.kernel=" + System.getProperty("lavie.conv.kernel", "winograd"),
+                        "-Dlavie.conv.winogradTile=" + System.getProperty("lavie.conv.winogradTile", "auto"),
                         "-Dlavie.elementwise.kernel=" + System.getProperty("lavie.elementwise.kernel", "vector"));
         Collection<RunResult> results = new Runner(opt.build()).run();
 
