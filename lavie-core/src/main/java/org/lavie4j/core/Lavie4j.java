@@ -143,7 +143,7 @@ public final class Lavie4j {
         return String.format(Locale.ROOT, "%s, extension=%s, threads=%d, OPENBLAS_CORETYPE=%s, malloc=%s, attention=%s, conv3x3=%s, silu=%s",
                 Nd4j.getBackend().getClass().getSimpleName(), System.getProperty(EXTENSION, "(generic)"),
                 Nd4j.getEnvironment().maxThreads(), System.getenv().getOrDefault("OPENBLAS_CORETYPE", "(unset)"),
-                nativeAllocator(), Attention.vectorKernel() ? "vector-api" : "nd4j", NnOps.winogradKernel() ? "winograd(tile=" + System.getProperty("lavie.conv.winogradTile", "auto") + ")" : "nd4j",
+                nativeAllocator(), Attention.vectorKernel() ? "vector-api" : "nd4j", NnOps.winogradKernel() ? "winograd(tile=" + WinogradConv.Tile.setting() + ")" : "nd4j",
                 Ops.vectorElementwise() ? "vector-api" : "nd4j")
                 + (env.containsKey("blas.vendor") ? ", blas=" + env.get("blas.vendor") : "");
     }

@@ -87,16 +87,22 @@ final class WinogradConv {
          * channels (4 tiles a row; products 0.675), 5 × 8 1.45-1.63 (products 0.75).
          */
         static Tile choose(long h, long w) {
-            String p = System.getProperty("lavie.conv.winogradTile", "auto").trim();
+            String p = setting();
             switch (p) {
                 case "2": return F2;
                 case "4": return F4;
                 case "auto": break;
-                default: throw new IllegalArgumentException("lavie.conv.winogradTile must be 2, 4 or auto, not '" + p + "'");
+                default: throw new IllegalArgumentException(PROPERTY + " must be 2, 4 or auto, not '" + p + "'");
             }
             double f4 = F4.products(h, w), f2 = F2.products(h, w);
             return (w + F4.m - 1) / F4.m >= LANES && f4 <= F4_SHARE * f2 ? F4 : F2;
         }
+
+        /** The system property that picks the tile. */
+        static final String PROPERTY = "lavie.conv.winogradTile";
+
+        /** The property's value, {@code auto} when unset (read at every call: tests and benchmarks switch it). */
+        static String setting() { return System.getProperty(PROPERTY, "auto").trim(); }
 
         /** Products per (output, input) channel pair for one h × w image: points × tiles. */
         long products(long h, long w) { return (long) points * ((h + m - 1) / m) * ((w + m - 1) / m); }
