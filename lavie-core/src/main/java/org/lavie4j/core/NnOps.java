@@ -176,7 +176,7 @@ public final class NnOps {
         INDArray wc = contiguous(weight.data()), b = bias == null ? null : contiguous(bias.data());
         INDArray out = Nd4j.createUninitialized(DataType.FLOAT, shape);
         try {
-            WinogradConv.forward(input, wc, b, out, frames, Kernels.threads(), WinogradConv.CHUNK_BYTES);
+            WinogradConv.forward(input, wc, b, out, frames, Kernels.threads());
         } finally {
             if (wc != weight.data()) Memory.free(wc);
             if (bias != null && b != bias.data()) Memory.free(b);

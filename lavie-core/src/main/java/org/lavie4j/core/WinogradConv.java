@@ -1,5 +1,6 @@
 package org.lavie4j.core;
 
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 import org.bytedeco.javacpp.FloatPointer;
@@ -41,9 +42,10 @@ import java.util.Arrays;
  *
  * <p>The input and output transforms run in Java's Vector API (8 neighbouring tiles per vector: each image row is first
  * split into its m phases, the columns x ≡ k − 1 (mod m)) on heap copies of image rows, split over threads by channel.
- * Tiles are processed in chunks of whole tile rows (at most {@link #CHUNK_BYTES} for the transformed input and for the
- * products), so the extra memory stays bounded whatever the image size; the transformed weights ((m+2)²/9 of the
- * weights) live for one call. Numerics: every output is the same sum of products as the direct convolution, computed
+ * Tiles are processed in chunks of whole tile rows (at most {@link #chunkBytes}: {@link #CHUNK_BYTES} or the size of the
+ * transformed weights, for the transformed input and for the products), so the extra memory stays bounded whatever the
+ * image size; the transformed weights ((m+2)²/9 of the weights, recomputed by vector kernels at every call) live for
+ * one call. Numerics: every output is the same sum of products as the direct convolution, computed
  * through the transforms. F(2×2, 3×3)'s transforms only add, subtract and halve (exact in binary floating point for G's
  * halves), so its results differ from the direct convolution by float rounding of the same order (tested against a
  * double-precision loop and ND4J's convolution, and by the golden cases). F(4×4, 3×3)'s larger tiles and constants
@@ -148,19 +150,36 @@ final class WinogradConv {
      * @param threads threads for the transforms (the matrix products use ND4J's)
      */
     static void forward(Input in, INDArray weight, INDArray bias, INDArray out, int threads) {
-        forward(in, weight, bias, out, 1, threads, CHUNK_BYTES);
+        forward(in, weight, bias, out, 1, threads);
+    }
+
+    /**
+     * {@link #forward(Input, INDArray, INDArray, INDArray, long, int, long, Tile)} with {@link Tile#choose}'s tile, in
+     * {@link #chunkBytes}' chunks.
+     */
+    static void forward(Input in, INDArray weight, INDArray bias, INDArray out, long outFrames, int threads) {
+        Tile tile = Tile.choose(in.height, in.width);
+        forward(in, weight, bias, out, outFrames, threads, chunkBytes(tile, in.channels, weight.size(0)), tile);
+    }
+
+    /**
+     * Bytes of transformed input per chunk for a convolution of c to o channels: {@link #CHUNK_BYTES}, or the size of
+     * the transformed weights where they are larger. Each chunk's batched product streams all of the transformed
+     * weights from memory once, and its last chunk is a remainder of tile rows; at the deep levels, where the weights
+     * are large and the images small, 24 MiB chunks made those two costs a sixth of the convolution (16 frames of
+     * 10 × 16, 1,280 → 1,280 channels: 334 against 275 ms a call in chunks of 128 MiB; 2,560 → 1,280: 705 against 602
+     * ms; 640 → 640 at 20 × 32, F(4×4): 224 against 196 ms in chunks of 64 MiB). So the chunks (and the products, at
+     * most as large) add at most twice the transformed weights, which exist during the call anyway.
+     */
+    static long chunkBytes(Tile tile, long c, long o) {
+        return Math.max(CHUNK_BYTES, (long) tile.points * c * o * Float.BYTES);
     }
 
     /**
      * {@link #forward(Input, INDArray, INDArray, INDArray, int)} into {@code out} laid out as a video (B, O, F, H, W),
      * c-order contiguous, where image n of the input is frame n % F of entry n / F ({@code outFrames} = F; 1 is the
-     * (N, O, H, W) batch), in chunks of at most {@code chunkBytes} of transformed input, with {@link Tile#choose}'s tile.
+     * (N, O, H, W) batch), with the given tile, in chunks of at most {@code chunkBytes} of transformed input.
      */
-    static void forward(Input in, INDArray weight, INDArray bias, INDArray out, long outFrames, int threads, long chunkBytes) {
-        forward(in, weight, bias, out, outFrames, threads, chunkBytes, Tile.choose(in.height, in.width));
-    }
-
-    /** {@link #forward(Input, INDArray, INDArray, INDArray, long, int, long)} with the given tile. */
     static void forward(Input in, INDArray weight, INDArray bias, INDArray out, long outFrames, int threads, long chunkBytes, Tile tile) {
         if (outFrames < 1 || in.images % outFrames != 0)
             throw new IllegalArgumentException("WinogradConv: " + in.images + " images are not whole videos of " + outFrames + " frames");
@@ -180,8 +199,7 @@ final class WinogradConv {
             FloatBuffer vb = buffer(v), ub = buffer(u), mb = buffer(m);
             FloatPointer wp = new FloatPointer(weight.data().addressPointer());
             Kernels.forRange(o, threads, "Winograd weight transform", (o0, o1) -> {
-                if (tile == Tile.F2) transformWeights(wp, c, o, (int) o0, (int) o1, vb);
-                else transformWeights4(wp, c, o, (int) o0, (int) o1, vb);
+                transformWeights(tile, wp, c, o, (int) o0, (int) o1, vb);
             });
             float[] biases = bias == null ? null : bias.data().asFloat();
             FloatPointer ip = new FloatPointer(in.array.data().addressPointer()), op = new FloatPointer(out.data().addressPointer());
@@ -213,8 +231,105 @@ final class WinogradConv {
         return p.asBuffer();
     }
 
-    /** F(2×2, 3×3): V[ξ][o][c] = (G·g·Gᵀ)[ξ] for output channels [o0, o1) (ξ = 4·row + column of the 4×4 tile). */
-    private static void transformWeights(FloatPointer weights, int c, int o, int o0, int o1, FloatBuffer v) {
+    /**
+     * The weight transform V[ξ][o][c] = (G·g·Gᵀ)[ξ] for output channels [o0, o1), for {@code tile}: the kernels below
+     * ({@link #transformWeights2}, {@link #transformWeights4}), 8 or 4 input channels per vector. It runs at every call
+     * (the transformed weights are 16/9 or 4 times the weights, too large to keep for every layer), and at the deep
+     * levels, where the images are small and the channels many, the scalar transform was 15% (F(2×2)) and 30% (F(4×4))
+     * of a 1,280 → 1,280 convolution of 16 frames of 10 × 16.
+     */
+    static void transformWeights(Tile tile, FloatPointer weights, int c, int o, int o0, int o1, FloatBuffer v) {
+        if (tile == Tile.F2) transformWeights2(weights, c, o, o0, o1, v);
+        else transformWeights4(weights, c, o, o0, o1, v);
+    }
+
+    /**
+     * F(2×2, 3×3)'s weight transform, 8 input channels per vector (ξ = 4·row + column of the 4×4 tile): the same
+     * operations in the same order as its scalar twin {@link #transformWeights2Naive}, so the same bits (tested).
+     */
+    private static void transformWeights2(FloatPointer weights, int c, int o, int o0, int o1, FloatBuffer v) {
+        FloatPointer wp = new FloatPointer(weights);
+        int cv = (c + LANES - 1) / LANES * LANES;
+        float[] g = new float[c * 9], gt = new float[9 * cv], stage = new float[Tile.F2.points * cv];
+        for (int oc = o0; oc < o1; oc++) {
+            wp.position((long) oc * c * 9).get(g, 0, c * 9);
+            for (int ic = 0; ic < c; ic++)                        // (c, 9) -> (9, c): the 9 taps as rows of channels
+                for (int k = 0; k < 9; k++) gt[k * cv + ic] = g[ic * 9 + k];
+            for (int ic = 0; ic < cv; ic += LANES) g2Block(gt, cv, ic, stage);
+            for (int xi = 0; xi < Tile.F2.points; xi++) v.put(xi * o * c + oc * c, stage, xi * cv, c);
+        }
+    }
+
+    /**
+     * G·g·Gᵀ of F(2×2, 3×3) for input channels ic .. ic + 7: the taps in gt (9 rows of cv channels), the 16 points into
+     * the stage (16 rows of cv). No vector crosses a method boundary here (a call the JIT does not inline would box it).
+     */
+    private static void g2Block(float[] gt, int cv, int ic, float[] stage) {
+        for (int j = 0; j < 3; j++) {                             // G·g, column j: rows g0, ½(g0 + g1 + g2), ½(g0 − g1 + g2), g2
+            FloatVector g0 = FloatVector.fromArray(F, gt, j * cv + ic), g1 = FloatVector.fromArray(F, gt, (3 + j) * cv + ic),
+                    g2 = FloatVector.fromArray(F, gt, (6 + j) * cv + ic);
+            g0.intoArray(stage, j * cv + ic);                     // t (4 × 3) parked in points 0..11 of the stage
+            g0.add(g1).add(g2).mul(0.5f).intoArray(stage, (3 + j) * cv + ic);
+            g0.sub(g1).add(g2).mul(0.5f).intoArray(stage, (6 + j) * cv + ic);
+            g2.intoArray(stage, (9 + j) * cv + ic);
+        }
+        for (int a = 3; a >= 0; a--) {                           // (G·g)·Gᵀ, row a into points 4a .. 4a + 3: rows in
+            FloatVector h0 = FloatVector.fromArray(F, stage, 3 * a * cv + ic),   // descending order, so that t's row a
+                    h1 = FloatVector.fromArray(F, stage, (3 * a + 1) * cv + ic), // is read before points 4a.. overwrite it
+                    h2 = FloatVector.fromArray(F, stage, (3 * a + 2) * cv + ic);
+            h0.intoArray(stage, 4 * a * cv + ic);
+            h0.add(h1).add(h2).mul(0.5f).intoArray(stage, (4 * a + 1) * cv + ic);
+            h0.sub(h1).add(h2).mul(0.5f).intoArray(stage, (4 * a + 2) * cv + ic);
+            h2.intoArray(stage, (4 * a + 3) * cv + ic);
+        }
+    }
+
+    private static final VectorSpecies<Double> D = DoubleVector.SPECIES_256;
+
+    /**
+     * F(4×4, 3×3)'s weight transform, 4 input channels per vector of doubles (ξ = 6·row + column of the 6×6 tile),
+     * computed in double and rounded once (G's thirds and fifteenths are not exact in binary): the operations of its
+     * scalar twin {@link #transformWeights4Naive} in the same order, so the same bits (tested).
+     */
+    private static void transformWeights4(FloatPointer weights, int c, int o, int o0, int o1, FloatBuffer v) {
+        FloatPointer wp = new FloatPointer(weights);
+        int points = Tile.F4.points, dl = D.length(), cv = (c + dl - 1) / dl * dl;
+        float[] g = new float[c * 9], rounded = new float[c];
+        double[] gt = new double[9 * cv], t = new double[18 * dl], stage = new double[points * cv];
+        for (int oc = o0; oc < o1; oc++) {
+            wp.position((long) oc * c * 9).get(g, 0, c * 9);
+            for (int ic = 0; ic < c; ic++)
+                for (int k = 0; k < 9; k++) gt[k * cv + ic] = g[ic * 9 + k];
+            for (int ic = 0; ic < cv; ic += dl) {
+                for (int j = 0; j < 3; j++)                       // G·g, column j: row a into t[(3a + j)·lanes]
+                    g4Column(gt, j * cv + ic, (3 + j) * cv + ic, (6 + j) * cv + ic, t, j * dl, 3 * dl);
+                for (int a = 0; a < 6; a++)                       // (G·g)·Gᵀ, row a: points 6a .. 6a + 5
+                    g4Column(t, 3 * a * dl, (3 * a + 1) * dl, (3 * a + 2) * dl, stage, 6 * a * cv + ic, cv);
+            }
+            for (int xi = 0; xi < points; xi++) {                 // rounded once, to float
+                for (int ic = 0; ic < c; ic++) rounded[ic] = (float) stage[xi * cv + ic];
+                v.put(xi * o * c + oc * c, rounded, 0, c);
+            }
+        }
+    }
+
+    /**
+     * F(4×4, 3×3)'s G times the column (g0, g1, g2) of 4 input channels read at s0, s1, s2: {@link #gTimes}'s operations
+     * (−a + b as b − a and −(x)·k as x·(−k): the same floats), result b at out + b·stride. No vector crosses a method
+     * boundary (a call the JIT does not inline would box it), and no NEG (not intrinsic for doubles on Java 17 AVX2).
+     */
+    private static void g4Column(double[] src, int s0, int s1, int s2, double[] dst, int out, int stride) {
+        DoubleVector g0 = DoubleVector.fromArray(D, src, s0), g1 = DoubleVector.fromArray(D, src, s1), g2 = DoubleVector.fromArray(D, src, s2);
+        g0.intoArray(dst, out);
+        g0.add(g1).add(g2).mul(THIRD).intoArray(dst, out + stride);
+        g1.sub(g0).sub(g2).mul(THIRD).intoArray(dst, out + 2 * stride);
+        g0.mul(16).add(g1.mul(8)).add(g2.mul(4)).mul(-FIFTEENTH).intoArray(dst, out + 3 * stride);
+        g0.sub(g1.mul(2)).add(g2.mul(4)).mul(FIFTEENTH).intoArray(dst, out + 4 * stride);
+        g2.intoArray(dst, out + 5 * stride);
+    }
+
+    /** The scalar twin of {@link #transformWeights2} (F(2×2, 3×3), ξ = 4·row + column of the 4×4 tile). */
+    static void transformWeights2Naive(FloatPointer weights, int c, int o, int o0, int o1, FloatBuffer v) {
         FloatPointer wp = new FloatPointer(weights);
         float[] g = new float[c * 9], stage = new float[Tile.F2.points * c], t = new float[12];
         for (int oc = o0; oc < o1; oc++) {
@@ -240,11 +355,8 @@ final class WinogradConv {
         }
     }
 
-    /**
-     * F(4×4, 3×3): V[ξ][o][c] = (G·g·Gᵀ)[ξ] for output channels [o0, o1) (ξ = 6·row + column of the 6×6 tile), computed
-     * in double and rounded once (G's thirds and fifteenths are not exact in binary).
-     */
-    private static void transformWeights4(FloatPointer weights, int c, int o, int o0, int o1, FloatBuffer v) {
+    /** The scalar twin of {@link #transformWeights4} (F(4×4, 3×3), ξ = 6·row + column of the 6×6 tile, in double). */
+    static void transformWeights4Naive(FloatPointer weights, int c, int o, int o0, int o1, FloatBuffer v) {
         FloatPointer wp = new FloatPointer(weights);
         int points = Tile.F4.points;
         float[] g = new float[c * 9], stage = new float[points * c];

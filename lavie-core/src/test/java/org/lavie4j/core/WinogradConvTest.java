@@ -6,6 +6,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.shape.Shape;
 import org.nd4j.linalg.factory.Nd4j;
 
+import org.bytedeco.javacpp.FloatPointer;
+
+import java.nio.FloatBuffer;
 import java.util.Arrays;
 import java.util.function.Supplier;
 
@@ -116,6 +119,53 @@ class WinogradConvTest {
         INDArray fromView = NnOps.conv2dVideo(Tensor.of(tail), Tensor.of(w), Tensor.of(b), 1, 1).data();
         INDArray fromCopy = NnOps.conv2dVideo(Tensor.of(tail.dup('c')), Tensor.of(w), Tensor.of(b), 1, 1).data();
         assertArrayEquals(fromCopy.data().asFloat(), fromView.data().asFloat(), 0f);
+    }
+
+    @Test void theVectorWeightTransformsGiveTheirScalarTwinsBits() {
+        long seed = 900;
+        for (WinogradConv.Tile tile : WinogradConv.Tile.values()) {
+            for (int c : new int[]{1, 3, 4, 8, 13, 40}) {
+                int o = 5;
+                INDArray w = rand(seed++, o, c, 3, 3).muli(seed % 3 == 0 ? 1e3 : 1).castTo(DataType.FLOAT);
+                FloatPointer wp = new FloatPointer(w.data().addressPointer());
+                float[] fast = new float[tile.points * o * c], naive = new float[fast.length];
+                Arrays.fill(fast, Float.NaN);
+                // two ranges of output channels, as two threads would take them
+                WinogradConv.transformWeights(tile, wp, c, o, 0, 2, FloatBuffer.wrap(fast));
+                WinogradConv.transformWeights(tile, wp, c, o, 2, o, FloatBuffer.wrap(fast));
+                if (tile == WinogradConv.Tile.F2) WinogradConv.transformWeights2Naive(wp, c, o, 0, o, FloatBuffer.wrap(naive));
+                else WinogradConv.transformWeights4Naive(wp, c, o, 0, o, FloatBuffer.wrap(naive));
+                for (int i = 0; i < fast.length; i++)
+                    assertEquals(Float.floatToRawIntBits(naive[i]), Float.floatToRawIntBits(fast[i]),
+                            tile + " c=" + c + " element " + i + ": " + fast[i] + " against " + naive[i]);
+            }
+        }
+    }
+
+    /**
+     * The chunk rule, and the default path (one chunk here) against chunks of one tile row: OpenBLAS sums a product's
+     * terms in another order when the number of tiles in a chunk changes, so the two differ by float rounding only.
+     */
+    @Test void chunksAreAtLeastTheTransformedWeights() {
+        assertEquals(WinogradConv.CHUNK_BYTES, WinogradConv.chunkBytes(WinogradConv.Tile.F4, 32, 32));
+        assertEquals(16L * 1280 * 1280 * 4, WinogradConv.chunkBytes(WinogradConv.Tile.F2, 1280, 1280));
+        assertEquals(36L * 2560 * 640 * 4, WinogradConv.chunkBytes(WinogradConv.Tile.F4, 2560, 640));
+        INDArray x = rand(950, 1, 24, 4, 11, 13).castTo(DataType.FLOAT);       // a video (B, C, F, H, W)
+        INDArray w = rand(951, 40, 24, 3, 3).divi(5).castTo(DataType.FLOAT), b = rand(952, 40).castTo(DataType.FLOAT);
+        for (WinogradConv.Tile tile : WinogradConv.Tile.values()) {
+            System.setProperty(WinogradConv.Tile.PROPERTY, tile == WinogradConv.Tile.F2 ? "2" : "4");
+            try {
+                INDArray whole = Nd4j.createUninitialized(DataType.FLOAT, 1, 40, 4, 11, 13), rows = whole.ulike();
+                WinogradConv.forward(WinogradConv.Input.video(x), w, b, whole, 4, 2);          // one chunk
+                WinogradConv.forward(WinogradConv.Input.video(x), w, b, rows, 4, 2, 1, tile);   // one tile row a chunk
+                double diff = maxAbs(whole.sub(rows).castTo(DataType.DOUBLE));
+                // twice each tile's bound against double (matchesNaiveDoubleAndNd4jAtEveryChunkSize)
+                double bound = 2 * (tile == WinogradConv.Tile.F2 ? 2e-6 : F4_MAX_ERROR);
+                assertTrue(diff < bound, tile + ": one chunk against chunks of one tile row: " + diff);
+            } finally {
+                System.clearProperty(WinogradConv.Tile.PROPERTY);
+            }
+        }
     }
 
     @Test void threadCountDoesNotChangeAnyBit() {
