@@ -105,7 +105,17 @@ public final class TemporalAttention extends Module {
         int frames = Math.toIntExact(x.size(1));
         Tensor in = withFramePositions(x, frames);                              // x, or x + E[0..f-1]
         Tensor bias = timeRelPosBias.forward(frames);                           // (h, f, f)
-        Tensor ql = toQ.forward(in), kl = toK.forward(in), vl = toV.forward(in); // (b*h*w, f, h*d)
+        Tensor qkv = StackedProjections.of(in, toQ, toK, toV), ql, kl, vl;     // inference: one product (b*h*w, f, 3*h*d)
+        if (qkv != null) {
+            Tensor[] parts = Ops.split(qkv, 2, toQ.outFeatures(), toK.outFeatures(), toV.outFeatures());
+            ql = parts[0];
+            kl = parts[1];
+            vl = parts[2];
+        } else {
+            ql = toQ.forward(in);                                               // (b*h*w, f, h*d)
+            kl = toK.forward(in);
+            vl = toV.forward(in);
+        }
         if (in != x) in.release();
         Tensor qs = Ops.scaleInto(ql, scale);                                   // scaled before RoPE; into ql when nothing records
         Tensor q = Attention.splitHeads(qs, heads);                             // (b*h*w, h, f, d)
@@ -120,7 +130,7 @@ public final class TemporalAttention extends Module {
         Tensor merged = Attention.mergeHeads(o);                                // (b*h*w, f, h*d)
         Tensor y = toOut.forward(merged);                                       // (b*h*w, f, C); to_out.1 is Dropout(0)
         if (qs != ql) qs.release();
-        Tensor.release(ql, kl, vl, q, qr, kr, o, merged, bias);                 // no-op while recording
+        Tensor.release(ql, kl, vl, qkv, q, qr, kr, o, merged, bias);            // no-op while recording
         return y;
     }
 
