@@ -117,13 +117,16 @@ public final class TemporalAttention extends Module {
             vl = toV.forward(in);
         }
         if (in != x) in.release();
-        Tensor qs = Ops.scaleInto(ql, scale);                                   // scaled before RoPE; into ql when nothing records
+        // q is scaled before RoPE: with the stacked projections (a column view) in the rotation's own pass; otherwise
+        // into ql when nothing records
+        boolean scaleInRotation = qkv != null && rotaryEmb != null;
+        Tensor qs = scaleInRotation ? ql : Ops.scaleInto(ql, scale);
         Tensor q = Attention.splitHeads(qs, heads);                             // (b*h*w, h, f, d)
         Tensor k = Attention.splitHeads(kl, heads);                             // (b*h*w, h, f, d)
         Tensor v = Attention.splitHeads(vl, heads);                             // (b*h*w, h, f, d)
         Tensor qr = q, kr = k;
         if (rotaryEmb != null) {
-            qr = rotaryEmb.rotateQueriesOrKeys(q);                              // positions along frames (axis -2)
+            qr = scaleInRotation ? rotaryEmb.rotateScaled(q, scale) : rotaryEmb.rotateQueriesOrKeys(q); // positions along frames (axis -2)
             kr = rotaryEmb.rotateQueriesOrKeys(k);
         }
         Tensor o = Attention.scaledDotProduct(qr, kr, v, bias, 1.0, maxScoreBytes); // (b*h*w, h, f, d); q is pre-scaled
