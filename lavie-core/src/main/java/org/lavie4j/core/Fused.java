@@ -299,29 +299,21 @@ public final class Fused {
      * (negating a factor is exact).
      */
     private static INDArray rotatePairs(INDArray x, float[] cos, float[] sin, int dim, long length, float sign) {
-        INDArray in = x.dataType() == DataType.FLOAT && x.stride(x.rank() - 1) == 1 && x.data().length() <= Integer.MAX_VALUE ? x : x.dup('c');
-        INDArray out = rotatePairs(in, 1f, cos, sin, dim, length, sign);
-        if (in != x) Memory.free(in);
-        return out;
-    }
-
-    /**
-     * {@link #rotatePairs(INDArray, float[], float[], int, long, float)} of {@code x·scale} (each product rounded to float
-     * first, as a separate scale op would), reading x in place: any float32 view whose last axis has unit stride (e.g.
-     * a permuted (B, H, L, D) view of a (B, L, H·D) projection, or of a column slice of one), row by row.
-     */
-    private static INDArray rotatePairs(INDArray x, float scale, float[] cos, float[] sin, int dim, long length, float sign) {
+        boolean inPlace = x.dataType() == DataType.FLOAT && x.stride(x.rank() - 1) == 1 && x.data().length() <= Integer.MAX_VALUE;
+        INDArray in = inPlace ? x : x.dup('c');
         INDArray out = Nd4j.createUninitialized(DataType.FLOAT, x.shape());
-        long[] shape = x.shape(), stride = x.stride();
+        // x is read in place, row by row: any float32 view whose last axis has unit stride (temporal attention's q and k
+        // are permuted (B, H, F, D) views of their projections), so no copy comes first
+        long[] shape = in.shape(), stride = in.stride();
         int rank = shape.length;
         long extent = 1;
         for (int i = 0; i < rank; i++) extent += (shape[i] - 1) * stride[i];
-        FloatPointer p = new FloatPointer(x.data().addressPointer());           // a view's pointer starts at its first element
+        FloatPointer p = new FloatPointer(in.data().addressPointer());          // a view's pointer starts at its first element
         p.position(0).limit(extent);
         FloatBuffer src = p.asBuffer(), dst = floats(out);
         int len = (int) x.size(-1), half = dim / 2;
-        long rows = x.length() / len;
-        boolean dense = kernelInput(x);
+        long rows = in.length() / len;
+        boolean dense = kernelInput(in);
         inRowBlocks(rows, len, (r0, r1) -> {
             float[] row = new float[len];
             for (long r = r0; r < r1; r++) {
@@ -336,7 +328,6 @@ public final class Fused {
                 }
                 int table = (int) (r % length) * half;
                 src.get((int) at, row, 0, len);
-                if (scale != 1f) for (int j = 0; j < len; j++) row[j] *= scale;
                 for (int m = 0; m < half; m++) {
                     float a = row[2 * m], b = row[2 * m + 1], c = cos[table + m], sn = sign * sin[table + m];
                     row[2 * m] = a * c - b * sn;
@@ -345,27 +336,8 @@ public final class Fused {
                 dst.put((int) (r * len), row, 0, len);
             }
         });
+        if (in != x) Memory.free(in);
         return out;
-    }
-
-    /**
-     * For inference: {@link #rotaryInterleaved} of {@code t·scale}, the attention scale applied to the queries before
-     * the rotation (LaVie's temporal attention), in one pass that reads t in place (no copy of a permuted or sliced
-     * view): the floats of a scale op followed by {@link #rotaryInterleaved}, bit for bit (tested). Returns null when
-     * something records through t, t is not float32, its last axis is not unit-stride or it is too large for int
-     * indices: the caller then scales and rotates separately.
-     */
-    public static Tensor rotaryInterleavedScaled(Tensor t, float scale, float[] cos, float[] sin, int dim) {
-        long[] ts = t.shape();
-        INDArray x = t.data();
-        if (ts.length < 2 || t.dtype() != DataType.FLOAT || recorded(t) || x.stride(ts.length - 1) != 1 || x.data().length() > Integer.MAX_VALUE)
-            return null;
-        long length = ts[ts.length - 2], d = ts[ts.length - 1];
-        int half = dim / 2;
-        if (dim % 2 != 0 || dim > d || cos.length != length * half || sin.length != length * half)
-            throw new IllegalArgumentException("rotaryInterleavedScaled: dim " + dim + " and tables of " + cos.length + "/" + sin.length
-                    + " do not fit " + Arrays.toString(ts));
-        return Ops.record("rotary", rotatePairs(x, scale, cos, sin, dim, length, 1f), g -> null, t);
     }
 
     /**

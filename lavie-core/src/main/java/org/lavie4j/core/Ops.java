@@ -510,61 +510,6 @@ public final class Ops {
         }, inputs);
     }
 
-    /**
-     * Several linear layers over the same input in one product, for inference: x (..., in) times the weights stacked
-     * along their outputs, [W₀; W₁; …]ᵀ (each W_i (out_i, in)), plus the biases likewise when every layer has one:
-     * (..., Σ out_i), layer i's output being the columns from Σ_{j<i} out_j on ({@link #slice} them: views). One GEMM
-     * with N = Σ out_i runs nearer the FMA peak than several with small N (self-attention's q, k, v at 320 channels:
-     * N = 960 rather than 320). The stacked weights are copied at each call (for q, k, v of 320 channels 0.3 M floats,
-     * against a product of 40,960 rows at LaVie's first level). The columns are sums of the same products as
-     * {@link #linear}'s, which may round differently, as OpenBLAS blocks a wider product otherwise.
-     *
-     * @param biases null, or one bias per weight
-     * @throws IllegalStateException when a tape records a gradient through any input (no backward here: use
-     *                               {@link #linear} per layer)
-     */
-    public static Tensor linearStacked(Tensor x, Tensor[] weights, Tensor[] biases) {
-        if (weights.length == 0) throw new IllegalArgumentException("linearStacked: no weights");
-        if (biases != null && biases.length != weights.length)
-            throw new IllegalArgumentException("linearStacked: " + biases.length + " biases for " + weights.length + " weights");
-        if (Grad.isRecording() && (x.requiresGrad() || Arrays.stream(weights).anyMatch(Tensor::requiresGrad)
-                || (biases != null && Arrays.stream(biases).anyMatch(b -> b != null && b.requiresGrad()))))
-            throw new IllegalStateException("linearStacked has no backward: a tape records a gradient through its inputs");
-        long[] xs = x.shape();
-        long in = xs[xs.length - 1], total = 0;
-        INDArray[] ws = new INDArray[weights.length], bs = biases == null ? null : new INDArray[weights.length];
-        for (int i = 0; i < weights.length; i++) {
-            ws[i] = weights[i].data();
-            if (ws[i].rank() != 2 || ws[i].size(1) != in)
-                throw new IllegalArgumentException("linearStacked: weight " + i + " " + Arrays.toString(ws[i].shape()) + " does not fit input " + Arrays.toString(xs));
-            if (biases != null) {
-                if (biases[i] == null || biases[i].rank() != 1 || biases[i].size(0) != ws[i].size(0))
-                    throw new IllegalArgumentException("linearStacked: bias " + i + " " + (biases[i] == null ? "missing" : Arrays.toString(biases[i].shape()))
-                            + " for weight " + Arrays.toString(ws[i].shape()));
-                bs[i] = biases[i].data();
-            }
-            total += ws[i].size(0);
-        }
-        long rows = x.numel() / in;
-        INDArray w = Nd4j.concat(0, ws);                                    // (Σ out_i, in)
-        INDArray y = Nd4j.matmul(x.data().reshape('c', rows, in), w, false, true, false);
-        Memory.free(w);
-        if (bs != null) {
-            INDArray b = Nd4j.concat(0, bs);
-            y.addiRowVector(b);
-            Memory.free(b);
-        }
-        long[] ys = xs.clone();
-        ys[ys.length - 1] = total;
-        Tensor[] inputs = new Tensor[1 + weights.length];
-        inputs[0] = x;
-        System.arraycopy(weights, 0, inputs, 1, weights.length);
-        // recorded as a "linear" for listeners (profiles count x's rows times the stacked outputs times in)
-        return record("linear", y.reshape('c', ys), y, g -> {
-            throw new IllegalStateException("linearStacked has no backward");
-        }, inputs);
-    }
-
     // ------------------------------------------------------------------ softmax, embedding
 
     /** Softmax along {@code dim}. */

@@ -85,25 +85,14 @@ public final class CrossAttention extends Module {
             throw new IllegalArgumentException("CrossAttention: " + (context == null ? "self-attention input" : "encoder_hidden_states")
                     + " must be (" + x.size(0) + ", Lk, " + contextDim + ") for hidden_states " + Arrays.toString(x.shape())
                     + ", got " + Arrays.toString(s.shape()));
-        // self-attention in inference: q, k, v as column views of one stacked product (b*f, l, 3*h*d)
-        Tensor qkv = context == null ? StackedProjections.of(x, toQ, toK, toV) : null, ql, kl, vl;
-        if (qkv != null) {
-            Tensor[] parts = Ops.split(qkv, 2, toQ.outFeatures(), toK.outFeatures(), toV.outFeatures());
-            ql = parts[0];
-            kl = parts[1];
-            vl = parts[2];
-        } else {
-            ql = toQ.forward(x);                                                // (b*f, l, h*d)
-            kl = toK.forward(s);                                                // (b*f, lk, h*d)
-            vl = toV.forward(s);
-        }
+        Tensor ql = toQ.forward(x), kl = toK.forward(s), vl = toV.forward(s);  // (b*f, l|lk, h*d)
         Tensor q = Attention.splitHeads(ql, heads);                             // (b*f, h, l, d)
         Tensor k = Attention.splitHeads(kl, heads);                             // (b*f, h, lk, d)
         Tensor v = Attention.splitHeads(vl, heads);                             // (b*f, h, lk, d)
         Tensor o = Attention.scaledDotProduct(q, k, v, null, scale, maxScoreBytes); // (b*f, h, l, d)
         Tensor merged = Attention.mergeHeads(o);                                // (b*f, l, h*d)
         Tensor y = toOut.forward(merged);                                       // (b*f, l, queryDim); to_out.1 is Dropout(0)
-        Tensor.release(ql, kl, vl, qkv, o, merged);                             // no-op while recording
+        Tensor.release(ql, kl, vl, o, merged);                                  // no-op while recording
         return y;
     }
 

@@ -57,25 +57,6 @@ public final class RotaryEmbedding extends Module {
     }
 
     /**
-     * {@code rotateQueriesOrKeys(t·scale)}: queries scaled by the attention scale before the rotation, as LaVie's temporal
-     * attention does. In inference on float32 one pass ({@link Fused#rotaryInterleavedScaled}) that reads t in place
-     * (a permuted or sliced view is not copied first), the same floats as scaling then rotating; otherwise those two ops.
-     */
-    public Tensor rotateScaled(Tensor t, double scale) {
-        if (t.rank() >= 2 && t.dtype() == DataType.FLOAT && t.size(-1) >= dim) {
-            INDArray angles = angles(t.size(-2)).castTo(DataType.DOUBLE);
-            float[] cos = Transforms.cos(angles, true).castTo(DataType.FLOAT).dup('c').data().asFloat();
-            float[] sin = Transforms.sin(angles, true).castTo(DataType.FLOAT).dup('c').data().asFloat();
-            Tensor fused = Fused.rotaryInterleavedScaled(t, (float) scale, cos, sin, dim);
-            if (fused != null) return fused;
-        }
-        Tensor scaled = Ops.scale(t, scale);
-        Tensor out = rotateQueriesOrKeys(scaled);
-        if (out != scaled) scaled.release();                                // no-op while recording
-        return out;
-    }
-
-    /**
      * The naive twin of {@link #rotateQueriesOrKeys}: the same rotation composed from {@link Ops} (slices, products,
      * concatenations), whatever the dtype. Float32 input to {@link #rotateQueriesOrKeys} takes
      * {@link Fused#rotaryInterleaved} instead, which gives these floats and this gradient bit for bit (tested).

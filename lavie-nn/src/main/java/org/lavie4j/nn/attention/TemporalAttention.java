@@ -105,35 +105,22 @@ public final class TemporalAttention extends Module {
         int frames = Math.toIntExact(x.size(1));
         Tensor in = withFramePositions(x, frames);                              // x, or x + E[0..f-1]
         Tensor bias = timeRelPosBias.forward(frames);                           // (h, f, f)
-        Tensor qkv = StackedProjections.of(in, toQ, toK, toV), ql, kl, vl;     // inference: one product (b*h*w, f, 3*h*d)
-        if (qkv != null) {
-            Tensor[] parts = Ops.split(qkv, 2, toQ.outFeatures(), toK.outFeatures(), toV.outFeatures());
-            ql = parts[0];
-            kl = parts[1];
-            vl = parts[2];
-        } else {
-            ql = toQ.forward(in);                                               // (b*h*w, f, h*d)
-            kl = toK.forward(in);
-            vl = toV.forward(in);
-        }
+        Tensor ql = toQ.forward(in), kl = toK.forward(in), vl = toV.forward(in); // (b*h*w, f, h*d)
         if (in != x) in.release();
-        // q is scaled before RoPE: with the stacked projections (a column view) in the rotation's own pass; otherwise
-        // into ql when nothing records
-        boolean scaleInRotation = qkv != null && rotaryEmb != null;
-        Tensor qs = scaleInRotation ? ql : Ops.scaleInto(ql, scale);
+        Tensor qs = Ops.scaleInto(ql, scale);                                   // scaled before RoPE; into ql when nothing records
         Tensor q = Attention.splitHeads(qs, heads);                             // (b*h*w, h, f, d)
         Tensor k = Attention.splitHeads(kl, heads);                             // (b*h*w, h, f, d)
         Tensor v = Attention.splitHeads(vl, heads);                             // (b*h*w, h, f, d)
         Tensor qr = q, kr = k;
         if (rotaryEmb != null) {
-            qr = scaleInRotation ? rotaryEmb.rotateScaled(q, scale) : rotaryEmb.rotateQueriesOrKeys(q); // positions along frames (axis -2)
+            qr = rotaryEmb.rotateQueriesOrKeys(q);                              // positions along frames (axis -2)
             kr = rotaryEmb.rotateQueriesOrKeys(k);
         }
         Tensor o = Attention.scaledDotProduct(qr, kr, v, bias, 1.0, maxScoreBytes); // (b*h*w, h, f, d); q is pre-scaled
         Tensor merged = Attention.mergeHeads(o);                                // (b*h*w, f, h*d)
         Tensor y = toOut.forward(merged);                                       // (b*h*w, f, C); to_out.1 is Dropout(0)
         if (qs != ql) qs.release();
-        Tensor.release(ql, kl, vl, qkv, q, qr, kr, o, merged, bias);            // no-op while recording
+        Tensor.release(ql, kl, vl, q, qr, kr, o, merged, bias);                 // no-op while recording
         return y;
     }
 
