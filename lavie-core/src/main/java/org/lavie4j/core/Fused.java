@@ -1,6 +1,5 @@
 package org.lavie4j.core;
 
-import org.bytedeco.javacpp.FloatPointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.shape.Shape;
@@ -299,18 +298,14 @@ public final class Fused {
      * (negating a factor is exact).
      */
     private static INDArray rotatePairs(INDArray x, float[] cos, float[] sin, int dim, long length, float sign) {
-        boolean inPlace = x.dataType() == DataType.FLOAT && x.stride(x.rank() - 1) == 1 && x.data().length() <= Integer.MAX_VALUE;
-        INDArray in = inPlace ? x : x.dup('c');
-        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, x.shape());
         // x is read in place, row by row: any float32 view whose last axis has unit stride (temporal attention's q and k
         // are permuted (B, H, F, D) views of their projections), so no copy comes first
+        boolean inPlace = x.dataType() == DataType.FLOAT && x.stride(x.rank() - 1) == 1 && Kernels.extent(x) <= Integer.MAX_VALUE;
+        INDArray in = inPlace ? x : x.dup('c');
+        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, x.shape());
         long[] shape = in.shape(), stride = in.stride();
         int rank = shape.length;
-        long extent = 1;
-        for (int i = 0; i < rank; i++) extent += (shape[i] - 1) * stride[i];
-        FloatPointer p = new FloatPointer(in.data().addressPointer());          // a view's pointer starts at its first element
-        p.position(0).limit(extent);
-        FloatBuffer src = p.asBuffer(), dst = floats(out);
+        FloatBuffer src = Kernels.viewBuffer(in), dst = floats(out);
         int len = (int) x.size(-1), half = dim / 2;
         long rows = in.length() / len;
         boolean dense = kernelInput(in);

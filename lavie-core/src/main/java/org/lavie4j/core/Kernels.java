@@ -1,10 +1,12 @@
 package org.lavie4j.core;
 
+import org.bytedeco.javacpp.FloatPointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.shape.Shape;
 import org.nd4j.linalg.factory.Nd4j;
 
+import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
@@ -36,6 +38,24 @@ final class Kernels {
     }
 
     /** Threads for the kernels: ND4J's (OMP_NUM_THREADS, else the cores). */
+    /** One past the largest element index of the view x, counted from its first element. */
+    static long extent(INDArray x) {
+        long last = 0;
+        for (int i = 0; i < x.rank(); i++) last += (x.size(i) - 1) * Math.abs(x.stride(i));
+        return last + 1;
+    }
+
+    /**
+     * The floats of the view x (float32, {@link #extent} within int indices) as a buffer that starts at its first
+     * element (a view's pointer does) and ends after its last, for bulk reads without JNI calls: element (i₀, …) is at
+     * Σ i_k·stride_k.
+     */
+    static FloatBuffer viewBuffer(INDArray x) {
+        FloatPointer p = new FloatPointer(x.data().addressPointer());
+        p.position(0).limit(extent(x));
+        return p.asBuffer();
+    }
+
     static int threads() { return Math.max(1, Nd4j.getEnvironment().maxThreads()); }
 
     /** Work on items [i0, i1), in order, on the calling thread. */

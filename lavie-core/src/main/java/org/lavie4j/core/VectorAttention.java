@@ -4,7 +4,6 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
-import org.bytedeco.javacpp.FloatPointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -89,7 +88,7 @@ final class VectorAttention {
 
     /** Whether the kernel reads x in place: float32, rank 4, unit stride on the last axis, indices within an int. */
     static boolean readable(INDArray x) {
-        return x.dataType() == DataType.FLOAT && x.rank() == 4 && x.stride(3) == 1 && Operand.extent(x) < Integer.MAX_VALUE;
+        return x.dataType() == DataType.FLOAT && x.rank() == 4 && x.stride(3) == 1 && Kernels.extent(x) < Integer.MAX_VALUE;
     }
 
     /**
@@ -98,16 +97,7 @@ final class VectorAttention {
      */
     private record Operand(FloatBuffer buf, long sb, long sh, long sr, int len) {
         static Operand of(INDArray x) {
-            FloatPointer p = new FloatPointer(x.data().addressPointer());      // a view's pointer starts at its first element
-            p.position(0).limit(extent(x));
-            return new Operand(p.asBuffer(), x.stride(0), x.stride(1), x.stride(2), (int) x.size(3));
-        }
-
-        /** One past the largest element index of x. */
-        static long extent(INDArray x) {
-            long last = 0;
-            for (int i = 0; i < x.rank(); i++) last += (x.size(i) - 1) * Math.abs(x.stride(i));
-            return last + 1;
+            return new Operand(Kernels.viewBuffer(x), x.stride(0), x.stride(1), x.stride(2), (int) x.size(3));
         }
 
         private long row(long g, long heads, long r) { return g / heads * sb + g % heads * sh + r * sr; }

@@ -196,7 +196,7 @@ final class WinogradConv {
         INDArray u = Nd4j.createUninitialized(DataType.FLOAT, points * c * chunkTiles);
         INDArray m = Nd4j.createUninitialized(DataType.FLOAT, points * o * chunkTiles);
         try {
-            FloatBuffer vb = buffer(v), ub = buffer(u), mb = buffer(m);
+            FloatBuffer vb = Kernels.viewBuffer(v), ub = Kernels.viewBuffer(u), mb = Kernels.viewBuffer(m);
             FloatPointer wp = new FloatPointer(weight.data().addressPointer());
             Kernels.forRange(o, threads, "Winograd weight transform", (o0, o1) -> {
                 transformWeights(tile, wp, c, o, (int) o0, (int) o1, vb);
@@ -222,13 +222,6 @@ final class WinogradConv {
             Memory.free(u);
             Memory.free(m);
         }
-    }
-
-    /** The whole buffer of a fresh contiguous float array, for absolute bulk reads and writes without JNI calls. */
-    private static FloatBuffer buffer(INDArray a) {
-        FloatPointer p = new FloatPointer(a.data().addressPointer());
-        p.position(0).limit(a.length());
-        return p.asBuffer();
     }
 
     /**
