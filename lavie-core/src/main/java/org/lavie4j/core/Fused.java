@@ -356,10 +356,13 @@ public final class Fused {
             for (long r = r0; r < r1; r++) {
                 int at = (int) (r * len);
                 src.get(at, row, 0, len);
-                double mean = sumOf(row) / len;
-                double rstd = 1.0 / Math.sqrt(squaredDeviations(row, (float) mean) / len + eps);
+                double mean = rowSum(row) / len;
+                double rstd = 1.0 / Math.sqrt(rowSquaredDeviations(row, (float) mean) / len + eps);
                 float m = (float) mean, k = (float) rstd;
-                if (gam != null && bet != null) for (int i = 0; i < len; i++) row[i] = Math.fma((row[i] - m) * k, gam[i], bet[i]);
+                if (gam != null && bet != null) {
+                    if (Kernels.VECTOR_API) VectorElementwise.normalize(row, len, m, k, gam, bet);
+                    else for (int i = 0; i < len; i++) row[i] = Math.fma((row[i] - m) * k, gam[i], bet[i]);
+                }
                 else if (gam != null) for (int i = 0; i < len; i++) row[i] = (row[i] - m) * k * gam[i];
                 else if (bet != null) for (int i = 0; i < len; i++) row[i] = (row[i] - m) * k + bet[i];
                 else for (int i = 0; i < len; i++) row[i] = (row[i] - m) * k;
@@ -440,12 +443,12 @@ public final class Fused {
             double sum = 0;
             for (long c = 0; c < cg; c++) {
                 src.get((int) (((ng * cg + c) * fo + f) * len), row, 0, len);
-                sum += sumOf(row);
+                sum += rowSum(row);
             }
             double mean = sum / count, sq = 0;
             for (long c = 0; c < cg; c++) {
                 src.get((int) (((ng * cg + c) * fo + f) * len), row, 0, len);
-                sq += squaredDeviations(row, (float) mean);
+                sq += rowSquaredDeviations(row, (float) mean);
             }
             double rstd = 1.0 / Math.sqrt(sq / count + eps);
             for (long c = 0; c < cg; c++) {
@@ -453,7 +456,8 @@ public final class Fused {
                 double scale = rstd * (gam == null ? 1.0 : gam[ch]);
                 float a = (float) scale, b = (float) ((bet == null ? 0.0 : bet[ch]) - mean * scale);
                 src.get(at, row, 0, len);
-                for (int i = 0; i < len; i++) row[i] = Math.fma(row[i], a, b);
+                if (Kernels.VECTOR_API) VectorElementwise.affine(row, len, a, b);
+                else for (int i = 0; i < len; i++) row[i] = Math.fma(row[i], a, b);
                 if (silu) VectorElementwise.siluChunk(row, len);
                 dst.put(at, row, 0, len);
             }
@@ -461,8 +465,18 @@ public final class Fused {
         return out;
     }
 
+    /** {@link #sumOf}, in the Vector API when the JVM has it (the same double). */
+    private static double rowSum(float[] v) {
+        return Kernels.VECTOR_API ? VectorElementwise.sumOf(v) : sumOf(v);
+    }
+
+    /** {@link #squaredDeviations}, in the Vector API when the JVM has it (the same double). */
+    private static double rowSquaredDeviations(float[] v, float m) {
+        return Kernels.VECTOR_API ? VectorElementwise.squaredDeviations(v, m) : squaredDeviations(v, m);
+    }
+
     /** Σ v in double, eight float partial sums over blocks of 64 (independent chains the JIT can overlap). */
-    private static double sumOf(float[] v) {
+    static double sumOf(float[] v) {
         double total = 0;
         int i = 0;
         for (; i + 64 <= v.length; i += 64) {
@@ -478,7 +492,7 @@ public final class Fused {
     }
 
     /** Σ (v − m)² in double, as {@link #sumOf}. */
-    private static double squaredDeviations(float[] v, float m) {
+    static double squaredDeviations(float[] v, float m) {
         double total = 0;
         int i = 0;
         for (; i + 64 <= v.length; i += 64) {

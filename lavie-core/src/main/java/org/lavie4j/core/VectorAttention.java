@@ -289,15 +289,24 @@ final class VectorAttention {
         }
     }
 
-    /** s[o..o+n) := exp(s − max) in place, n a multiple of 8 (−∞ entries give 0); returns 1 / Σ exp. */
+    /**
+     * s[o..o+n) := exp(s − max) in place, n a multiple of 8 (−∞ entries give 0); returns 1 / Σ exp.
+     *
+     * <p>The loop-carried vectors (the running max and sum) are the <em>argument</em> of each operation, never its
+     * receiver: when C2 parses a loop body the loop variable's type is only the declared {@code FloatVector}, so a call
+     * on it is devirtualised from the call site's type profile, and where that profile was still thin at compile time
+     * (an early or on-stack-replacement compilation) the call stayed virtual, boxing the vector and calling
+     * {@code lanewise} every 8 scores: in about half of the JVM launches the exponential phase then took 25-38 instead of
+     * 5-6 ms a 2,560 × 2,560 slice (benchmarks/README.md, fifteenth session). A freshly loaded vector has an exact type.
+     */
     static float expRow(float[] s, int o, int n, float[] lanes) {
         FloatVector m = FloatVector.fromArray(F, s, o);
-        for (int j = LANES; j < n; j += LANES) m = m.max(FloatVector.fromArray(F, s, o + j));
+        for (int j = LANES; j < n; j += LANES) m = FloatVector.fromArray(F, s, o + j).max(m);
         FloatVector mx = FloatVector.broadcast(F, m.reduceLanes(VectorOperators.MAX)), sum = FloatVector.zero(F);
         for (int j = 0; j < n; j += LANES) {
             FloatVector e = exp(FloatVector.fromArray(F, s, o + j).sub(mx));
             e.intoArray(s, o + j);
-            sum = sum.add(e);
+            sum = e.add(sum);
         }
         // the lanes in a fixed order: the Vector API leaves the order of a floating-point ADD reduction open
         sum.intoArray(lanes, 0);

@@ -64,4 +64,60 @@ final class VectorElementwise {
         FloatVector numerator = FloatVector.broadcast(F, 1f).blend(e, x.compare(VectorOperators.LT, 0f));
         return x.mul(numerator.div(e.add(1f)));
     }
+
+    // ------------------------------------------------------------------ normalisation rows (Fused's GroupNorm, LayerNorm)
+
+    /**
+     * {@code Fused.sumOf} in vectors, the same double bit for bit: there, eight float partial sums s_j add v[i + j + 8m]
+     * over each block of 64 and the block adds (double) s_0 + … + s_7 to the total; here lane j is s_j. (Float addition
+     * commutes, so {@code x.add(s)} is s + x; the loop-carried vector is only ever an argument, see
+     * {@link VectorAttention#expRow}; a partial sum's −0 read out as +0 adds the same to the total, which starts at +0.)
+     */
+    static double sumOf(float[] v) {
+        double total = 0;
+        int i = 0;
+        for (; i + 64 <= v.length; i += 64) {
+            FloatVector s = FloatVector.zero(F);
+            for (int j = i; j < i + 64; j += LANES) s = FloatVector.fromArray(F, v, j).add(s);
+            FloatVector r = FloatVector.zero(F).add(s);
+            total += (double) r.lane(0) + r.lane(1) + r.lane(2) + r.lane(3) + r.lane(4) + r.lane(5) + r.lane(6) + r.lane(7);
+        }
+        for (; i < v.length; i++) total += v[i];
+        return total;
+    }
+
+    /** {@code Fused.squaredDeviations} in vectors, the same double bit for bit, as {@link #sumOf}. */
+    static double squaredDeviations(float[] v, float m) {
+        double total = 0;
+        int i = 0;
+        for (; i + 64 <= v.length; i += 64) {
+            FloatVector s = FloatVector.zero(F);
+            for (int j = i; j < i + 64; j += LANES) {
+                FloatVector d = FloatVector.fromArray(F, v, j).sub(m);
+                s = d.mul(d).add(s);
+            }
+            FloatVector r = FloatVector.zero(F).add(s);
+            total += (double) r.lane(0) + r.lane(1) + r.lane(2) + r.lane(3) + r.lane(4) + r.lane(5) + r.lane(6) + r.lane(7);
+        }
+        for (; i < v.length; i++) {
+            double d = v[i] - m;
+            total += d * d;
+        }
+        return total;
+    }
+
+    /** v[i] = fma(v[i], a, b) for i < len (GroupNorm's affine pass), the same floats as the scalar loop. */
+    static void affine(float[] v, int len, float a, float b) {
+        int i = 0;
+        for (; i + LANES <= len; i += LANES) FloatVector.fromArray(F, v, i).fma(a, b).intoArray(v, i);
+        for (; i < len; i++) v[i] = Math.fma(v[i], a, b);
+    }
+
+    /** v[i] = fma((v[i] − m)·k, γ[i], β[i]) for i < len (LayerNorm's pass), the same floats as the scalar loop. */
+    static void normalize(float[] v, int len, float m, float k, float[] gamma, float[] beta) {
+        int i = 0;
+        for (; i + LANES <= len; i += LANES)
+            FloatVector.fromArray(F, v, i).sub(m).mul(k).fma(FloatVector.fromArray(F, gamma, i), FloatVector.fromArray(F, beta, i)).intoArray(v, i);
+        for (; i < len; i++) v[i] = Math.fma((v[i] - m) * k, gamma[i], beta[i]);
+    }
 }

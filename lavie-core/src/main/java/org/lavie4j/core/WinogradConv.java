@@ -389,12 +389,16 @@ final class WinogradConv {
     /**
      * Separate arrays for the values one loop writes side by side (the columns of each phase, the rows of Bᵀ·d, the
      * points, the outputs of a tile), each read and written as whole vectors, with {@link #LANES} floats of slack. F(2×2,
-     * 3×3) uses even, odd, e, the first 16 points and y; F(4×4, 3×3) phases, e4, all 36 points, t4 and y4.
+     * 3×3) uses even, odd, e, the first 16 points and y; F(4×4, 3×3) one array per stage instead, so that each stage's
+     * loop runs over several rows at once: phases (padded row, phase, k), e4 (the six rows of Bᵀ·d for one line of tiles,
+     * each over phase and k), all 36 points and, on the output side, m4 (point, tile), t4 (Aᵀ·M: row, column, tile) and y4
+     * (output row, column, tile).
      */
     private static final class Work {
         float[] rows = new float[0], even = new float[0], odd = new float[0];
         final float[][] e = new float[8][0], points = new float[MAX_POINTS][0], y = new float[4][0];
-        final float[][] phases = new float[4][0], e4 = new float[24][0], t4 = new float[24][0], y4 = new float[16][0];
+        float[] phases = new float[0], m4 = new float[0], t4 = new float[0], y4 = new float[0];
+        final float[][] e4 = new float[6][0];
 
         /** Grows what the tile's transforms use: image rows, padded planes of the column phases, lines of tiles, points. */
         void ensure(Tile tile, int rowFloats, int planeFloats, int line, int tiles) {
@@ -406,10 +410,11 @@ final class WinogradConv {
                 for (int i = 0; i < e.length; i++) e[i] = grow(e[i], line);
                 for (int i = 0; i < y.length; i++) y[i] = grow(y[i], line);
             } else {
-                for (int i = 0; i < phases.length; i++) phases[i] = grow(phases[i], planeFloats);
-                for (int i = 0; i < e4.length; i++) e4[i] = grow(e4[i], line);
-                for (int i = 0; i < t4.length; i++) t4[i] = grow(t4[i], line);
-                for (int i = 0; i < y4.length; i++) y4[i] = grow(y4[i], line);
+                phases = grow(phases, 4 * planeFloats);
+                for (int i = 0; i < e4.length; i++) e4[i] = grow(e4[i], 4 * line);
+                m4 = grow(m4, 36 * tiles);
+                t4 = grow(t4, 4 * Chunk.stride4(6 * tiles));
+                y4 = grow(y4, 16 * Chunk.stride4(tiles));
             }
         }
 
@@ -480,32 +485,29 @@ final class WinogradConv {
         }
 
         /**
-         * F(4×4, 3×3), as {@link #tiles2}: each padded row (x from −1) is split into its four phases, phase q holding
-         * columns 4k + q − 1, so that tile tx's six columns are phase 0..3 at k = tx and phase 0, 1 at k = tx + 1; Bᵀ·d
-         * runs down the columns of each phase, then ·B along the rows, 8 tiles per vector.
+         * F(4×4, 3×3), as {@link #tiles2}: each padded row (x from −1) is split into its four phases ({@link #split4}),
+         * phase q holding columns 4k + q − 1, so that tile tx's six columns are phase 0..3 at k = tx and phase 0, 1 at
+         * k = tx + 1; Bᵀ·d runs down the columns of all four phases of a line of tiles in one loop, then ·B along the
+         * rows, 8 tiles per vector.
          */
         private void tiles4(Work w, int y0, int yLo, int padded, int lines) {
-            int h = (int) in.height, wd = (int) in.width, quarter = tilesW + 1;
-            float[] rows = w.rows;
-            float[][] ph = w.phases, e = w.e4, s = w.points;
+            int h = (int) in.height, wd = (int) in.width, quarter = tilesW + 1, row = 4 * quarter;
+            float[] rows = w.rows, ph = w.phases;
+            float[][] e = w.e4, s = w.points;
             for (int pr = 0; pr < padded; pr++) {
-                int y = y0 + pr, base = pr * quarter;
-                for (int q = 0; q < 4; q++) {
-                    float[] dst = ph[q];
-                    // columns 4k + q − 1 inside [0, wd): k from kLo (1 for phase 0, whose k = 0 is x = −1) to kHi
-                    int kLo = q == 0 ? 1 : 0, kHi = y < 0 || y >= h || wd - q < 0 ? kLo : Math.max(kLo, Math.min(quarter, (wd - q) / 4 + 1));
-                    Arrays.fill(dst, base, base + kLo, 0f);
-                    int src = (y - yLo) * wd + q - 1;
-                    for (int k = kLo; k < kHi; k++) dst[base + k] = rows[src + 4 * k];
-                    Arrays.fill(dst, base + kHi, base + quarter, 0f);
-                }
+                int y = y0 + pr;
+                if (y < 0 || y >= h) Arrays.fill(ph, pr * row, (pr + 1) * row, 0f);
+                else split4(rows, (y - yLo) * wd, wd, ph, pr * row, quarter);
             }
             for (int lt = 0; lt < lines; lt++) {
-                int d = 4 * lt * quarter, off = lt * tilesW;
-                for (int q = 0; q < 4; q++)                          // Bᵀ·d down the columns of phase q
-                    columnsOfTiles6(ph[q], d, quarter, e[q], e[4 + q], e[8 + q], e[12 + q], e[16 + q], e[20 + q]);
-                for (int a = 0; a < 6; a++)                         // (Bᵀ·d)·B, row a
-                    rowOfTiles6(e[4 * a], e[4 * a + 1], e[4 * a + 2], e[4 * a + 3], tilesW, off, s, 6 * a);
+                int d = 4 * lt * row, off = lt * tilesW;
+                // Bᵀ·d down the columns: e[i][q·quarter + k]
+                bt6(ph, d, ph, d + row, ph, d + 2 * row, ph, d + 3 * row, ph, d + 4 * row, ph, d + 5 * row, row, e[0], e[1], e[2], e[3], e[4], e[5], 0);
+                for (int a = 0; a < 6; a++) {                       // (Bᵀ·d)·B, row a
+                    float[] r = e[a];
+                    bt6(r, 0, r, quarter, r, 2 * quarter, r, 3 * quarter, r, 1, r, quarter + 1, tilesW,
+                            s[6 * a], s[6 * a + 1], s[6 * a + 2], s[6 * a + 3], s[6 * a + 4], s[6 * a + 5], off);
+                }
             }
         }
 
@@ -517,8 +519,13 @@ final class WinogradConv {
             long plane = (long) h * wd;
             w.ensure(tile, mt * (int) Math.min(tilesH, r1 - r0) * wd, 0, tilesW + 1, tiles);
             for (int oc = o0; oc < o1; oc++) {
-                for (int xi = 0; xi < tile.points; xi++) m.get(xi * o * tiles + oc * tiles, w.points[xi], 0, tiles);
                 float bias = biases == null ? 0f : biases[oc];
+                if (tile == Tile.F2) {
+                    for (int xi = 0; xi < tile.points; xi++) m.get(xi * o * tiles + oc * tiles, w.points[xi], 0, tiles);
+                } else {
+                    for (int xi = 0; xi < tile.points; xi++) m.get(xi * o * tiles + oc * tiles, w.m4, xi * tiles, tiles);
+                    transformTiles4(w, bias);
+                }
                 for (long r = r0; r < r1; r += segment(r)) {      // the chunk's tile rows of one image at a time
                     long n = r / tilesH;
                     int ty0 = (int) (r % tilesH), lines = segment(r);
@@ -527,7 +534,7 @@ final class WinogradConv {
                     for (int lt = 0; lt < lines; lt++) {
                         int inside = yHi - yLo - mt * lt;             // the line's output rows inside the image
                         if (tile == Tile.F2) blocks2(w, first + lt * tilesW, bias, 2 * lt * wd, inside);
-                        else blocks4(w, first + lt * tilesW, bias, 4 * lt * wd, inside);
+                        else blocks4(w, first + lt * tilesW, 4 * lt * wd, inside);
                     }
                     long at = (n / outFrames * o + oc) * outFrames * plane + n % outFrames * plane;   // plane (n, oc)
                     op.position(at + (long) yLo * wd).put(w.rows, 0, (yHi - yLo) * wd);
@@ -555,23 +562,40 @@ final class WinogradConv {
             }
         }
 
-        /** F(4×4, 3×3), as {@link #blocks2}: 4×4 blocks, the last tile cut to the columns inside. */
-        private void blocks4(Work w, int t0, float bias, int top, int inside) {
-            int wd = (int) in.width, full = wd / 4, rest = wd - 4 * full;   // tiles with 4 columns inside; the last one's
-            float[] rows = w.rows;
-            float[][] y = w.y4;
-            blocksOfTiles6(w.points, t0, tilesW, bias, w.t4, y);
+        /**
+         * F(4×4, 3×3): Aᵀ·M·A + bias for all the chunk's tiles of one output channel, from {@code w.m4} (point ξ of tile
+         * t at ξ·tiles + t) into {@code w.y4} (output (i, j) of tile t's block at (4i + j)·{@link #stride4}(tiles) + t):
+         * Aᵀ down the six columns of points in one loop over (column, tile), into four rows of 6·tiles (one per row of
+         * Aᵀ, {@code stride4(6·tiles)} apart), then ·A along each row, in loops over all tiles. Rows written by one loop
+         * start whole vectors apart, since the loop's last vector writes past the row's end.
+         */
+        private void transformTiles4(Work w, float bias) {
+            float[] m = w.m4, t = w.t4, y = w.y4;
+            int n = tiles, tr = stride4(6 * n), yr = stride4(n);
+            at6(m, 0, 6 * n, 12 * n, 18 * n, 24 * n, 30 * n, 6 * n, false, 0f, t, 0, tr, 2 * tr, 3 * tr);
+            for (int i = 0; i < 4; i++) {
+                int r = i * tr;
+                at6(t, r, r + n, r + 2 * n, r + 3 * n, r + 4 * n, r + 5 * n, n, true, bias, y, 4 * i * yr, (4 * i + 1) * yr, (4 * i + 2) * yr, (4 * i + 3) * yr);
+            }
+        }
+
+        /** n rounded up to whole vectors. */
+        static int stride4(int n) { return (n + LANES - 1) / LANES * LANES; }
+
+        /** F(4×4, 3×3), as {@link #blocks2}: the 4×4 blocks of tiles t0.. (from {@code w.y4}), the last tile cut to the columns inside. */
+        private void blocks4(Work w, int t0, int top, int inside) {
+            int wd = (int) in.width, full = wd / 4, rest = wd - 4 * full, n = stride4(tiles);   // tiles with 4 columns inside; the last one's
+            float[] rows = w.rows, y = w.y4;
             for (int i = 0; i < 4 && i < inside; i++) {
-                int row = top + i * wd;
-                float[] y0 = y[4 * i], y1 = y[4 * i + 1], y2 = y[4 * i + 2], y3 = y[4 * i + 3];
+                int row = top + i * wd, y0 = 4 * i * n + t0, y1 = y0 + n, y2 = y1 + n, y3 = y2 + n;
                 for (int tx = 0; tx < full; tx++) {
                     int at = row + 4 * tx;
-                    rows[at] = y0[tx];
-                    rows[at + 1] = y1[tx];
-                    rows[at + 2] = y2[tx];
-                    rows[at + 3] = y3[tx];
+                    rows[at] = y[y0 + tx];
+                    rows[at + 1] = y[y1 + tx];
+                    rows[at + 2] = y[y2 + tx];
+                    rows[at + 3] = y[y3 + tx];
                 }
-                for (int j = 0; j < rest; j++) rows[row + 4 * full + j] = y[4 * i + j][full];
+                for (int j = 0; j < rest; j++) rows[row + 4 * full + j] = y[y0 + j * n + full];
             }
         }
     }
@@ -633,99 +657,93 @@ final class WinogradConv {
         }
     }
 
+
+
     /**
-     * F(4×4, 3×3)'s Bᵀ·d down the columns of a line of tiles: the six padded input rows start at {@code d + i·n}
-     * (i = 0..5) of {@code x}; e0..e5 get rows 0..5 of Bᵀ·d for each of the n columns. Whole vectors, as in
-     * {@link #columnsOfTiles}.
+     * Bᵀ·(x0..x5) for n values (whole vectors: up to {@link #LANES} − 1 more are read and written), xi read from
+     * {@code xi[ii + k]} and e0..e5 written at {@code at + k} for k in [0, n) (the rows of Bᵀ in {@link WinogradConv}'s
+     * class comment, with a = x4 − x2 and b = x3 − x1 shared): e0 = x0 + x4 − 2x2 + 1.5b, e1 = x4 − x1 + 0.5x2 + 2.5x3,
+     * e2 = x4 + x1 − 2.5x2 + 0.5x3, e3 = a + 2b, e4 = a − 0.5b, e5 = x1 + x5 − 2x3 + 1.5a.
+     *
+     * <p>The loop inside and arrays in and out, never vectors: C2 stops inlining ordinary methods once a compilation
+     * holds many nodes ({@code NodeCountInliningCutoff}; the Vector API's own methods are force-inlined past it), and a
+     * vector passed to or returned from a call left out of line is boxed. A helper called per vector that way (the
+     * earlier {@code bt6(FloatVector...)} with a {@code k(float)} broadcast helper) cost 12% of a level-0 convolution
+     * (benchmarks/README.md, fifteenth session).
      */
-    private static void columnsOfTiles6(float[] x, int d, int n, float[] e0, float[] e1, float[] e2, float[] e3, float[] e4, float[] e5) {
-        int d1 = d + n, d2 = d1 + n, d3 = d2 + n, d4 = d3 + n, d5 = d4 + n;
+    private static void bt6(float[] x0, int i0, float[] x1, int i1, float[] x2, int i2, float[] x3, int i3, float[] x4, int i4,
+                            float[] x5, int i5, int n, float[] e0, float[] e1, float[] e2, float[] e3, float[] e4, float[] e5, int at) {
         for (int k = 0; k < n; k += LANES) {
-            FloatVector x0 = FloatVector.fromArray(F, x, d + k), x1 = FloatVector.fromArray(F, x, d1 + k);
-            FloatVector x2 = FloatVector.fromArray(F, x, d2 + k), x3 = FloatVector.fromArray(F, x, d3 + k);
-            FloatVector x4 = FloatVector.fromArray(F, x, d4 + k), x5 = FloatVector.fromArray(F, x, d5 + k);
-            bt6(x0, x1, x2, x3, x4, x5, e0, e1, e2, e3, e4, e5, k);
+            FloatVector v0 = FloatVector.fromArray(F, x0, i0 + k), v1 = FloatVector.fromArray(F, x1, i1 + k);
+            FloatVector v2 = FloatVector.fromArray(F, x2, i2 + k), v3 = FloatVector.fromArray(F, x3, i3 + k);
+            FloatVector v4 = FloatVector.fromArray(F, x4, i4 + k), v5 = FloatVector.fromArray(F, x5, i5 + k);
+            FloatVector a = v4.sub(v2), b = v3.sub(v1);
+            int o = at + k;
+            b.fma(FloatVector.broadcast(F, 1.5f), v2.fma(FloatVector.broadcast(F, -2f), v0.add(v4))).intoArray(e0, o);
+            v3.fma(FloatVector.broadcast(F, 2.5f), v2.fma(FloatVector.broadcast(F, 0.5f), v4.sub(v1))).intoArray(e1, o);
+            v3.fma(FloatVector.broadcast(F, 0.5f), v2.fma(FloatVector.broadcast(F, -2.5f), v4.add(v1))).intoArray(e2, o);
+            b.fma(FloatVector.broadcast(F, 2f), a).intoArray(e3, o);
+            b.fma(FloatVector.broadcast(F, -0.5f), a).intoArray(e4, o);
+            a.fma(FloatVector.broadcast(F, 1.5f), v3.fma(FloatVector.broadcast(F, -2f), v1.add(v5))).intoArray(e5, o);
         }
     }
 
-    /**
-     * F(4×4, 3×3)'s (Bᵀ·d)·B for one row of n tiles: tile tx's six columns are {@code p0..p3[tx], p0[tx + 1],
-     * p1[tx + 1]}; its six transformed points go to {@code s[s0 + b][off + tx]}. Whole vectors, as in
-     * {@link #columnsOfTiles}.
-     */
-    private static void rowOfTiles6(float[] p0, float[] p1, float[] p2, float[] p3, int n, int off, float[][] s, int s0) {
-        float[] t0 = s[s0], t1 = s[s0 + 1], t2 = s[s0 + 2], t3 = s[s0 + 3], t4 = s[s0 + 4], t5 = s[s0 + 5];
-        for (int tx = 0; tx < n; tx += LANES) {
-            FloatVector x0 = FloatVector.fromArray(F, p0, tx), x1 = FloatVector.fromArray(F, p1, tx);
-            FloatVector x2 = FloatVector.fromArray(F, p2, tx), x3 = FloatVector.fromArray(F, p3, tx);
-            FloatVector x4 = FloatVector.fromArray(F, p0, tx + 1), x5 = FloatVector.fromArray(F, p1, tx + 1);
-            bt6(x0, x1, x2, x3, x4, x5, t0, t1, t2, t3, t4, t5, off + tx);
-        }
-    }
-
-    private static FloatVector k(float v) { return FloatVector.broadcast(F, v); }
 
     /**
-     * Bᵀ·(x0..x5) into e0..e5 at {@code at} (the rows of Bᵀ in {@link WinogradConv}'s class comment, with a = x4 − x2
-     * and b = x3 − x1 shared): e0 = x0 + x4 − 2x2 + 1.5b, e1 = x4 − x1 + 0.5x2 + 2.5x3, e2 = x4 + x1 − 2.5x2 + 0.5x3,
-     * e3 = a + 2b, e4 = a − 0.5b, e5 = x1 + x5 − 2x3 + 1.5a.
+     * Aᵀ·(m0..m5) (+ bias when {@code biased}) for n values (whole vectors, as {@link #bt6}), mi read from
+     * {@code x[ii + k]} and y0..y3 written to {@code y[oj + k]}, for k in [0, n): y0 = m0 + m1 + m2 + m3 + m4,
+     * y1 = m1 − m2 + m3/2 − 2m4, y2 = m1 + m2 + m3/4 + 4m4, y3 = m1 − m2 + m3/8 − 8m4 + m5 (powers of two: exact but for
+     * the sums' rounding). The loop inside and arrays in and out, as {@link #bt6}.
      */
-    private static void bt6(FloatVector x0, FloatVector x1, FloatVector x2, FloatVector x3, FloatVector x4, FloatVector x5,
-                            float[] e0, float[] e1, float[] e2, float[] e3, float[] e4, float[] e5, int at) {
-        FloatVector a = x4.sub(x2), b = x3.sub(x1);
-        b.fma(k(1.5f), x2.fma(k(-2f), x0.add(x4))).intoArray(e0, at);
-        x3.fma(k(2.5f), x2.fma(k(0.5f), x4.sub(x1))).intoArray(e1, at);
-        x3.fma(k(0.5f), x2.fma(k(-2.5f), x4.add(x1))).intoArray(e2, at);
-        b.fma(k(2f), a).intoArray(e3, at);
-        b.fma(k(-0.5f), a).intoArray(e4, at);
-        a.fma(k(1.5f), x3.fma(k(-2f), x1.add(x5))).intoArray(e5, at);
-    }
-
-    /**
-     * F(4×4, 3×3)'s Aᵀ·M·A + bias for n tiles from tile t0: first Aᵀ down each of the six columns of points (into
-     * t[6i + b], i = 0..3), then ·A along each of the four rows, into y[4i + j], the output at row i, column j of each
-     * tile's block. Whole vectors, as in {@link #columnsOfTiles}.
-     */
-    private static void blocksOfTiles6(float[][] m, int t0, int n, float bias, float[][] t, float[][] y) {
-        for (int b = 0; b < 6; b++) {
-            float[] m0 = m[b], m1 = m[6 + b], m2 = m[12 + b], m3 = m[18 + b], m4 = m[24 + b], m5 = m[30 + b];
-            for (int tx = 0; tx < n; tx += LANES) {
-                int at = t0 + tx;
-                at6(FloatVector.fromArray(F, m0, at), FloatVector.fromArray(F, m1, at), FloatVector.fromArray(F, m2, at),
-                        FloatVector.fromArray(F, m3, at), FloatVector.fromArray(F, m4, at), FloatVector.fromArray(F, m5, at),
-                        null, t[b], t[6 + b], t[12 + b], t[18 + b], tx);
+    private static void at6(float[] x, int i0, int i1, int i2, int i3, int i4, int i5, int n, boolean biased, float bias,
+                            float[] y, int o0, int o1, int o2, int o3) {
+        for (int k = 0; k < n; k += LANES) {
+            FloatVector m0 = FloatVector.fromArray(F, x, i0 + k), m1 = FloatVector.fromArray(F, x, i1 + k);
+            FloatVector m2 = FloatVector.fromArray(F, x, i2 + k), m3 = FloatVector.fromArray(F, x, i3 + k);
+            FloatVector m4 = FloatVector.fromArray(F, x, i4 + k), m5 = FloatVector.fromArray(F, x, i5 + k);
+            FloatVector s12 = m1.add(m2), d12 = m1.sub(m2);
+            FloatVector r0 = m0.add(s12).add(m3.add(m4));
+            FloatVector r1 = m4.fma(FloatVector.broadcast(F, -2f), m3.fma(FloatVector.broadcast(F, 0.5f), d12));
+            FloatVector r2 = m4.fma(FloatVector.broadcast(F, 4f), m3.fma(FloatVector.broadcast(F, 0.25f), s12));
+            FloatVector r3 = m4.fma(FloatVector.broadcast(F, -8f), m3.fma(FloatVector.broadcast(F, 0.125f), d12)).add(m5);
+            if (biased) {
+                FloatVector b = FloatVector.broadcast(F, bias);
+                r0 = r0.add(b);
+                r1 = r1.add(b);
+                r2 = r2.add(b);
+                r3 = r3.add(b);
             }
-        }
-        FloatVector bv = FloatVector.broadcast(F, bias);
-        for (int i = 0; i < 4; i++) {
-            float[] r0 = t[6 * i], r1 = t[6 * i + 1], r2 = t[6 * i + 2], r3 = t[6 * i + 3], r4 = t[6 * i + 4], r5 = t[6 * i + 5];
-            for (int tx = 0; tx < n; tx += LANES)
-                at6(FloatVector.fromArray(F, r0, tx), FloatVector.fromArray(F, r1, tx), FloatVector.fromArray(F, r2, tx),
-                        FloatVector.fromArray(F, r3, tx), FloatVector.fromArray(F, r4, tx), FloatVector.fromArray(F, r5, tx),
-                        bv, y[4 * i], y[4 * i + 1], y[4 * i + 2], y[4 * i + 3], tx);
+            r0.intoArray(y, o0 + k);
+            r1.intoArray(y, o1 + k);
+            r2.intoArray(y, o2 + k);
+            r3.intoArray(y, o3 + k);
         }
     }
 
     /**
-     * Aᵀ·(m0..m5) (+ bias when not null) into y0..y3 at {@code at}: y0 = m0 + m1 + m2 + m3 + m4, y1 = m1 − m2 + m3/2 −
-     * 2m4, y2 = m1 + m2 + m3/4 + 4m4, y3 = m1 − m2 + m3/8 − 8m4 + m5 (powers of two: exact but for the sums' rounding).
+     * One image row {@code x[src, src + wd)} into its four phases for F(4×4, 3×3)'s tiles:
+     * {@code dst[b + q·quarter + k] = x[src + 4k + q − 1]} for q in [0, 4), k in [0, quarter), 0 where 4k + q − 1 is
+     * outside [0, wd) (the padding). One pass over k, four phases at a time.
      */
-    private static void at6(FloatVector m0, FloatVector m1, FloatVector m2, FloatVector m3, FloatVector m4, FloatVector m5,
-                            FloatVector bias, float[] y0, float[] y1, float[] y2, float[] y3, int at) {
-        FloatVector s12 = m1.add(m2), d12 = m1.sub(m2);
-        FloatVector r0 = m0.add(s12).add(m3.add(m4));
-        FloatVector r1 = m4.fma(k(-2f), m3.fma(k(0.5f), d12));
-        FloatVector r2 = m4.fma(k(4f), m3.fma(k(0.25f), s12));
-        FloatVector r3 = m4.fma(k(-8f), m3.fma(k(0.125f), d12)).add(m5);
-        if (bias != null) {
-            r0 = r0.add(bias);
-            r1 = r1.add(bias);
-            r2 = r2.add(bias);
-            r3 = r3.add(bias);
+    static void split4(float[] x, int src, int wd, float[] dst, int b, int quarter) {
+        int b1 = b + quarter, b2 = b1 + quarter, b3 = b2 + quarter;
+        int inner = Math.min(quarter, Math.max(1, (wd + 1) / 4));   // k in [1, inner): 4k + 2 < wd, all four inside
+        for (int k = 1; k < inner; k++) {
+            int i = src + 4 * k - 1;
+            dst[b + k] = x[i];
+            dst[b1 + k] = x[i + 1];
+            dst[b2 + k] = x[i + 2];
+            dst[b3 + k] = x[i + 3];
         }
-        r0.intoArray(y0, at);
-        r1.intoArray(y1, at);
-        r2.intoArray(y2, at);
-        r3.intoArray(y3, at);
+        edge4(x, src, wd, dst, b, quarter, 0);
+        for (int k = inner; k < quarter; k++) edge4(x, src, wd, dst, b, quarter, k);
+    }
+
+    /** {@link #split4} at one k, each phase checked against the row's ends. */
+    private static void edge4(float[] x, int src, int wd, float[] dst, int b, int quarter, int k) {
+        for (int q = 0; q < 4; q++) {
+            int c = 4 * k + q - 1;
+            dst[b + q * quarter + k] = c >= 0 && c < wd ? x[src + c] : 0f;
+        }
     }
 }

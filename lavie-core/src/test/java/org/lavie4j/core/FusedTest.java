@@ -96,6 +96,47 @@ class FusedTest {
     }
 
     /** GroupNorm with the SiLU applied before each row is written: the floats of the two ops, bit for bit. */
+    /**
+     * The Vector API row kernels of GroupNorm and LayerNorm (statistics, affine and normalising passes) against the
+     * scalar loops they replace: the same doubles and floats bit for bit, at lengths around the blocks of 64 and the
+     * vectors of 8, with signed zeros, huge and tiny values.
+     */
+    @Test void normalisationRowKernelsEqualTheScalarLoopsBitForBit() {
+        java.util.Random rnd = new java.util.Random(20261127);
+        for (int len : new int[]{1, 7, 8, 63, 64, 65, 129, 320, 1280, 2560}) {
+            float[] v = new float[len], gamma = new float[len], beta = new float[len];
+            for (int i = 0; i < len; i++) {
+                v[i] = switch (i % 11) {
+                    case 3 -> -0f;
+                    case 5 -> 0f;
+                    case 7 -> (float) (rnd.nextGaussian() * 1e30);
+                    case 9 -> (float) (rnd.nextGaussian() * 1e-30);
+                    default -> (float) (rnd.nextGaussian() * 3 + 0.5);
+                };
+                gamma[i] = (float) rnd.nextGaussian();
+                beta[i] = (float) rnd.nextGaussian();
+            }
+            assertEquals(Double.doubleToRawLongBits(Fused.sumOf(v)), Double.doubleToRawLongBits(VectorElementwise.sumOf(v)), "sum, length " + len);
+            float m = (float) (Fused.sumOf(v) / len);
+            assertEquals(Double.doubleToRawLongBits(Fused.squaredDeviations(v, m)), Double.doubleToRawLongBits(VectorElementwise.squaredDeviations(v, m)),
+                    "squared deviations, length " + len);
+            float[] a = v.clone(), b = v.clone();
+            for (int i = 0; i < len; i++) a[i] = Math.fma(a[i], 0.37f, -1.25f);
+            VectorElementwise.affine(b, len, 0.37f, -1.25f);
+            assertArrayEquals(a, b, "affine, length " + len);
+            a = v.clone();
+            b = v.clone();
+            for (int i = 0; i < len; i++) a[i] = Math.fma((a[i] - m) * 0.81f, gamma[i], beta[i]);
+            VectorElementwise.normalize(b, len, m, 0.81f, gamma, beta);
+            assertArrayEquals(a, b, "normalize, length " + len);
+        }
+        float[] zeros = {-0f, -0f, -0f, -0f, -0f, -0f, -0f, -0f};
+        float[] block = new float[64];
+        java.util.Arrays.fill(block, -0f);
+        assertEquals(Double.doubleToRawLongBits(Fused.sumOf(block)), Double.doubleToRawLongBits(VectorElementwise.sumOf(block)));
+        assertEquals(Double.doubleToRawLongBits(Fused.sumOf(zeros)), Double.doubleToRawLongBits(VectorElementwise.sumOf(zeros)));
+    }
+
     @Test void groupNormSiluIsGroupNormThenSiluBitForBit() {
         boolean was = Ops.vectorElementwise(true);
         try {
