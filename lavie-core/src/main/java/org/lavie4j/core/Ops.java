@@ -510,6 +510,45 @@ public final class Ops {
         }, inputs);
     }
 
+    /**
+     * {@code add(linear(x, weight, bias), addend)}: an output projection and the residual connection after it (attention's
+     * {@code to_out}, the feed-forward's last layer, each added to the block's input). When nothing records, outside
+     * training, with the elementwise kernels on ({@link #vectorElementwise()}), a bias, float32 operands and the addend
+     * c-contiguous in the output's shape, the bias and the addend join the product in one pass, {@code (y + b) + r} per
+     * element: the floats of {@code addiRowVector} then {@link #addInto}, so the composed ops' bits, without their separate
+     * passes over the output (read and written for the bias, read again with the addend for the add). Otherwise the
+     * composed ops themselves ({@link #linear}, then {@link #addInto} into the fresh product).
+     */
+    public static Tensor linearAdd(Tensor x, Tensor weight, Tensor bias, Tensor addend) {
+        INDArray w = weight.data();
+        long[] xs = x.shape();
+        long in = xs[xs.length - 1];
+        long[] ys = xs.clone();
+        ys[ys.length - 1] = w.rank() == 2 ? w.size(0) : -1;
+        boolean recorded = Grad.isRecording() && (x.requiresGrad() || weight.requiresGrad() || (bias != null && bias.requiresGrad()) || addend.requiresGrad());
+        INDArray r = addend.data();
+        if (recorded || Grad.inTraining() || !vectorElementwise || bias == null || !Arrays.equals(ys, addend.shape())
+                || !Kernels.denseFloat(r) || x.dtype() != DataType.FLOAT || w.dataType() != DataType.FLOAT
+                || bias.dtype() != DataType.FLOAT || w.rank() != 2 || w.size(1) != in || bias.rank() != 1 || bias.size(0) != ys[ys.length - 1]) {
+            Tensor y = linear(x, weight, bias);
+            Tensor sum = addInto(y, addend);
+            if (sum != y) y.release();
+            return sum;
+        }
+        long out = w.size(0), rows = x.numel() / in;
+        INDArray x2 = x.data().reshape('c', rows, in);
+        INDArray y = Nd4j.matmul(x2, w, false, true, false);
+        if (!Kernels.denseFloat(y)) {
+            INDArray c = y.dup('c');
+            Memory.free(y);
+            y = c;
+        }
+        VectorElementwise.addBiasAndTerm(y, bias.data().dup('c').data().asFloat(), r.reshape('c', rows, out));
+        OpListener l = listener;
+        if (l != null) l.onOp("linear", y, new Tensor[]{x, weight, bias, addend});
+        return Tensor.result(y.reshape('c', ys));
+    }
+
     // ------------------------------------------------------------------ softmax, embedding
 
     /** Softmax along {@code dim}. */

@@ -65,6 +65,38 @@ final class VectorElementwise {
         return x.mul(numerator.div(e.add(1f)));
     }
 
+    /**
+     * y[i, j] = (y[i, j] + bias[j]) + t[i, j] for y and t (rows, n), both {@link Kernels#denseFloat}: {@code Ops.linearAdd}'s
+     * pass, the floats of a row-vector add then an add. Chunks of whole rows through heap arrays, over
+     * {@link Kernels#threads()}.
+     */
+    static void addBiasAndTerm(INDArray y, float[] bias, INDArray t) {
+        long rows = y.size(0);
+        int n = (int) y.size(1), rowsPer = Math.max(1, CHUNK / n);
+        FloatPointer yp = new FloatPointer(y.data().addressPointer()), tp = new FloatPointer(t.data().addressPointer());
+        long chunks = (rows + rowsPer - 1) / rowsPer;
+        Kernels.forRange(chunks, rows * n < PARALLEL_MIN ? 1 : Kernels.threads(), "bias and residual kernel", (c0, c1) -> {
+            float[] a = new float[rowsPer * n], b = new float[rowsPer * n];
+            FloatPointer ys = new FloatPointer(yp), ts = new FloatPointer(tp);   // private cursors
+            for (long c = c0; c < c1; c++) {
+                long at = c * rowsPer * n;
+                int len = (int) (Math.min(rowsPer, rows - c * rowsPer) * n);
+                ys.position(at).get(a, 0, len);
+                ts.position(at).get(b, 0, len);
+                for (int o = 0; o < len; o += n) addRow(a, b, o, bias, n);
+                ys.position(at).put(a, 0, len);
+            }
+        });
+    }
+
+    /** a[o + j] = (a[o + j] + bias[j]) + b[o + j] for j < n. */
+    private static void addRow(float[] a, float[] b, int o, float[] bias, int n) {
+        int j = 0;
+        for (; j + LANES <= n; j += LANES)
+            FloatVector.fromArray(F, a, o + j).add(FloatVector.fromArray(F, bias, j)).add(FloatVector.fromArray(F, b, o + j)).intoArray(a, o + j);
+        for (; j < n; j++) a[o + j] = (a[o + j] + bias[j]) + b[o + j];
+    }
+
     // ------------------------------------------------------------------ normalisation rows (Fused's GroupNorm, LayerNorm)
 
     /**

@@ -137,6 +137,54 @@ class FusedTest {
         assertEquals(Double.doubleToRawLongBits(Fused.sumOf(zeros)), Double.doubleToRawLongBits(VectorElementwise.sumOf(zeros)));
     }
 
+    /**
+     * Ops.linearAdd (bias and residual joined to the product in one pass) against linear then addInto: the same floats
+     * bit for bit, at widths that are not whole vectors, with many rows (parallel chunks) and a leading batch axis; a
+     * strided addend, a missing bias and a recording tape take the composed ops, whose gradients then reach every input.
+     */
+    @Test void linearAddIsLinearThenAddBitForBit() {
+        boolean was = Ops.vectorElementwise(true);
+        try {
+            long[][] cases = {{3, 37, 20, 45}, {1, 4000, 64, 64}, {2, 5, 8, 1}, {1, 9, 16, 1283}};   // (batch, rows, in, out)
+            long seed = 80;
+            for (long[] c : cases) {
+                INDArray x = rand(seed++, c[0], c[1], c[2]).castTo(DataType.FLOAT);
+                Tensor w = Tensor.of(rand(seed++, c[3], c[2]).castTo(DataType.FLOAT)), b = Tensor.of(rand(seed++, c[3]).castTo(DataType.FLOAT));
+                INDArray r = rand(seed++, c[0], c[1], c[3]).muli(100).castTo(DataType.FLOAT);
+                float[] want = Ops.addInto(Ops.linear(Tensor.of(x), w, b), Tensor.of(r)).data().dup('c').data().asFloat();
+                Tensor got = Ops.linearAdd(Tensor.of(x), w, b, Tensor.of(r));
+                assertArrayEquals(new long[]{c[0], c[1], c[3]}, got.shape());
+                assertArrayEquals(want, got.data().dup('c').data().asFloat(), 0f, java.util.Arrays.toString(c));
+                float[] noBias = Ops.addInto(Ops.linear(Tensor.of(x), w, null), Tensor.of(r)).data().dup('c').data().asFloat();
+                assertArrayEquals(noBias, Ops.linearAdd(Tensor.of(x), w, null, Tensor.of(r)).data().dup('c').data().asFloat(), 0f);
+            }
+            // a strided addend (a permuted view) is added as it is
+            INDArray x = rand(90, 4, 6, 10).castTo(DataType.FLOAT), rt = rand(91, 6, 4, 12).castTo(DataType.FLOAT);
+            Tensor w = Tensor.of(rand(92, 12, 10).castTo(DataType.FLOAT)), b = Tensor.of(rand(93, 12).castTo(DataType.FLOAT));
+            INDArray view = rt.permute(1, 0, 2);
+            INDArray expected = Ops.linear(Tensor.of(x), w, b).data().add(view);
+            assertEquals(expected, Ops.linearAdd(Tensor.of(x), w, b, Tensor.of(view)).data());
+            // recorded: the composed ops, with gradients for x, the weight, the bias and the addend
+            try (Tape tape = Grad.record()) {
+                Tensor xt = Tensor.leaf(x.dup(), true), wt = Tensor.leaf(w.data().dup(), true), bt = Tensor.leaf(b.data().dup(), true);
+                Tensor addend = Tensor.leaf(rand(94, 4, 6, 12).castTo(DataType.FLOAT), true);
+                Tensor y = Ops.linearAdd(xt, wt, bt, addend);
+                assertTrue(y.requiresGrad());
+                assertEquals(Ops.linear(Tensor.of(x), w, b).data().add(addend.data()), y.data());
+                tape.backward(y, y.data().ulike().assign(1.0));
+                assertNotNull(xt.grad());
+                assertNotNull(wt.grad());
+                assertNotNull(bt.grad());
+                assertEquals(addend.data().ulike().assign(1.0), addend.grad());
+            }
+            var e = assertThrows(IllegalArgumentException.class, () -> Ops.linearAdd(Tensor.of(x), Tensor.of(rand(95, 12, 9).castTo(DataType.FLOAT)), b,
+                    Tensor.of(rand(96, 4, 6, 12).castTo(DataType.FLOAT))));
+            assertTrue(e.getMessage().contains("[12, 9]"), e.getMessage());
+        } finally {
+            Ops.vectorElementwise(was);
+        }
+    }
+
     @Test void groupNormSiluIsGroupNormThenSiluBitForBit() {
         boolean was = Ops.vectorElementwise(true);
         try {

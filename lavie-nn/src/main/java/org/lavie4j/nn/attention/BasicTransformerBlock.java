@@ -108,17 +108,21 @@ public final class BasicTransformerBlock extends Module {
             throw new IllegalArgumentException("BasicTransformerBlock (interpolation): joint image-video layout " + layout + " is not supported");
         long batch = xs[0] / frames;
 
+        // the residual connections join the output projections' products (Linear.forwardAdd): one pass, the same floats
         Tensor h = norm1.forward(x);
-        Tensor a = sparseCausal ? attn1.forwardSparseCausal(h, frames) : attn1.forward(h);
+        Tensor x1;                                                              // (b*f, n, c)
+        if (sparseCausal) {
+            Tensor a = attn1.forwardSparseCausal(h, frames);
+            x1 = Ops.addInto(a, x);                                             // into a when nothing records
+            if (x1 != a) a.release();
+        } else {
+            x1 = attn1.forwardAdd(h, null, x);
+        }
         h.release();
-        Tensor x1 = Ops.addInto(a, x);                                         // (b*f, n, c); into a when nothing records
-        if (x1 != a) a.release();
 
         h = norm2.forward(x1);
-        a = attn2.forward(h, context);
+        Tensor x2 = attn2.forwardAdd(h, context, x1);
         h.release();
-        Tensor x2 = Ops.addInto(a, x1);
-        if (x2 != a) a.release();
         x1.release();
 
         if (variant == BlockVariant.BASE) {
@@ -138,10 +142,8 @@ public final class BasicTransformerBlock extends Module {
     /** x + ff(norm3(x)). */
     private Tensor feedForward(Tensor x) {
         Tensor h = norm3.forward(x);
-        Tensor a = ff.forward(h);
+        Tensor out = ff.forwardAdd(h, x);
         h.release();
-        Tensor out = Ops.addInto(a, x);
-        if (out != a) a.release();
         return out;
     }
 
@@ -153,10 +155,9 @@ public final class BasicTransformerBlock extends Module {
         Tensor clip = layout.imageCount() == 0 ? x4 : Ops.slice(x4, 1, 0, video);   // (b, fv, n, c)
         Tensor tokens = Ops.reshape(Ops.permute(clip, 0, 2, 1, 3), batch * n, video, c); // (b*n, fv, c): b outer, n inner
         Tensor h = normTemp.forward(tokens);
-        Tensor a = attnTemp instanceof TemporalAttention t ? t.forward(h) : ((CrossAttention) attnTemp).forward(h);
+        Tensor y = attnTemp instanceof TemporalAttention t ? t.forwardAdd(h, tokens)   // (b*n, fv, c)
+                : ((CrossAttention) attnTemp).forwardAdd(h, null, tokens);
         h.release();
-        Tensor y = Ops.addInto(a, tokens);                                      // (b*n, fv, c)
-        if (y != a) a.release();
         if (!tokens.sharesMemoryWith(x)) tokens.release();                     // usually a copy; a view of x when nothing moved
         Tensor back = Ops.permute(Ops.reshape(y, batch, n, video, c), 0, 2, 1, 3); // (b, fv, n, c)
         if (layout.imageCount() > 0)

@@ -77,7 +77,13 @@ public final class CrossAttention extends Module {
     /**
      * x: (B·F, L, queryDim); context: (B·F, Lk, contextDim) or null for self-attention -> (B·F, L, queryDim).
      */
-    public Tensor forward(Tensor x, Tensor context) {
+    public Tensor forward(Tensor x, Tensor context) { return forwardAdd(x, context, null); }
+
+    /**
+     * {@code forward(x, context) + addend} (the block's residual connection, addend shaped as x), the addend joining
+     * {@code to_out}'s product in one pass ({@link Linear#forwardAdd}); a null addend adds nothing.
+     */
+    public Tensor forwardAdd(Tensor x, Tensor context, Tensor addend) {
         if (x.rank() != 3 || x.size(2) != queryDim)
             throw new IllegalArgumentException("CrossAttention: hidden_states must be (B*F, L, " + queryDim + "), got " + Arrays.toString(x.shape()));
         Tensor s = context == null ? x : context;
@@ -91,7 +97,8 @@ public final class CrossAttention extends Module {
         Tensor v = Attention.splitHeads(vl, heads);                             // (b*f, h, lk, d)
         Tensor o = Attention.scaledDotProduct(q, k, v, null, scale, maxScoreBytes); // (b*f, h, l, d)
         Tensor merged = Attention.mergeHeads(o);                                // (b*f, l, h*d)
-        Tensor y = toOut.forward(merged);                                       // (b*f, l, queryDim); to_out.1 is Dropout(0)
+        // (b*f, l, queryDim); to_out.1 is Dropout(0)
+        Tensor y = addend == null ? toOut.forward(merged) : toOut.forwardAdd(merged, addend);
         Tensor.release(ql, kl, vl, o, merged);                                  // no-op while recording
         return y;
     }

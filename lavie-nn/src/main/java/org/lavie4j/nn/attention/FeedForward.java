@@ -39,6 +39,14 @@ public final class FeedForward extends Module {
         return y;
     }
 
+    /** {@code forward(x) + addend} (the block's residual connection), the addend joining the last layer's product in one pass. */
+    public Tensor forwardAdd(Tensor x, Tensor addend) {
+        Tensor h = geglu.forward(x);
+        Tensor y = out.forwardAdd(h, addend);
+        h.release();
+        return y;
+    }
+
     public int dim() { return dim; }
 
     public int dimOut() { return dimOut; }

@@ -99,7 +99,13 @@ public final class TemporalAttention extends Module {
     public long maxScoreBytes() { return maxScoreBytes; }
 
     /** x: ((B·H·W), F, C) -> ((B·H·W), F, C). */
-    public Tensor forward(Tensor x) {
+    public Tensor forward(Tensor x) { return forwardAdd(x, null); }
+
+    /**
+     * {@code forward(x) + addend} (the block's residual connection, addend shaped as x), the addend joining
+     * {@code to_out}'s product in one pass ({@link Linear#forwardAdd}); a null addend adds nothing.
+     */
+    public Tensor forwardAdd(Tensor x, Tensor addend) {
         if (x.rank() != 3 || x.size(2) != queryDim)
             throw new IllegalArgumentException("TemporalAttention: hidden_states must be ((B*H*W), F, " + queryDim + "), got " + Arrays.toString(x.shape()));
         int frames = Math.toIntExact(x.size(1));
@@ -118,7 +124,8 @@ public final class TemporalAttention extends Module {
         }
         Tensor o = Attention.scaledDotProduct(qr, kr, v, bias, 1.0, maxScoreBytes); // (b*h*w, h, f, d); q is pre-scaled
         Tensor merged = Attention.mergeHeads(o);                                // (b*h*w, f, h*d)
-        Tensor y = toOut.forward(merged);                                       // (b*h*w, f, C); to_out.1 is Dropout(0)
+        // (b*h*w, f, C); to_out.1 is Dropout(0)
+        Tensor y = addend == null ? toOut.forward(merged) : toOut.forwardAdd(merged, addend);
         if (qs != ql) qs.release();
         Tensor.release(ql, kl, vl, q, qr, kr, o, merged, bias);                 // no-op while recording
         return y;

@@ -37,6 +37,25 @@ public final class Linear extends Module {
     }
 
     /**
+     * {@code forward(x) + addend}, a residual connection after this layer (attention's {@code to_out}, the feed-forward's
+     * last layer): the bias and the addend join the product in one pass where {@link Ops#linearAdd} can (inference,
+     * float32, a c-contiguous addend), the composed ops' floats; with a {@link #setResidual residual} (LoRA) the composed
+     * ops.
+     */
+    public Tensor forwardAdd(Tensor x, Tensor addend) {
+        if (residual != null) {
+            Tensor y = forward(x);
+            Tensor sum = Ops.addInto(y, addend);
+            if (sum != y) y.release();
+            return sum;
+        }
+        Tensor w = weight.tensor(), b = bias == null ? null : bias.tensor();
+        Tensor y = Ops.linearAdd(x, w, b, addend);
+        Tensor.release(w, b);                               // frees FLOAT copies of half-stored weights; no-op otherwise
+        return y;
+    }
+
+    /**
      * Adds {@code residual(x)} to this layer's output from now on: {@code y = W x + b + residual(x)} (LoRA's adapter
      * {@code s·B(A x)}, as peft's {@code lora.Linear}); null removes it. The residual's parameters belong to whoever
      * made it, not to this module's state dict; gradients reach them through the tape.
