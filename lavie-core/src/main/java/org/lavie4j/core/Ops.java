@@ -328,8 +328,9 @@ public final class Ops {
 
     /**
      * Whether inference elementwise functions (SiLU) run on Java Vector API kernels rather than ND4J's scalar transform
-     * ops: true when the JVM has {@code jdk.incubator.vector} (the launcher adds it) and the system property
-     * {@code lavie.elementwise.kernel} is not {@code nd4j}. Training always runs ND4J's ops.
+     * ops, and {@link #linearAdd} joins the bias and the addend to the product in one pass: true when the JVM has
+     * {@code jdk.incubator.vector} (the launcher adds it) and the system property {@code lavie.elementwise.kernel} is not
+     * {@code nd4j}. Training always runs ND4J's ops.
      */
     public static boolean vectorElementwise() { return vectorElementwise; }
 
