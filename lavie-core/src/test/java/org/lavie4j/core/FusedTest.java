@@ -158,6 +158,13 @@ class FusedTest {
                 float[] noBias = Ops.addInto(Ops.linear(Tensor.of(x), w, null), Tensor.of(r)).data().dup('c').data().asFloat();
                 assertArrayEquals(noBias, Ops.linearAdd(Tensor.of(x), w, null, Tensor.of(r)).data().dup('c').data().asFloat(), 0f);
             }
+            // a row range of a larger array (a contiguous view with an offset) as the addend and as the input
+            INDArray big = rand(97, 60, 45).castTo(DataType.FLOAT), bigX = rand(98, 60, 20).castTo(DataType.FLOAT);
+            INDArray rows = big.get(NDArrayIndex.interval(7, 44), NDArrayIndex.all()), xRows = bigX.get(NDArrayIndex.interval(3, 40), NDArrayIndex.all());
+            Tensor w45 = Tensor.of(rand(99, 45, 20).castTo(DataType.FLOAT)), b45 = Tensor.of(rand(100, 45).castTo(DataType.FLOAT));
+            float[] wantRows = Ops.linear(Tensor.of(xRows), w45, b45).data().add(rows).data().asFloat();
+            assertArrayEquals(wantRows, Ops.linearAdd(Tensor.of(xRows), w45, b45, Tensor.of(rows)).data().dup('c').data().asFloat(), 0f);
+            assertEquals(big.dup(), big, "the addend's array is only read");
             // a strided addend (a permuted view) is added as it is
             INDArray x = rand(90, 4, 6, 10).castTo(DataType.FLOAT), rt = rand(91, 6, 4, 12).castTo(DataType.FLOAT);
             Tensor w = Tensor.of(rand(92, 12, 10).castTo(DataType.FLOAT)), b = Tensor.of(rand(93, 12).castTo(DataType.FLOAT));

@@ -75,25 +75,22 @@ public final class VsrTransformerBlock extends Module {
             throw new IllegalArgumentException("VsrTransformerBlock: " + xs[0] + " frames in the batch are not a multiple of " + frames + " frames per sample");
         long batch = xs[0] / frames;
 
+        // the residual connections join the output projections' products (Linear.forwardAdd): one pass, the same floats
         Tensor h = norm1.forward(x);
-        Tensor a = onlyCrossAttention ? attn1.forward(h, context) : attn1.forward(h);
+        Tensor x1 = attn1.forwardAdd(h, onlyCrossAttention ? context : null, x); // (b*f, n, c)
         h.release();
-        Tensor x1 = Ops.add(a, x);                                              // (b*f, n, c)
-        a.release();
 
         h = norm2.forward(x1);
-        a = attn2.forward(h, context);
+        Tensor x2 = attn2.forwardAdd(h, context, x1);
         h.release();
-        Tensor x2 = Ops.add(a, x1);
-        Tensor.release(a, x1);
+        x1.release();
 
         Tensor tokens = Rearrange.toTemporalTokens(x2, frames);                 // (b*n, f, c): b outer, n inner
         if (!tokens.sharesMemoryWith(x2)) x2.release();                         // a copy unless nothing moved (f = 1)
         h = normTemporal.forward(tokens);
-        a = attnTemporal.forward(h);
+        Tensor y = attnTemporal.forwardAdd(h, tokens);                          // (b*n, f, c)
         h.release();
-        Tensor y = Ops.add(a, tokens);                                          // (b*n, f, c)
-        Tensor.release(a, tokens);
+        tokens.release();
         Tensor x3 = Rearrange.fromTemporalTokens(y, batch);                     // (b*f, n, c)
         if (!x3.sharesMemoryWith(y)) y.release();
 
@@ -123,10 +120,8 @@ public final class VsrTransformerBlock extends Module {
 
     private Tensor feedForwardRows(Tensor x) {
         Tensor h = norm3.forward(x);
-        Tensor a = ff.forward(h);
+        Tensor out = ff.forwardAdd(h, x);
         h.release();
-        Tensor out = Ops.add(a, x);
-        a.release();
         return out;
     }
 
