@@ -37,7 +37,6 @@ final class Kernels {
                 && x.length() < Integer.MAX_VALUE;
     }
 
-    /** Threads for the kernels: ND4J's (OMP_NUM_THREADS, else the cores). */
     /** One past the largest element index of the view x, counted from its first element. */
     static long extent(INDArray x) {
         long last = 0;
@@ -56,6 +55,7 @@ final class Kernels {
         return p.asBuffer();
     }
 
+    /** Threads for the kernels: ND4J's (OMP_NUM_THREADS, else the cores). */
     static int threads() { return Math.max(1, Nd4j.getEnvironment().maxThreads()); }
 
     /** Work on items [i0, i1), in order, on the calling thread. */

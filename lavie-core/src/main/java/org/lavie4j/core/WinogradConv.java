@@ -657,8 +657,6 @@ final class WinogradConv {
         }
     }
 
-
-
     /**
      * Bᵀ·(x0..x5) for n values (whole vectors: up to {@link #LANES} − 1 more are read and written), xi read from
      * {@code xi[ii + k]} and e0..e5 written at {@code at + k} for k in [0, n) (the rows of Bᵀ in {@link WinogradConv}'s
@@ -687,7 +685,6 @@ final class WinogradConv {
             a.fma(FloatVector.broadcast(F, 1.5f), v3.fma(FloatVector.broadcast(F, -2f), v1.add(v5))).intoArray(e5, o);
         }
     }
-
 
     /**
      * Aᵀ·(m0..m5) (+ bias when {@code biased}) for n values (whole vectors, as {@link #bt6}), mi read from
