@@ -300,29 +300,18 @@ public final class Fused {
     private static INDArray rotatePairs(INDArray x, float[] cos, float[] sin, int dim, long length, float sign) {
         // x is read in place, row by row: any float32 view whose last axis has unit stride (temporal attention's q and k
         // are permuted (B, H, F, D) views of their projections), so no copy comes first
-        boolean inPlace = x.dataType() == DataType.FLOAT && x.stride(x.rank() - 1) == 1 && Kernels.extent(x) <= Integer.MAX_VALUE;
-        INDArray in = inPlace ? x : x.dup('c');
+        Rows rows = Rows.of(x);
+        INDArray in = rows != null ? x : x.dup('c');
+        if (rows == null) rows = Rows.of(in);
+        Rows at = rows;
         INDArray out = Nd4j.createUninitialized(DataType.FLOAT, x.shape());
-        long[] shape = in.shape(), stride = in.stride();
-        int rank = shape.length;
         FloatBuffer src = Kernels.viewBuffer(in), dst = floats(out);
-        int len = (int) x.size(-1), half = dim / 2;
-        long rows = in.length() / len;
-        boolean dense = kernelInput(in);
-        inRowBlocks(rows, len, (r0, r1) -> {
+        int len = at.length, half = dim / 2;
+        inRowBlocks(at.count, len, (r0, r1) -> {
             float[] row = new float[len];
             for (long r = r0; r < r1; r++) {
-                long at = r * len;
-                if (!dense) {                                                 // the row's offset from its index
-                    at = 0;
-                    long rest = r;
-                    for (int i = rank - 2; i >= 0; i--) {
-                        at += rest % shape[i] * stride[i];
-                        rest /= shape[i];
-                    }
-                }
                 int table = (int) (r % length) * half;
-                src.get((int) at, row, 0, len);
+                src.get((int) at.start(r), row, 0, len);
                 for (int m = 0; m < half; m++) {
                     float a = row[2 * m], b = row[2 * m + 1], c = cos[table + m], sn = sign * sin[table + m];
                     row[2 * m] = a * c - b * sn;
@@ -337,25 +326,27 @@ public final class Fused {
 
     /**
      * {@link NnOps#layerNorm} (over the last dim) for inference: per row the mean and the squared deviations in double,
-     * then one pass {@code ((x − μ)·rstd)·γ + β}; rows in parallel. Falls back to {@link NnOps#layerNorm} (the twin) when
-     * something is recorded, x is not float32 c-contiguous, or an input is invalid.
+     * then one pass {@code ((x − μ)·rstd)·γ + β}; rows in parallel, read in place from any view whose last dimension is
+     * contiguous ({@link Rows}: the temporal attention's permuted tokens), written c-contiguous. Falls back to
+     * {@link NnOps#layerNorm} (the twin) when something is recorded, x is not float32 with contiguous rows, or an input
+     * is invalid.
      */
     public static Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, double eps) {
         long[] xs = x.shape();
         INDArray in = x.data(), gamma = data(weight), beta = data(bias);
         long d = xs.length == 0 ? 0 : xs[xs.length - 1];
-        if (d < 1 || recorded(x, weight, bias) || !kernelInput(in) || !perChannel(gamma, d) || !perChannel(beta, d))
+        Rows rows = d < 1 || recorded(x, weight, bias) ? null : Rows.of(in);
+        if (rows == null || !perChannel(gamma, d) || !perChannel(beta, d))
             return NnOps.layerNorm(x, weight, bias, eps);
         int len = (int) d;
-        long rows = in.length() / d;
         float[] gam = values(gamma), bet = values(beta);
         INDArray out = Nd4j.createUninitialized(DataType.FLOAT, xs);
-        FloatBuffer src = floats(in), dst = floats(out);
-        inRowBlocks(rows, d, (r0, r1) -> {
+        FloatBuffer src = Kernels.viewBuffer(in), dst = floats(out);
+        inRowBlocks(rows.count, d, (r0, r1) -> {
             float[] row = new float[len];
             for (long r = r0; r < r1; r++) {
                 int at = (int) (r * len);
-                src.get(at, row, 0, len);
+                src.get((int) rows.start(r), row, 0, len);
                 double mean = rowSum(row) / len;
                 double rstd = 1.0 / Math.sqrt(rowSquaredDeviations(row, (float) mean) / len + eps);
                 float m = (float) mean, k = (float) rstd;

@@ -515,10 +515,13 @@ public final class Ops {
      * {@code add(linear(x, weight, bias), addend)}: an output projection and the residual connection after it (attention's
      * {@code to_out}, the feed-forward's last layer, each added to the block's input). When nothing records, outside
      * training, with the elementwise kernels on ({@link #vectorElementwise()}), a bias, float32 operands and the addend
-     * c-contiguous in the output's shape, the bias and the addend join the product in one pass, {@code (y + b) + r} per
-     * element: the floats of {@code addiRowVector} then {@link #addInto}, so the composed ops' bits, without their separate
-     * passes over the output (read and written for the bias, read again with the addend for the add). Otherwise the
-     * composed ops themselves ({@link #linear}, then {@link #addInto} into the fresh product).
+     * shaped as the output with contiguous rows ({@link Rows}), the bias and the addend join the product in one pass,
+     * {@code (y + b) + r} per element: the floats of {@code addiRowVector} then {@link #addInto}, so the composed ops'
+     * bits, without their separate passes over the output (read and written for the bias, read again with the addend for
+     * the add). The addend is read in place; where it is a permuted view of a whole array (the temporal attention's view
+     * of the tokens), the result is laid out like it, so undoing the permutation gives a c-contiguous array again, and
+     * otherwise c-contiguous. Otherwise the composed ops themselves ({@link #linear}, then {@link #addInto} into the fresh
+     * product).
      */
     public static Tensor linearAdd(Tensor x, Tensor weight, Tensor bias, Tensor addend) {
         INDArray w = weight.data();
@@ -528,8 +531,9 @@ public final class Ops {
         ys[ys.length - 1] = w.rank() == 2 ? w.size(0) : -1;
         boolean recorded = Grad.isRecording() && (x.requiresGrad() || weight.requiresGrad() || (bias != null && bias.requiresGrad()) || addend.requiresGrad());
         INDArray r = addend.data();
+        Rows terms = Rows.of(r);
         if (recorded || Grad.inTraining() || !vectorElementwise || bias == null || !Arrays.equals(ys, addend.shape())
-                || !Kernels.denseFloat(r) || x.dtype() != DataType.FLOAT || w.dataType() != DataType.FLOAT
+                || terms == null || x.dtype() != DataType.FLOAT || w.dataType() != DataType.FLOAT
                 || bias.dtype() != DataType.FLOAT || w.rank() != 2 || w.size(1) != in || bias.rank() != 1 || bias.size(0) != ys[ys.length - 1]) {
             Tensor y = linear(x, weight, bias);
             Tensor sum = addInto(y, addend);
@@ -544,10 +548,14 @@ public final class Ops {
             Memory.free(y);
             y = c;
         }
-        VectorElementwise.addBiasAndTerm(y, bias.data().dup('c').data().asFloat(), r.reshape('c', rows, out));
+        // the sum into the product itself, or, for a permuted addend, into a fresh array laid out like the addend
+        INDArray like = terms.dense() ? null : Rows.likeStrides(r);
+        INDArray sum = like == null ? y.reshape('c', ys) : like;
+        VectorElementwise.addBiasAndTerm(y, bias.data().dup('c').data().asFloat(), r, terms, sum, Rows.of(sum));
+        if (like != null) Memory.free(y);
         OpListener l = listener;
-        if (l != null) l.onOp("linear", y, new Tensor[]{x, weight, bias, addend});
-        return Tensor.result(y.reshape('c', ys));
+        if (l != null) l.onOp("linear", sum, new Tensor[]{x, weight, bias, addend});
+        return Tensor.result(sum);
     }
 
     // ------------------------------------------------------------------ softmax, embedding

@@ -6,6 +6,9 @@ import jdk.incubator.vector.VectorSpecies;
 import org.bytedeco.javacpp.FloatPointer;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
+import java.nio.FloatBuffer;
+import java.util.Arrays;
+
 /**
  * Elementwise functions in Java's Vector API for inference, where ND4J's legacy transform ops compute scalar math: its
  * {@code Swish} (SiLU) costs ~3 ns an element on two cores, twenty times the cost of streaming the element through
@@ -66,25 +69,30 @@ final class VectorElementwise {
     }
 
     /**
-     * y[i, j] = (y[i, j] + bias[j]) + t[i, j] for y and t (rows, n), both {@link Kernels#denseFloat}: {@code Ops.linearAdd}'s
-     * pass, the floats of a row-vector add then an add. Chunks of whole rows through heap arrays, over
-     * {@link Kernels#threads()}.
+     * out[i, j] = (y[i, j] + bias[j]) + t[i, j] over the rows i of y (rows, n; {@link Kernels#denseFloat}), t and out
+     * (their rows at {@code tRows}, {@code outRows}: any views with contiguous rows; out may be y itself):
+     * {@code Ops.linearAdd}'s pass, the floats of a row-vector add then an add. Chunks of whole rows through heap arrays,
+     * over {@link Kernels#threads()}.
      */
-    static void addBiasAndTerm(INDArray y, float[] bias, INDArray t) {
+    static void addBiasAndTerm(INDArray y, float[] bias, INDArray t, Rows tRows, INDArray out, Rows outRows) {
         long rows = y.size(0);
         int n = (int) y.size(1), rowsPer = Math.max(1, CHUNK / n);
-        FloatPointer yp = new FloatPointer(y.data().addressPointer()), tp = new FloatPointer(t.data().addressPointer());
+        if (tRows.count != rows || outRows.count != rows || tRows.length != n || outRows.length != n)
+            throw new IllegalArgumentException("addBiasAndTerm: rows of " + Arrays.toString(y.shape()) + ", " + Arrays.toString(t.shape())
+                    + " and " + Arrays.toString(out.shape()) + " differ");
+        FloatBuffer yb = Kernels.viewBuffer(y), tb = Kernels.viewBuffer(t), ob = out == y ? yb : Kernels.viewBuffer(out);
         long chunks = (rows + rowsPer - 1) / rowsPer;
         Kernels.forRange(chunks, rows * n < PARALLEL_MIN ? 1 : Kernels.threads(), "bias and residual kernel", (c0, c1) -> {
             float[] a = new float[rowsPer * n], b = new float[rowsPer * n];
-            FloatPointer ys = new FloatPointer(yp), ts = new FloatPointer(tp);   // private cursors
             for (long c = c0; c < c1; c++) {
-                long at = c * rowsPer * n;
-                int len = (int) (Math.min(rowsPer, rows - c * rowsPer) * n);
-                ys.position(at).get(a, 0, len);
-                ts.position(at).get(b, 0, len);
+                long r0 = c * rowsPer;
+                int count = (int) Math.min(rowsPer, rows - r0), len = count * n;
+                yb.get((int) (r0 * n), a, 0, len);
+                if (tRows.dense()) tb.get((int) (r0 * n), b, 0, len);
+                else for (int i = 0; i < count; i++) tb.get((int) tRows.start(r0 + i), b, i * n, n);
                 for (int o = 0; o < len; o += n) addRow(a, b, o, bias, n);
-                ys.position(at).put(a, 0, len);
+                if (outRows.dense()) ob.put((int) (r0 * n), a, 0, len);
+                else for (int i = 0; i < count; i++) ob.put((int) outRows.start(r0 + i), a, i * n, n);
             }
         });
     }

@@ -3,6 +3,7 @@ package org.lavie4j.core;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.shape.Shape;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
@@ -140,7 +141,7 @@ class FusedTest {
     /**
      * Ops.linearAdd (bias and residual joined to the product in one pass) against linear then addInto: the same floats
      * bit for bit, at widths that are not whole vectors, with many rows (parallel chunks) and a leading batch axis; a
-     * strided addend, a missing bias and a recording tape take the composed ops, whose gradients then reach every input.
+     * addend whose last dimension is not contiguous, a missing bias and a recording tape take the composed ops, whose gradients then reach every input.
      */
     @Test void linearAddIsLinearThenAddBitForBit() {
         boolean was = Ops.vectorElementwise(true);
@@ -165,12 +166,33 @@ class FusedTest {
             float[] wantRows = Ops.linear(Tensor.of(xRows), w45, b45).data().add(rows).data().asFloat();
             assertArrayEquals(wantRows, Ops.linearAdd(Tensor.of(xRows), w45, b45, Tensor.of(rows)).data().dup('c').data().asFloat(), 0f);
             assertEquals(big.dup(), big, "the addend's array is only read");
-            // a strided addend (a permuted view) is added as it is
+            // a permuted addend (the temporal attention's view of the tokens) is read in place, and the sum laid out like
+            // it, so that permuting back gives a c-contiguous array
             INDArray x = rand(90, 4, 6, 10).castTo(DataType.FLOAT), rt = rand(91, 6, 4, 12).castTo(DataType.FLOAT);
             Tensor w = Tensor.of(rand(92, 12, 10).castTo(DataType.FLOAT)), b = Tensor.of(rand(93, 12).castTo(DataType.FLOAT));
             INDArray view = rt.permute(1, 0, 2);
-            INDArray expected = Ops.linear(Tensor.of(x), w, b).data().add(view);
-            assertEquals(expected, Ops.linearAdd(Tensor.of(x), w, b, Tensor.of(view)).data());
+            float[] expected = Ops.linear(Tensor.of(x), w, b).data().add(view).data().asFloat();
+            INDArray permuted = Ops.linearAdd(Tensor.of(x), w, b, Tensor.of(view)).data();
+            assertArrayEquals(expected, permuted.dup('c').data().asFloat(), 0f);
+            assertArrayEquals(view.stride(), permuted.stride(), "laid out like the addend");
+            INDArray back = permuted.permute(1, 0, 2);
+            assertTrue(Shape.hasDefaultStridesForShape(back), java.util.Arrays.toString(back.stride()));
+            assertEquals(rt.dup(), rt, "the addend's array is only read");
+            // rows with gaps between them (a channel slice) are read in place and the sum is c-contiguous; a last
+            // dimension that is not contiguous takes the composed ops
+            INDArray wide = rand(101, 4, 6, 20).castTo(DataType.FLOAT);
+            INDArray gaps = wide.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(5, 17));
+            INDArray withGaps = Ops.linearAdd(Tensor.of(x), w, b, Tensor.of(gaps)).data();
+            assertArrayEquals(Ops.linear(Tensor.of(x), w, b).data().add(gaps).data().asFloat(), withGaps.dup('c').data().asFloat(), 0f);
+            assertTrue(Shape.hasDefaultStridesForShape(withGaps));
+            INDArray columns = rand(102, 12, 6, 4).castTo(DataType.FLOAT).permute(2, 1, 0);
+            assertArrayEquals(Ops.linear(Tensor.of(x), w, b).data().add(columns).data().asFloat(),
+                    Ops.linearAdd(Tensor.of(x), w, b, Tensor.of(columns)).data().dup('c').data().asFloat(), 0f);
+            // many rows of a permuted addend: parallel chunks
+            INDArray xs = rand(103, 50, 40, 16).castTo(DataType.FLOAT), rs = rand(104, 40, 50, 24).castTo(DataType.FLOAT).permute(1, 0, 2);
+            Tensor w24 = Tensor.of(rand(105, 24, 16).castTo(DataType.FLOAT)), b24 = Tensor.of(rand(106, 24).castTo(DataType.FLOAT));
+            assertArrayEquals(Ops.addInto(Ops.linear(Tensor.of(xs), w24, b24), Tensor.of(rs)).data().dup('c').data().asFloat(),
+                    Ops.linearAdd(Tensor.of(xs), w24, b24, Tensor.of(rs)).data().dup('c').data().asFloat(), 0f);
             // recorded: the composed ops, with gradients for x, the weight, the bias and the addend
             try (Tape tape = Grad.record()) {
                 Tensor xt = Tensor.leaf(x.dup(), true), wt = Tensor.leaf(w.data().dup(), true), bt = Tensor.leaf(b.data().dup(), true);
@@ -398,6 +420,34 @@ class FusedTest {
         try (Tape tape = Grad.record()) {
             assertTrue(Fused.layerNorm(leaf, null, null, 1e-5).requiresGrad(), "recorded: the composed path with its backward");
         }
+    }
+
+    /**
+     * LayerNorm reads views whose rows are contiguous in place (the temporal attention's permuted tokens, a channel
+     * slice, a row range with an offset): the floats of the same rows made c-contiguous first, written c-contiguous.
+     */
+    @Test void layerNormReadsViewsWithContiguousRowsInPlace() {
+        INDArray base = rand(45, 2, 5, 6, 24).muli(3).castTo(DataType.FLOAT);
+        Tensor w = Tensor.of(rand(46, 16).addi(1).castTo(DataType.FLOAT)), b = Tensor.of(rand(47, 16).castTo(DataType.FLOAT));
+        Tensor w24 = Tensor.of(rand(48, 24).addi(1).castTo(DataType.FLOAT)), b24 = Tensor.of(rand(49, 24).castTo(DataType.FLOAT));
+        INDArray[] views = {
+            base.permute(0, 2, 1, 3),                                                        // (b, n, f, c) of (b, f, n, c)
+            base.reshape('c', 10, 6, 24).permute(1, 0, 2),
+            base.get(NDArrayIndex.all(), NDArrayIndex.interval(1, 4), NDArrayIndex.all(), NDArrayIndex.all()),   // offset
+            base.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(4, 20)), // channels 4..19
+        };
+        for (INDArray v : views) {
+            boolean slice = v.size(-1) == 16;
+            Tensor tw = slice ? w : w24, tb = slice ? b : b24;
+            INDArray got = Fused.layerNorm(Tensor.of(v), tw, tb, 1e-5).data();
+            INDArray want = Fused.layerNorm(Tensor.of(v.dup('c')), tw, tb, 1e-5).data();
+            assertArrayEquals(v.shape(), got.shape());
+            assertTrue(Shape.hasDefaultStridesForShape(got) && got.ordering() == 'c', "written c-contiguous");
+            assertArrayEquals(want.data().asFloat(), got.data().asFloat(), 0f, java.util.Arrays.toString(v.stride()));
+        }
+        // a last dimension that is not contiguous (a transpose) takes the twin
+        INDArray t = rand(50, 24, 6).castTo(DataType.FLOAT).transpose();
+        assertEquals(NnOps.layerNorm(Tensor.of(t), w24, b24, 1e-5).data(), Fused.layerNorm(Tensor.of(t), w24, b24, 1e-5).data());
     }
 
     @Test void pointwiseConvEqualsItsTwin() {

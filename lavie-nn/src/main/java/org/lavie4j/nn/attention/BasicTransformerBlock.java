@@ -147,19 +147,31 @@ public final class BasicTransformerBlock extends Module {
         return out;
     }
 
-    /** x + attn_temp(norm_temp(x)) over the video frames of each sample; image frames pass unchanged. */
+    /**
+     * x + attn_temp(norm_temp(x)) over the video frames of each sample; image frames pass unchanged. The base block's
+     * temporal attention reads the tokens as a permuted view, (b, n, fv, c) of x's (b, f, n, c), without a copy:
+     * LayerNorm reads the view's rows in place and the residual pass writes the sum laid out like x, so permuting back
+     * gives c-contiguous tokens again (where nothing records; otherwise the ops copy as they need).
+     */
     private Tensor temporal(Tensor x, long batch, FrameLayout layout) {
         long n = x.size(1), c = x.size(2);
         int video = layout.videoFrames(), frames = layout.frames();
         Tensor x4 = Ops.reshape(x, batch, frames, n, c);                          // (b, f, n, c)
         Tensor clip = layout.imageCount() == 0 ? x4 : Ops.slice(x4, 1, 0, video);   // (b, fv, n, c)
-        Tensor tokens = Ops.reshape(Ops.permute(clip, 0, 2, 1, 3), batch * n, video, c); // (b*n, fv, c): b outer, n inner
-        Tensor h = normTemp.forward(tokens);
-        Tensor y = attnTemp instanceof TemporalAttention t ? t.forwardAdd(h, tokens)   // (b*n, fv, c)
-                : ((CrossAttention) attnTemp).forwardAdd(h, null, tokens);
-        h.release();
-        if (!tokens.sharesMemoryWith(x)) tokens.release();                     // usually a copy; a view of x when nothing moved
-        Tensor back = Ops.permute(Ops.reshape(y, batch, n, video, c), 0, 2, 1, 3); // (b, fv, n, c)
+        Tensor tokens = Ops.permute(clip, 0, 2, 1, 3);                            // (b, n, fv, c), a view
+        Tensor y;                                                                 // (b, n, fv, c)
+        if (attnTemp instanceof TemporalAttention t) {
+            Tensor h = normTemp.forward(tokens);
+            y = t.forwardAdd(h, tokens);
+            h.release();
+        } else {                                                                  // the interpolation block's plain attention
+            Tensor seq = Ops.reshape(tokens, batch * n, video, c);                // (b*n, fv, c): a copy unless b = 1
+            Tensor h = normTemp.forward(seq);
+            y = Ops.reshape(((CrossAttention) attnTemp).forwardAdd(h, null, seq), batch, n, video, c);
+            h.release();
+            if (!seq.sharesMemoryWith(x)) seq.release();
+        }
+        Tensor back = Ops.permute(y, 0, 2, 1, 3);                                 // (b, fv, n, c)
         if (layout.imageCount() > 0)
             back = Ops.concat(1, back, Ops.slice(x4, 1, video, frames));          // (b, f, n, c): images untouched
         return Ops.reshape(back, batch * frames, n, c);                         // (b*f, n, c)

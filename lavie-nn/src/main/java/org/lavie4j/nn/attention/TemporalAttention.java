@@ -98,21 +98,27 @@ public final class TemporalAttention extends Module {
 
     public long maxScoreBytes() { return maxScoreBytes; }
 
-    /** x: ((B·H·W), F, C) -> ((B·H·W), F, C). */
+    /** x: ((B·H·W), F, C) -> ((B·H·W), F, C); any leading axes, (…, F, C), are sequences as well. */
     public Tensor forward(Tensor x) { return forwardAdd(x, null); }
 
     /**
      * {@code forward(x) + addend} (the block's residual connection, addend shaped as x), the addend joining
-     * {@code to_out}'s product in one pass ({@link Linear#forwardAdd}); a null addend adds nothing.
+     * {@code to_out}'s product in one pass ({@link Linear#forwardAdd}); a null addend adds nothing. x is (…, F, C): the
+     * leading axes are the sequences, e.g. (B, H·W, F, C), where a transformer block passes the permuted view of its
+     * tokens as the addend, so the result comes out laid out like the tokens (see {@code Ops.linearAdd}).
      */
     public Tensor forwardAdd(Tensor x, Tensor addend) {
-        if (x.rank() != 3 || x.size(2) != queryDim)
-            throw new IllegalArgumentException("TemporalAttention: hidden_states must be ((B*H*W), F, " + queryDim + "), got " + Arrays.toString(x.shape()));
-        int frames = Math.toIntExact(x.size(1));
-        Tensor in = withFramePositions(x, frames);                              // x, or x + E[0..f-1]
+        long[] xs = x.shape();
+        if (xs.length < 3 || xs[xs.length - 1] != queryDim)
+            throw new IllegalArgumentException("TemporalAttention: hidden_states must be ((B*H*W), F, " + queryDim + "), got " + Arrays.toString(xs));
+        if (addend != null && !Arrays.equals(xs, addend.shape()))
+            throw new IllegalArgumentException("TemporalAttention: the residual " + Arrays.toString(addend.shape()) + " is not shaped as hidden_states " + Arrays.toString(xs));
+        int frames = Math.toIntExact(xs[xs.length - 2]);
+        Tensor seq = xs.length == 3 ? x : Ops.reshape(x, x.numel() / ((long) frames * queryDim), frames, queryDim); // (b*h*w, f, C)
+        Tensor in = withFramePositions(seq, frames);                            // seq, or seq + E[0..f-1]
         Tensor bias = timeRelPosBias.forward(frames);                           // (h, f, f)
         Tensor ql = toQ.forward(in), kl = toK.forward(in), vl = toV.forward(in); // (b*h*w, f, h*d)
-        if (in != x) in.release();
+        if (in != seq) in.release();
         Tensor qs = Ops.scaleInto(ql, scale);                                   // scaled before RoPE; into ql when nothing records
         Tensor q = Attention.splitHeads(qs, heads);                             // (b*h*w, h, f, d)
         Tensor k = Attention.splitHeads(kl, heads);                             // (b*h*w, h, f, d)
@@ -124,8 +130,11 @@ public final class TemporalAttention extends Module {
         }
         Tensor o = Attention.scaledDotProduct(qr, kr, v, bias, 1.0, maxScoreBytes); // (b*h*w, h, f, d); q is pre-scaled
         Tensor merged = Attention.mergeHeads(o);                                // (b*h*w, f, h*d)
-        // (b*h*w, f, C); to_out.1 is Dropout(0)
-        Tensor y = addend == null ? toOut.forward(merged) : toOut.forwardAdd(merged, addend);
+        Tensor shaped = xs.length == 3 ? merged : Ops.reshape(merged, xs);      // (…, f, h*d)
+        // (…, f, C); to_out.1 is Dropout(0)
+        Tensor y = addend == null ? toOut.forward(shaped) : toOut.forwardAdd(shaped, addend);
+        if (shaped != merged && !shaped.sharesMemoryWith(merged)) shaped.release();   // a copy (a view goes with merged)
+        if (seq != x && !seq.sharesMemoryWith(x)) seq.release();                      // a copy; a view is the caller's
         if (qs != ql) qs.release();
         Tensor.release(ql, kl, vl, q, qr, kr, o, merged, bias);                 // no-op while recording
         return y;

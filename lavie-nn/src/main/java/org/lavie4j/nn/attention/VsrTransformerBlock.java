@@ -3,7 +3,6 @@ package org.lavie4j.nn.attention;
 import org.lavie4j.core.Grad;
 import org.lavie4j.core.Module;
 import org.lavie4j.core.Ops;
-import org.lavie4j.core.Rearrange;
 import org.lavie4j.core.Tensor;
 import org.lavie4j.nn.layers.LayerNorm;
 
@@ -85,13 +84,15 @@ public final class VsrTransformerBlock extends Module {
         h.release();
         x1.release();
 
-        Tensor tokens = Rearrange.toTemporalTokens(x2, frames);                 // (b*n, f, c): b outer, n inner
-        if (!tokens.sharesMemoryWith(x2)) x2.release();                         // a copy unless nothing moved (f = 1)
+        // the temporal tokens as a permuted view, no copy: LayerNorm reads its rows in place and the residual pass writes
+        // the sum laid out like x2, so permuting back gives c-contiguous tokens (as in BasicTransformerBlock)
+        long n = xs[1];
+        Tensor tokens = Ops.permute(Ops.reshape(x2, batch, frames, n, dim), 0, 2, 1, 3); // (b, n, f, c), a view
         h = normTemporal.forward(tokens);
-        Tensor y = attnTemporal.forwardAdd(h, tokens);                          // (b*n, f, c)
+        Tensor y = attnTemporal.forwardAdd(h, tokens);                          // (b, n, f, c)
         h.release();
-        tokens.release();
-        Tensor x3 = Rearrange.fromTemporalTokens(y, batch);                     // (b*f, n, c)
+        x2.release();
+        Tensor x3 = Ops.reshape(Ops.permute(y, 0, 2, 1, 3), batch * frames, n, dim); // (b*f, n, c): a view of y where nothing records
         if (!x3.sharesMemoryWith(y)) y.release();
 
         Tensor out = feedForward(x3);

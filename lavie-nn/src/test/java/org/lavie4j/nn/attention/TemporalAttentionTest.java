@@ -142,11 +142,36 @@ class TemporalAttentionTest {
         TemporalAttention a = new TemporalAttention(64, 2, 32, new RotaryEmbedding(32));
         var e = assertThrows(IllegalArgumentException.class, () -> a.forward(Tensor.of(Nd4j.zeros(DataType.FLOAT, 4, 3, 60))));
         assertTrue(e.getMessage().contains("[4, 3, 60]") && e.getMessage().contains("64"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> a.forward(Tensor.of(Nd4j.zeros(DataType.FLOAT, 1, 4, 3, 64))));
-        assertTrue(e.getMessage().contains("[1, 4, 3, 64]"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> a.forward(Tensor.of(Nd4j.zeros(DataType.FLOAT, 3, 64))));
+        assertTrue(e.getMessage().contains("[3, 64]"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> a.forwardAdd(Tensor.of(Nd4j.zeros(DataType.FLOAT, 4, 3, 64)),
+                Tensor.of(Nd4j.zeros(DataType.FLOAT, 4, 4, 64))));
+        assertTrue(e.getMessage().contains("[4, 4, 64]") && e.getMessage().contains("[4, 3, 64]"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> new TemporalAttention(48, 2, 24, new RotaryEmbedding(32)));
         assertTrue(e.getMessage().contains("32") && e.getMessage().contains("24"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> new TemporalAttention(66, 4, null));
+    }
+
+    /**
+     * Leading axes are sequences: (b, n, f, c) gives the ((b·n), f, c) result, and with the transformer block's permuted
+     * view of its (b, f, n, c) tokens as the residual, the sum comes out laid out like the tokens, the same floats as
+     * the attention then an add.
+     */
+    @Test void leadingAxesAreSequencesAndTheSumIsLaidOutLikeTheResidual() {
+        TestSeeds.seed(33);
+        TemporalAttention a = new TemporalAttention(64, 2, 32, new RotaryEmbedding(32));
+        a.namedEntries().get("to_out.0.bias").data().assign(Nd4j.rand(DataType.FLOAT, 64));
+        INDArray tokens = Nd4j.randn(DataType.FLOAT, 2, 5, 6, 64);                       // (b, f, n, c)
+        INDArray view = tokens.permute(0, 2, 1, 3);                                       // (b, n, f, c)
+        INDArray h = Nd4j.randn(DataType.FLOAT, 2, 6, 5, 64);
+        INDArray flat = a.forward(Tensor.of(h.reshape('c', 12, 5, 64))).data();
+        INDArray four = a.forward(Tensor.of(h)).data();
+        assertArrayEquals(new long[]{2, 6, 5, 64}, four.shape());
+        assertArrayEquals(flat.dup('c').data().asFloat(), four.dup('c').data().asFloat(), 0f);
+        INDArray sum = a.forwardAdd(Tensor.of(h), Tensor.of(view)).data();
+        assertArrayEquals(flat.reshape('c', 2, 6, 5, 64).add(view).data().asFloat(), sum.dup('c').data().asFloat(), 0f);
+        assertArrayEquals(view.stride(), sum.stride(), "laid out like the tokens");
+        assertTrue(org.nd4j.linalg.api.shape.Shape.hasDefaultStridesForShape(sum.permute(0, 2, 1, 3)));
     }
 
     // ------------------------------------------------------------------ frame position tables (this port's extension)

@@ -66,6 +66,37 @@ class Transformer3DModelTest {
         assertTrue(clipOnly.equalsWithEps(y.get(NDArrayIndex.all(), NDArrayIndex.all(), clip), 1e-5));
     }
 
+    /**
+     * Two samples at once give each sample's result alone (the temporal branch reads the tokens as a permuted view and
+     * writes its residual sum laid out like them, batch 1 and 2 alike), and a transformer block hands on c-contiguous
+     * tokens.
+     */
+    @Test void aBatchOfTwoIsEachSampleAlone() throws IOException {
+        TestSeeds.seed(2);
+        INDArray x = Nd4j.randn(DataType.FLOAT, 2, 80, 5, 4, 4), ctx = Nd4j.randn(DataType.FLOAT, 2, 77, 32);
+        Transformer3DModel m = golden();
+        INDArray both = run(m, x, ctx, FrameLayout.video(5));
+        for (int b = 0; b < 2; b++) {
+            var one = NDArrayIndex.interval(b, b + 1);
+            INDArray alone = run(m, x.get(one).dup(), ctx.get(one).dup(), FrameLayout.video(5));
+            assertTrue(alone.equalsWithEps(both.get(one), 1e-5), "sample " + b);
+        }
+        BasicTransformerBlock block = new BasicTransformerBlock(80, 2, 40, 32, new RotaryEmbedding(32));
+        block.namedEntries().forEach((k, p) -> {
+            if (k.contains("to_out.0.weight")) p.data().assign(Nd4j.randn(DataType.FLOAT, p.data().shape()).muli(0.1));
+        });
+        for (int batch = 1; batch <= 2; batch++) {
+            INDArray tokens = Nd4j.randn(DataType.FLOAT, batch * 5, 16, 80), text = Nd4j.randn(DataType.FLOAT, batch * 5, 77, 32);
+            INDArray kept = tokens.dup();
+            try (Tape off = Grad.disabled()) {
+                INDArray y = block.forward(Tensor.of(tokens), Tensor.of(text), FrameLayout.video(5)).data();
+                assertArrayEquals(new long[]{batch * 5L, 16, 80}, y.shape());
+                assertTrue(org.nd4j.linalg.api.shape.Shape.hasDefaultStridesForShape(y), "batch " + batch + ": " + java.util.Arrays.toString(y.stride()));
+            }
+            assertEquals(kept, tokens, "the block's input is only read");
+        }
+    }
+
     @Test void gradientCheck() throws IOException {
         Transformer3DModel m = new Transformer3DModel(1, 32, 32, 8, 6, new RotaryEmbedding(32));
         m.to(DataType.DOUBLE);
