@@ -9,6 +9,8 @@ import org.nd4j.linalg.api.shape.Shape;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Arrays;
+import java.util.Objects;
+import java.util.function.UnaryOperator;
 
 /**
  * Scaled dot-product attention {@code softmax(scale·QKᵀ + bias)·V} over head-split tensors, memory-bounded.
@@ -87,7 +89,37 @@ public final class Attention {
      * @return (B, H, Lq, Dv)
      */
     public static Tensor scaledDotProduct(Tensor q, Tensor k, Tensor v, Tensor bias, double scale, long maxScoreBytes) {
+        return scaledDotProduct(q, k, v, bias, scale, maxScoreBytes, null);
+    }
+
+    /**
+     * A rotary position embedding of queries and keys along their sequence axis (RoPE over interleaved pairs of the
+     * first {@code dim} channels, as {@code Fused.rotaryInterleaved}): {@code cos} and {@code sin} of the angles per
+     * (position, pair), {@code length × dim/2} row-major, and {@code rotate}, the same rotation as a recorded op.
+     */
+    public record Rotary(float[] cos, float[] sin, int dim, long length, UnaryOperator<Tensor> rotate) {
+        public Rotary {
+            if (dim < 2 || dim % 2 != 0 || length < 1 || cos.length != length * (dim / 2) || sin.length != cos.length)
+                throw new IllegalArgumentException("Rotary: dim " + dim + " and tables of " + cos.length + "/" + sin.length
+                        + " values do not fit " + length + " positions");
+            Objects.requireNonNull(rotate, "rotate");
+        }
+    }
+
+    /**
+     * {@link #scaledDotProduct(Tensor, Tensor, Tensor, Tensor, double, long)} of {@code rotary.rotate(q)} and
+     * {@code rotary.rotate(k)} (rotary may be null: none). Where the fused kernel runs, it rotates each row of q and k
+     * as it reads them, the floats of {@code Fused.rotaryInterleaved}, so neither rotated copy is written (temporal
+     * attention: two passes over its (B·H·W, heads, F, d) queries and keys); elsewhere the rotations run as ops first.
+     */
+    public static Tensor scaledDotProduct(Tensor q, Tensor k, Tensor v, Tensor bias, double scale, long maxScoreBytes, Rotary rotary) {
         Shapes s = Shapes.of(q, k, v, bias);
+        if (rotary != null && !kernelRotates(q, k, v, bias, s, rotary)) {
+            Tensor qr = rotary.rotate().apply(q), kr = rotary.rotate().apply(k);
+            Tensor o = scaledDotProduct(qr, kr, v, bias, scale, maxScoreBytes, null);
+            Tensor.release(qr, kr);                                             // no-op while recording
+            return o;
+        }
         if (maxScoreBytes <= 0) throw new IllegalArgumentException("maxScoreBytes must be positive, got " + maxScoreBytes);
         DataType type = q.dtype();
         long bh = s.b * s.h;
@@ -105,11 +137,12 @@ public final class Attention {
             INDArray merged = Nd4j.createUninitialized(type, s.b, s.lq, s.h, s.dv);
             INDArray out = merged.permute(0, 2, 1, 3);                             // (b, h, lq, dv), a view
             INDArray bias4 = bias == null ? null : bias.data().reshape('c', s.bias4);
-            fused(q.data(), k.data(), v.data(), bias4, s, scale, out);
+            fused(q.data(), k.data(), v.data(), bias4, s, scale, out, rotary);
             if (bias != null) freeIfCopy(bias4, bias.data());
             return Ops.record("scaledDotProduct", out, merged, g -> null, inputs);
         }
 
+        if (rotary != null) throw new IllegalStateException("a rotary embedding outside the fused kernel");   // kernelRotates said yes
         INDArray q3 = q.data().reshape('c', bh, s.lq, s.d);    // (b*h, lq, d)
         INDArray k3 = k.data().reshape('c', bh, s.lk, s.d);    // (b*h, lk, d)
         INDArray v3 = v.data().reshape('c', bh, s.lk, s.dv);   // (b*h, lk, dv)
@@ -185,8 +218,17 @@ public final class Attention {
         return VectorAttention.fits(s.lq, s.lk, s.d, s.dv);
     }
 
+    /** Whether the fused kernel runs this problem and can rotate its rows: float32, within its limits, nothing recorded. */
+    private static boolean kernelRotates(Tensor q, Tensor k, Tensor v, Tensor bias, Shapes s, Rotary rotary) {
+        boolean recording = Grad.isRecording()
+                && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad() || (bias != null && bias.requiresGrad()));
+        return !recording && !Grad.inTraining() && vectorKernelApplies(q.dtype(), s) && k.dtype() == DataType.FLOAT
+                && rotary.dim() <= s.d && s.lq == rotary.length() && s.lk == rotary.length()
+                && VectorAttention.readable(q.data()) && VectorAttention.readable(k.data()) && VectorAttention.readable(v.data());
+    }
+
     /** The forward on {@code VectorAttention}: (B, H, L, D) views read in place, the bias on the heap with its broadcast strides. */
-    private static void fused(INDArray q, INDArray k, INDArray v, INDArray bias4, Shapes s, double scale, INDArray out) {
+    private static void fused(INDArray q, INDArray k, INDArray v, INDArray bias4, Shapes s, double scale, INDArray out, Rotary rotary) {
         VectorAttention.Bias b = null;
         if (bias4 != null) {
             INDArray dense = bias4.dup('c');
@@ -195,7 +237,8 @@ public final class Attention {
                     n[2] == 1 ? 0 : n[3], n[3] == 1 ? 0 : 1);
             Memory.free(dense);
         }
-        VectorAttention.forward(q, k, v, b, s.h, (float) scale, out, Kernels.threads());
+        VectorAttention.Rotation r = rotary == null ? null : new VectorAttention.Rotation(rotary.cos(), rotary.sin(), rotary.dim());
+        VectorAttention.forward(q, k, v, b, r, s.h, (float) scale, out, Kernels.threads());
     }
 
     /**

@@ -53,6 +53,25 @@ final class VectorAttention {
     /** An additive bias broadcast to (b, h, lq, lk): element (bi, hi, r, j) is {@code data[bi·s0 + hi·s1 + r·s2 + j·s3]}. */
     record Bias(float[] data, long s0, long s1, long s2, long s3) {}
 
+    /**
+     * A rotary embedding applied to each row of q and k as it is read: the pairs (2m, 2m + 1), m < dim/2, of the row at
+     * position p rotated by the angle whose cos and sin are at {@code p·dim/2 + m}.
+     */
+    record Rotation(float[] cos, float[] sin, int dim) {
+        /** Rows [0, n) of x (row length len), at positions p0.., rotated in place: the floats of {@code Fused.rotatePairs}. */
+        void rotate(float[] x, int n, int len, int p0) {
+            int half = dim / 2;
+            for (int r = 0; r < n; r++) {
+                int o = r * len, t = (p0 + r) * half;
+                for (int m = 0; m < half; m++) {
+                    float a = x[o + 2 * m], b = x[o + 2 * m + 1], c = cos[t + m], sn = sin[t + m];
+                    x[o + 2 * m] = a * c - b * sn;
+                    x[o + 2 * m + 1] = b * c + a * sn;
+                }
+            }
+        }
+    }
+
     /** Rows of one block for lk keys: a multiple of {@link #MR}, at least MR, at most 64. */
     static int rowsPerBlock(long lk) {
         long rows = SCORE_BLOCK_BYTES / (4 * padKeys(lk)) / MR * MR;
@@ -77,12 +96,13 @@ final class VectorAttention {
      * @param k (b, h, lk, d)
      * @param v (b, h, lk, dv)
      * @param bias null, or the bias with its broadcast strides
+     * @param rotation null, or a rotary embedding of q's and k's rows (positions along lq and lk)
      * @param heads h
      * @param out (b, h, lq, dv), e.g. a permuted view of a (b, lq, h, dv) array: the heads merged in place
      * @param threads threads to split the (slice, row block) items over, the calling thread included
      */
-    static void forward(INDArray q, INDArray k, INDArray v, Bias bias, long heads, float scale, INDArray out, int threads) {
-        Problem p = new Problem(q, k, v, bias, heads, scale, out);
+    static void forward(INDArray q, INDArray k, INDArray v, Bias bias, Rotation rotation, long heads, float scale, INDArray out, int threads) {
+        Problem p = new Problem(q, k, v, bias, rotation, heads, scale, out);
         Kernels.forRange(p.bh * p.rowBlocks, threads, "attention kernel", p::run);
     }
 
@@ -144,9 +164,10 @@ final class VectorAttention {
         final int lq, lk, lkPad, lkVec, d, dv, rows, panels;
         final float scale;
         final Bias bias;
+        final Rotation rotation;
         final Operand q, k, v, out;
 
-        Problem(INDArray q4, INDArray k4, INDArray v4, Bias bias, long heads, float scale, INDArray out4) {
+        Problem(INDArray q4, INDArray k4, INDArray v4, Bias bias, Rotation rotation, long heads, float scale, INDArray out4) {
             bh = q4.size(0) * q4.size(1);
             lq = (int) q4.size(2);
             d = (int) q4.size(3);
@@ -160,6 +181,7 @@ final class VectorAttention {
             this.heads = heads;
             this.scale = scale;
             this.bias = bias;
+            this.rotation = rotation;
             q = Operand.of(q4);
             k = Operand.of(k4);
             v = Operand.of(v4);
@@ -176,6 +198,7 @@ final class VectorAttention {
                 int r0 = (int) (item % rowBlocks) * rows;
                 if (g != slice) {
                     k.get(g, heads, 0, lk, w.kRaw);
+                    if (rotation != null) rotation.rotate(w.kRaw, lk, d, 0);
                     pack(w.kRaw, lk, d, w.kPacked);
                     v.get(g, heads, 0, lk, w.v);
                     slice = g;
@@ -188,6 +211,7 @@ final class VectorAttention {
         private void block(Work w, long g, int r0, int n) {
             int tiles = (n + MR - 1) / MR;
             q.get(g, heads, r0, n, w.q);
+            if (rotation != null) rotation.rotate(w.q, n, d, r0);
             Arrays.fill(w.q, n * d, tiles * MR * d, 0f);                 // zero rows pad the last tile
             for (int p = 0; p < panels; p++)                            // a panel stays in L1 while every tile reads it
                 scores4x24(w.q, tiles, d, w.kPacked, p, w.scores, lkPad, scale);

@@ -47,6 +47,49 @@ class VectorAttentionTest {
         }
     }
 
+    /**
+     * RoPE inside the kernel (each row of q and k rotated as it is read) against the rotation as an op and then the
+     * kernel: the same floats, bit for bit, for the temporal attention's views (splitHeads of (n, f, heads·d)
+     * projections, a (heads, f, f) bias) and for sequences longer than one row block (rows at positions past 0); with
+     * the kernel off, the rotation runs as ops before ND4J's path. A recording tape takes the ops, with gradients.
+     */
+    @Test void rotaryInsideTheKernelIsRotateThenAttendBitForBit() {
+        int heads = 2, d = 40, dim = 32;
+        for (int[] c : new int[][]{{37, 16}, {3, 150}}) {                    // (sequences, length)
+            int n = c[0], len = c[1];
+            float[] cos = new float[len * dim / 2], sin = new float[cos.length];
+            for (int p = 0; p < len; p++) for (int m = 0; m < dim / 2; m++) {
+                double angle = p * Math.pow(10000.0, -2.0 * m / dim);
+                cos[p * dim / 2 + m] = (float) Math.cos(angle);
+                sin[p * dim / 2 + m] = (float) Math.sin(angle);
+            }
+            Attention.Rotary rotary = new Attention.Rotary(cos, sin, dim, len, t -> Fused.rotaryInterleaved(t, cos, sin, dim));
+            Tensor q = Attention.splitHeads(f(rand(31, n, len, heads * d).muli(2)), heads);
+            Tensor k = Attention.splitHeads(f(rand(32, n, len, heads * d).muli(2)), heads);
+            Tensor v = Attention.splitHeads(f(rand(33, n, len, heads * d)), heads);
+            Tensor bias = f(rand(34, heads, len, len));
+            float[] got = Attention.scaledDotProduct(q, k, v, bias, 1.0, Attention.DEFAULT_MAX_SCORE_BYTES, rotary).data().dup('c').data().asFloat();
+            float[] want = Attention.scaledDotProduct(rotary.rotate().apply(q), rotary.rotate().apply(k), v, bias, 1.0).data().dup('c').data().asFloat();
+            assertArrayEquals(want, got, 0f, Arrays.toString(c));
+            float[] off = nd4jPath(() -> Attention.scaledDotProduct(q, k, v, bias, 1.0, Attention.DEFAULT_MAX_SCORE_BYTES, rotary).data().dup('c'))
+                    .data().asFloat();
+            float[] offWant = nd4jPath(() -> Attention.scaledDotProduct(rotary.rotate().apply(q), rotary.rotate().apply(k), v, bias, 1.0).data().dup('c'))
+                    .data().asFloat();
+            assertArrayEquals(offWant, off, 0f, "kernel off, " + Arrays.toString(c));
+            for (int i = 0; i < got.length; i++) assertEquals(want[i], off[i], 1e-5f, "kernel against ND4J's path");
+        }
+        float[] cos = {1f, 0.5f}, sin = {0f, 0.8660254f};
+        Attention.Rotary short2 = new Attention.Rotary(cos, sin, 2, 2, t -> Fused.rotaryInterleaved(t, cos, sin, 2));
+        try (Tape tape = Grad.record()) {
+            Tensor q = Tensor.leaf(rand(35, 1, 1, 2, 4).castTo(DataType.FLOAT), true);
+            Tensor o = Attention.scaledDotProduct(q, q, q, null, 0.5, Attention.DEFAULT_MAX_SCORE_BYTES, short2);
+            tape.backward(o, o.data().ulike().assign(1.0));
+            assertNotNull(q.grad(), "recorded: the rotation and the attention as ops, with gradients");
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> new Attention.Rotary(cos, sin, 3, 2, t -> t));
+        assertTrue(e.getMessage().contains("dim 3"), e.getMessage());
+    }
+
     @Test void viewsAndPermutedInputsAreRead() {
         // q from splitHeads (a permuted view: copied), k and v slices of larger buffers at an offset (read in place)
         long b = 2, h = 2, l = 33, d = 40;
@@ -85,8 +128,8 @@ class VectorAttentionTest {
         INDArray q = rand(31, bh, 1, lq, d).castTo(DataType.FLOAT), k = rand(32, bh, 1, lk, d).castTo(DataType.FLOAT),
                 v = rand(33, bh, 1, lk, d).castTo(DataType.FLOAT);
         INDArray one = Nd4j.create(DataType.FLOAT, bh, 1, lq, d), three = Nd4j.create(DataType.FLOAT, bh, 1, lq, d);
-        VectorAttention.forward(q, k, v, null, 1, 0.158f, one, 1);
-        VectorAttention.forward(q, k, v, null, 1, 0.158f, three, 3);
+        VectorAttention.forward(q, k, v, null, null, 1, 0.158f, one, 1);
+        VectorAttention.forward(q, k, v, null, null, 1, 0.158f, three, 3);
         assertArrayEquals(one.data().asFloat(), three.data().asFloat(), 0f);
     }
 

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.attention;
 
+import org.lavie4j.core.Attention;
 import org.lavie4j.core.Module;
 import org.lavie4j.core.Fused;
 import org.lavie4j.core.Ops;
@@ -54,6 +55,19 @@ public final class RotaryEmbedding extends Module {
      */
     public Tensor rotateQueriesOrKeys(Tensor t) {
         return rotate(t, true);
+    }
+
+    /**
+     * This rotation for sequences of {@code length} positions, as the attention kernel takes it
+     * ({@link Attention#scaledDotProduct(Tensor, Tensor, Tensor, Tensor, double, long, Attention.Rotary)}): float32 cos/sin
+     * tables, the values {@link #rotateQueriesOrKeys} uses for float32 input, and that method itself for the other paths.
+     */
+    public Attention.Rotary positions(long length) {
+        if (length < 1) throw new IllegalArgumentException("rotary: " + length + " positions");
+        INDArray angles = angles(length).castTo(DataType.DOUBLE);           // (L, dim/2)
+        float[] cos = Transforms.cos(angles, true).castTo(DataType.FLOAT).dup('c').data().asFloat();
+        float[] sin = Transforms.sin(angles, true).castTo(DataType.FLOAT).dup('c').data().asFloat();
+        return new Attention.Rotary(cos, sin, dim, length, this::rotateQueriesOrKeys);
     }
 
     /**

@@ -123,12 +123,9 @@ public final class TemporalAttention extends Module {
         Tensor q = Attention.splitHeads(qs, heads);                             // (b*h*w, h, f, d)
         Tensor k = Attention.splitHeads(kl, heads);                             // (b*h*w, h, f, d)
         Tensor v = Attention.splitHeads(vl, heads);                             // (b*h*w, h, f, d)
-        Tensor qr = q, kr = k;
-        if (rotaryEmb != null) {
-            qr = rotaryEmb.rotateQueriesOrKeys(q);                              // positions along frames (axis -2)
-            kr = rotaryEmb.rotateQueriesOrKeys(k);
-        }
-        Tensor o = Attention.scaledDotProduct(qr, kr, v, bias, 1.0, maxScoreBytes); // (b*h*w, h, f, d); q is pre-scaled
+        // RoPE on q and k, positions along frames (axis -2): inside the fused kernel as it reads their rows, else as ops
+        Attention.Rotary rotary = rotaryEmb == null ? null : rotaryEmb.positions(frames);
+        Tensor o = Attention.scaledDotProduct(q, k, v, bias, 1.0, maxScoreBytes, rotary); // (b*h*w, h, f, d); q is pre-scaled
         Tensor merged = Attention.mergeHeads(o);                                // (b*h*w, f, h*d)
         Tensor shaped = xs.length == 3 ? merged : Ops.reshape(merged, xs);      // (…, f, h*d)
         // (…, f, C); to_out.1 is Dropout(0)
@@ -136,7 +133,7 @@ public final class TemporalAttention extends Module {
         if (shaped != merged && !shaped.sharesMemoryWith(merged)) shaped.release();   // a copy (a view goes with merged)
         if (seq != x && !seq.sharesMemoryWith(x)) seq.release();                      // a copy; a view is the caller's
         if (qs != ql) qs.release();
-        Tensor.release(ql, kl, vl, q, qr, kr, o, merged, bias);                 // no-op while recording
+        Tensor.release(ql, kl, vl, q, k, v, o, merged, bias);                 // no-op while recording
         return y;
     }
 
