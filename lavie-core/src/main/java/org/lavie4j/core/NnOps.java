@@ -97,6 +97,40 @@ public final class NnOps {
     }
 
     /**
+     * {@code add(conv2dVideo(x, weight, bias, stride, padding), addend)}: a resnet's convolution and what follows it, the
+     * time embedding (addend (B, O, 1, 1, 1), broadcast over frames and pixels) or the shortcut (addend shaped as the
+     * output). Where the Winograd kernel runs and nothing records, the addend joins each output value as the kernel writes
+     * it, {@code (conv + bias) + addend}: the composed ops' floats without another pass over the output; otherwise the
+     * composed ops ({@link Ops#addInto} into the convolution's result).
+     */
+    public static Tensor conv2dVideoAdd(Tensor x, Tensor weight, Tensor bias, int stride, int padding, Tensor addend) {
+        long[] xs = x.shape();
+        if (xs.length != 5) throw new IllegalArgumentException("conv2dVideo: expected a video (B, C, F, H, W), got " + Arrays.toString(xs));
+        INDArray in = x.data();
+        long[] ws = weight.shape();
+        boolean recorded = Grad.isRecording() && (x.requiresGrad() || weight.requiresGrad() || (bias != null && bias.requiresGrad()) || addend.requiresGrad());
+        if (!recorded && in.dataType() == DataType.FLOAT && in.ordering() == 'c' && Shape.hasDefaultStridesForShape(in) && ws.length == 4
+                && addend.dtype() == DataType.FLOAT && winogradApplies(x, weight, bias, ws, stride, stride, padding, padding)) {
+            long b = xs[0], f = xs[2];
+            long[] os = conv2dShape(new long[]{b * f, xs[1], xs[3], xs[4]}, "video " + Arrays.toString(xs) + " (B, C, F, H, W)", ws, bias,
+                    stride, stride, padding, padding);
+            long[] shape = {b, ws[0], f, os[2], os[3]};
+            long[] as = addend.shape();
+            INDArray r = addend.data();
+            boolean perPlane = Arrays.equals(as, new long[]{b, ws[0], 1, 1, 1});
+            if (perPlane || (Arrays.equals(as, shape) && Kernels.denseFloat(r))) {
+                float[] terms = perPlane ? r.dup('c').data().asFloat() : null;
+                INDArray out = winograd(WinogradConv.Input.video(in), weight, bias, shape, f, terms, perPlane ? null : r);
+                return Ops.record("conv2d", out, g -> null, x, weight, bias, addend);
+            }
+        }
+        Tensor y = conv2dVideo(x, weight, bias, stride, padding);
+        Tensor sum = Ops.addInto(y, addend);
+        if (sum != y) y.release();
+        return sum;
+    }
+
+    /**
      * 2-D cross-correlation with zero padding, groups 1, dilation 1: x (N, C, H, W), weight (O, C, kH, kW),
      * bias (O) or null -> (N, O, (H + 2pH − kH)/sH + 1, (W + 2pW − kW)/sW + 1).
      */
@@ -173,10 +207,17 @@ public final class NnOps {
      * with {@code frames} 1, or a video (B, O, F, H, W) with F = frames (the input's B·F images, entry outer).
      */
     private static INDArray winograd(WinogradConv.Input input, Tensor weight, Tensor bias, long[] shape, long frames) {
+        return winograd(input, weight, bias, shape, frames, null, null);
+    }
+
+    /** {@link #winograd(WinogradConv.Input, Tensor, Tensor, long[], long)} plus per-plane terms and a residual (or null). */
+    private static INDArray winograd(WinogradConv.Input input, Tensor weight, Tensor bias, long[] shape, long frames, float[] planeTerms, INDArray residual) {
         INDArray wc = contiguous(weight.data()), b = bias == null ? null : contiguous(bias.data());
         INDArray out = Nd4j.createUninitialized(DataType.FLOAT, shape);
         try {
-            WinogradConv.forward(input, wc, b, out, frames, Kernels.threads());
+            WinogradConv.Tile tile = WinogradConv.Tile.choose(input.height(), input.width());
+            WinogradConv.forward(input, wc, b, planeTerms, residual, out, frames, Kernels.threads(),
+                    WinogradConv.chunkBytes(tile, input.channels(), wc.size(0)), tile);
         } finally {
             if (wc != weight.data()) Memory.free(wc);
             if (bias != null && b != bias.data()) Memory.free(b);

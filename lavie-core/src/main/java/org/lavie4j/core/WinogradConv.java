@@ -181,6 +181,20 @@ final class WinogradConv {
      * (N, O, H, W) batch), with the given tile, in chunks of at most {@code chunkBytes} of transformed input.
      */
     static void forward(Input in, INDArray weight, INDArray bias, INDArray out, long outFrames, int threads, long chunkBytes, Tile tile) {
+        forward(in, weight, bias, null, null, out, outFrames, threads, chunkBytes, tile);
+    }
+
+    /**
+     * {@link #forward(Input, INDArray, INDArray, INDArray, long, int, long, Tile)} with terms added to each output as it is
+     * written: {@code ((conv + bias) + planeTerms[e·O + o]) + residual[…]} for output channel o of batch entry e (the
+     * floats of the convolution and then ND4J's adds of each): a resnet's time embedding, (B, O, 1, 1, 1) broadcast over
+     * frames and pixels, and its shortcut.
+     *
+     * @param planeTerms null, or B·O values (B = images / outFrames)
+     * @param residual   null, or an array shaped and laid out as out (c-order contiguous), only read
+     */
+    static void forward(Input in, INDArray weight, INDArray bias, float[] planeTerms, INDArray residual, INDArray out, long outFrames,
+                        int threads, long chunkBytes, Tile tile) {
         if (outFrames < 1 || in.images % outFrames != 0)
             throw new IllegalArgumentException("WinogradConv: " + in.images + " images are not whole videos of " + outFrames + " frames");
         int c = (int) in.channels, o = (int) weight.size(0), mt = tile.m, points = tile.points;
@@ -202,6 +216,11 @@ final class WinogradConv {
                 transformWeights(tile, wp, c, o, (int) o0, (int) o1, vb);
             });
             float[] biases = bias == null ? null : bias.data().asFloat();
+            if (planeTerms != null && planeTerms.length != in.images / outFrames * o)
+                throw new IllegalArgumentException("WinogradConv: " + planeTerms.length + " plane terms for " + in.images / outFrames + " entries of " + o + " channels");
+            if (residual != null && (residual.length() != out.length() || !Kernels.denseFloat(residual)))
+                throw new IllegalArgumentException("WinogradConv: the residual " + Arrays.toString(residual.shape()) + " is not a dense float array shaped as the output " + Arrays.toString(out.shape()));
+            FloatBuffer rb = residual == null ? null : Kernels.viewBuffer(residual);
             FloatPointer ip = new FloatPointer(in.array.data().addressPointer()), op = new FloatPointer(out.data().addressPointer());
             for (long r0 = 0; r0 < rows; r0 += rowsPerChunk) {
                 long r1 = Math.min(rows, r0 + rowsPerChunk);
@@ -215,7 +234,7 @@ final class WinogradConv {
                 INDArray mx = Nd4j.create(m.data(), new long[]{points, o, tiles}, new long[]{(long) o * tiles, tiles, 1}, 0, 'c');
                 Nd4j.matmul(vx, ux, mx, false, false, false);
                 Kernels.forRange(o, threads, "Winograd output transform",
-                        (o0, o1) -> chunk.transformOutput(mb, o, (int) o0, (int) o1, biases, op));
+                        (o0, o1) -> chunk.transformOutput(mb, o, (int) o0, (int) o1, biases, planeTerms, rb, op));
             }
         } finally {
             Memory.free(v);
@@ -395,7 +414,7 @@ final class WinogradConv {
      * (output row, column, tile).
      */
     private static final class Work {
-        float[] rows = new float[0], even = new float[0], odd = new float[0];
+        float[] rows = new float[0], residual = new float[0], even = new float[0], odd = new float[0];
         final float[][] e = new float[8][0], points = new float[MAX_POINTS][0], y = new float[4][0];
         float[] phases = new float[0], m4 = new float[0], t4 = new float[0], y4 = new float[0];
         final float[][] e4 = new float[6][0];
@@ -403,6 +422,7 @@ final class WinogradConv {
         /** Grows what the tile's transforms use: image rows, padded planes of the column phases, lines of tiles, points. */
         void ensure(Tile tile, int rowFloats, int planeFloats, int line, int tiles) {
             rows = grow(rows, rowFloats);
+            residual = grow(residual, rowFloats);
             for (int i = 0; i < tile.points; i++) points[i] = grow(points[i], tiles);
             if (tile == Tile.F2) {
                 even = grow(even, planeFloats);
@@ -511,8 +531,11 @@ final class WinogradConv {
             }
         }
 
-        /** Output channels [o0, o1) of the chunk's pixels: Aᵀ·M·A + bias, blocks cut at the right and bottom borders. */
-        void transformOutput(FloatBuffer m, int o, int o0, int o1, float[] biases, FloatPointer output) {
+        /**
+         * Output channels [o0, o1) of the chunk's pixels: Aᵀ·M·A + bias, blocks cut at the right and bottom borders, then
+         * plus the plane's term and the residual where given.
+         */
+        void transformOutput(FloatBuffer m, int o, int o0, int o1, float[] biases, float[] planeTerms, FloatBuffer residual, FloatPointer output) {
             FloatPointer op = new FloatPointer(output);
             Work w = WORK.get();
             int mt = tile.m, h = (int) in.height, wd = (int) in.width;
@@ -537,7 +560,19 @@ final class WinogradConv {
                         else blocks4(w, first + lt * tilesW, 4 * lt * wd, inside);
                     }
                     long at = (n / outFrames * o + oc) * outFrames * plane + n % outFrames * plane;   // plane (n, oc)
-                    op.position(at + (long) yLo * wd).put(w.rows, 0, (yHi - yLo) * wd);
+                    int len = (yHi - yLo) * wd;
+                    long start = at + (long) yLo * wd;
+                    float[] rows = w.rows;
+                    if (planeTerms != null) {
+                        float term = planeTerms[(int) (n / outFrames * o + oc)];
+                        for (int i = 0; i < len; i++) rows[i] += term;
+                    }
+                    if (residual != null) {
+                        float[] res = w.residual;
+                        residual.get((int) start, res, 0, len);
+                        for (int i = 0; i < len; i++) rows[i] += res[i];
+                    }
+                    op.position(start).put(rows, 0, len);
                 }
             }
         }

@@ -228,6 +228,55 @@ class WinogradConvTest {
         assertArrayEquals(asVideo.dup('c').data().asFloat(), frames.dup('c').data().asFloat(), 0f);
     }
 
+    /**
+     * conv2dVideoAdd (a resnet's time embedding or shortcut added as the kernel writes each value) against conv2dVideo
+     * then addInto: the same floats bit for bit, with both tiles, a chunk that ends inside a video, two batch entries;
+     * other addends (broadcast over the batch, strided) and a recording tape take the composed ops.
+     */
+    @Test void conv2dVideoAddIsTheConvolutionThenTheAdd() {
+        for (int[] c : new int[][]{{2, 32, 3, 5, 6, 40}, {2, 40, 2, 8, 34, 36}}) {     // (b, c, f, h, w, o): F(2×2), F(4×4)
+            INDArray x = rand(260, c[0], c[1], c[2], c[3], c[4]).castTo(DataType.FLOAT);
+            Tensor w = Tensor.of(rand(261, c[5], c[1], 3, 3).divi(6).castTo(DataType.FLOAT)), b = Tensor.of(rand(262, c[5]).castTo(DataType.FLOAT));
+            INDArray temb = rand(263, c[0], c[5], 1, 1, 1).muli(5).castTo(DataType.FLOAT);
+            INDArray shortcut = rand(264, c[0], c[5], c[2], c[3], c[4]).muli(5).castTo(DataType.FLOAT);
+            INDArray keep = shortcut.dup();
+            for (INDArray addend : new INDArray[]{temb, shortcut}) {
+                float[] want = Ops.addInto(NnOps.conv2dVideo(Tensor.of(x), w, b, 1, 1), Tensor.of(addend)).data().dup('c').data().asFloat();
+                INDArray got = NnOps.conv2dVideoAdd(Tensor.of(x), w, b, 1, 1, Tensor.of(addend)).data();
+                assertArrayEquals(new long[]{c[0], c[5], c[2], c[3], c[4]}, got.shape());
+                assertTrue(Shape.hasDefaultStridesForShape(got));
+                assertArrayEquals(want, got.data().asFloat(), 0f, Arrays.toString(c) + " addend " + Arrays.toString(addend.shape()));
+            }
+            assertEquals(keep, shortcut, "the residual is only read");
+            // in chunks of one tile row: chunks end inside a frame and inside the video
+            INDArray out = Nd4j.createUninitialized(DataType.FLOAT, c[0], c[5], c[2], c[3], c[4]);
+            WinogradConv.Tile tile = WinogradConv.Tile.choose(c[3], c[4]);
+            INDArray plain = Nd4j.createUninitialized(DataType.FLOAT, c[0], c[5], c[2], c[3], c[4]);
+            WinogradConv.forward(WinogradConv.Input.video(x), w.data(), b.data(), null, null, plain, c[2], 2, 1, tile);
+            WinogradConv.forward(WinogradConv.Input.video(x), w.data(), b.data(), null, shortcut, out, c[2], 2, 1, tile);
+            assertArrayEquals(plain.addi(shortcut).data().asFloat(), out.data().asFloat(), 0f, "one tile row per chunk");
+            // composed: a time embedding broadcast over the batch, a strided shortcut
+            INDArray shared = rand(265, 1, c[5], 1, 1, 1).castTo(DataType.FLOAT);
+            INDArray strided = rand(266, c[0], c[5], c[2], c[4], c[3]).castTo(DataType.FLOAT).permute(0, 1, 2, 4, 3);
+            for (INDArray addend : new INDArray[]{shared, strided})
+                assertArrayEquals(NnOps.conv2dVideo(Tensor.of(x), w, b, 1, 1).data().add(addend).data().asFloat(),
+                        NnOps.conv2dVideoAdd(Tensor.of(x), w, b, 1, 1, Tensor.of(addend)).data().dup('c').data().asFloat(), 0f);
+        }
+        try (Tape tape = Grad.record()) {
+            Tensor x = Tensor.leaf(rand(267, 1, 32, 2, 4, 4).castTo(DataType.FLOAT), true);
+            Tensor r = Tensor.leaf(rand(268, 1, 32, 2, 4, 4).castTo(DataType.FLOAT), true);
+            Tensor w = Tensor.of(rand(269, 32, 32, 3, 3).divi(6).castTo(DataType.FLOAT));
+            Tensor y = NnOps.conv2dVideoAdd(x, w, null, 1, 1, r);
+            tape.backward(y, y.data().ulike().assign(1.0));
+            assertNotNull(x.grad(), "recorded: the composed ops, with gradients");
+            assertEquals(r.data().ulike().assign(1.0), r.grad());
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> WinogradConv.forward(WinogradConv.Input.video(rand(270, 1, 32, 2, 4, 4).castTo(DataType.FLOAT)),
+                rand(271, 32, 32, 3, 3).castTo(DataType.FLOAT), null, new float[3], null, Nd4j.createUninitialized(DataType.FLOAT, 1, 32, 2, 4, 4), 2, 1,
+                WinogradConv.CHUNK_BYTES, WinogradConv.Tile.F2));
+        assertTrue(e.getMessage().contains("3 plane terms"), e.getMessage());
+    }
+
     @Test void otherConvolutionsRunNd4j() {
         // stride 2, padding 0, 1x1 kernels and thin channel counts: ND4J's result bit for bit
         long seed = 230;

@@ -1,6 +1,7 @@
 package org.lavie4j.nn.layers;
 
 import org.lavie4j.core.NnOps;
+import org.lavie4j.core.Ops;
 import org.lavie4j.core.Pointwise;
 import org.lavie4j.core.Rearrange;
 import org.lavie4j.core.Tensor;
@@ -40,5 +41,23 @@ public final class InflatedConv3d extends Conv2d {
         Tensor y = conv(folded);                                   // (b f) c' h' w'
         if (!folded.sharesMemoryWith(x)) folded.release();        // a copy (a view when the fold needs no move)
         return Rearrange.batchToFrames(y, frames);             // b c' f h' w': a view of y, releasing it frees y
+    }
+
+    /**
+     * {@code forward(x) + addend}: the addend (B, C_out, 1, 1, 1), e.g. a resnet's time embedding, or shaped as the
+     * output, e.g. its shortcut. In inference a 3×3 convolution adds it as the Winograd kernel writes each value
+     * ({@link NnOps#conv2dVideoAdd}: the same floats, no second pass over the output); otherwise forward, then the add.
+     */
+    public Tensor forwardAdd(Tensor x, Tensor addend) {
+        if (!isTraining() && kernel() > 1 && x.rank() == 5 && x.size(1) == inChannels()) {
+            Tensor w = weight().tensor(), b = bias() == null ? null : bias().tensor();
+            Tensor y = NnOps.conv2dVideoAdd(x, w, b, stride(), padding(), addend);   // b c' f h' w'
+            Tensor.release(w, b);                                  // frees FLOAT copies of half-stored weights
+            return y;
+        }
+        Tensor y = forward(x);
+        Tensor sum = Ops.addInto(y, addend);                       // into y when nothing records
+        if (sum != y) y.release();
+        return sum;
     }
 }

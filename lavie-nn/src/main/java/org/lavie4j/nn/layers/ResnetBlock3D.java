@@ -108,23 +108,22 @@ public final class ResnetBlock3D extends Module {
     public Tensor forward(Tensor x, Tensor temb) {
         checkInputs(x.shape(), temb);
         Tensor a1 = norm1.forwardSilu(x);                        // silu(norm1(x)), one pass in inference
-        Tensor c1 = conv1.forward(a1);                           // (b, c_out, f, h, w)
-        a1.release();
-
-        Tensor proj = null, t = null, h = c1;
+        Tensor proj = null, t = null;
         if (temb != null) {
             Tensor act = Ops.silu(temb);
             proj = timeEmbProj.forward(act);                     // (b, c_out) or (b, 2·c_out)
             act.release();
             t = Ops.reshape(proj, proj.size(0), proj.size(1), 1, 1, 1);   // (b, c', 1, 1, 1), a view of proj
-            if (config.timeEmbeddingNorm() == TimeEmbeddingNorm.DEFAULT) h = Ops.addInto(c1, t); // broadcast over f, h, w; into c1 when nothing records
         }
+        // conv1(h) + temb, broadcast over f, h, w: added as the convolution writes its output (InflatedConv3d.forwardAdd)
+        Tensor h = t != null && config.timeEmbeddingNorm() == TimeEmbeddingNorm.DEFAULT
+                ? conv1.forwardAdd(a1, t) : conv1.forward(a1);  // (b, c_out, f, h, w)
+        a1.release();
 
         boolean scaleShiftNorm = t != null && config.timeEmbeddingNorm() == TimeEmbeddingNorm.SCALE_SHIFT;
         // silu(norm2(h)) in one pass in inference, unless the scale-shift comes between them
         Tensor n2 = scaleShiftNorm ? norm2.forward(h) : norm2.forwardSilu(h);  // (b, c_out, f, h, w)
-        if (h != c1) h.release();
-        c1.release();
+        h.release();
         if (scaleShiftNorm) {
             Tensor[] scaleShift = Ops.chunk(t, 2, 1);           // 2 × (b, c_out, 1, 1, 1)
             Tensor onePlus = Ops.addScalar(scaleShift[0], 1.0);
@@ -137,12 +136,10 @@ public final class ResnetBlock3D extends Module {
         Tensor s2 = scaleShiftNorm ? Ops.siluInPlace(n2) : n2;
         Tensor a2 = dropout.forward(s2);                         // dropout p = 0: the identity
         if (s2 != n2) n2.release();
-        Tensor c2 = conv2.forward(a2);                           // (b, c_out, f, h, w)
-        a2.release();
-
         Tensor shortcut = convShortcut == null ? x : convShortcut.forward(x);   // (b, c_out, f, h, w)
-        Tensor out = Ops.addInto(c2, shortcut);                 // c2 + shortcut: the same floats as shortcut + c2
-        if (out != c2) c2.release();
+        // conv2 + shortcut (the same floats as shortcut + conv2), added as the convolution writes its output
+        Tensor out = conv2.forwardAdd(a2, shortcut);            // (b, c_out, f, h, w)
+        a2.release();
         if (shortcut != x) shortcut.release();
         if (config.outputScaleFactor() != 1.0) {
             // the reference divides; x·(1/s) differs from x/s by at most one rounding for s != 1
