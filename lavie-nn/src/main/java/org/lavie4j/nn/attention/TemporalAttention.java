@@ -133,7 +133,7 @@ public final class TemporalAttention extends Module {
         if (shaped != merged && !shaped.sharesMemoryWith(merged)) shaped.release();   // a copy (a view goes with merged)
         if (seq != x && !seq.sharesMemoryWith(x)) seq.release();                      // a copy; a view is the caller's
         if (qs != ql) qs.release();
-        Tensor.release(ql, kl, vl, q, k, v, o, merged, bias);                 // no-op while recording
+        Tensor.release(ql, kl, vl, q, k, v, o, merged, bias);                   // no-op while recording
         return y;
     }
 
