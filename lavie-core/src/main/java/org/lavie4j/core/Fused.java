@@ -70,41 +70,6 @@ public final class Fused {
         if (recorded(h)) return gegluTraining(h);                           // the twin's floats and its gradient
         INDArray in = h.data();
         if (!kernelInput(in)) return gegluNaive(h);
-        return Ops.record("geglu", gegluKernel(in, null, os), g -> null, h);
-    }
-
-    /**
-     * {@code geglu(linear(x, weight, bias))}, GEGLU's projection and activation, for inference: the product without its
-     * bias, then one pass that adds the bias to the value and the gate as it reads them, {@code (a + b_a)·gelu(g + b_g)}:
-     * the floats of the projection's bias pass and then {@link #geglu}, without the bias pass over the (…, 2·d)
-     * projection (40,960 × 2,560 floats at LaVie's level 0). A recording tape, a missing bias or an input the kernel does
-     * not take run the composed ops.
-     */
-    public static Tensor linearGeglu(Tensor x, Tensor weight, Tensor bias) {
-        if (bias == null || recorded(x, weight, bias) || bias.dtype() != DataType.FLOAT || weight.dtype() != DataType.FLOAT
-                || bias.rank() != 1 || weight.rank() != 2 || bias.size(0) != weight.size(0)) {
-            Tensor h = Ops.linear(x, weight, bias);
-            Tensor y = geglu(h);
-            if (y != h) h.release();
-            return y;
-        }
-        Tensor h = Ops.linear(x, weight, null);                             // (…, 2·d), its bias still to add
-        long[] os = gegluOutputShape(h);
-        INDArray in = h.data();
-        if (!kernelInput(in)) {
-            Tensor biased = Ops.add(h, bias);
-            h.release();
-            Tensor y = geglu(biased);
-            biased.release();
-            return y;
-        }
-        INDArray out = gegluKernel(in, bias.data().dup('c').data().asFloat(), os);
-        h.release();
-        return Ops.record("geglu", out, g -> null, x, weight, bias);
-    }
-
-    /** The GEGLU pass over c-contiguous float32 rows [value | gate], each half plus its bias first when one is given. */
-    private static INDArray gegluKernel(INDArray in, float[] bias, long[] os) {
         int d = (int) os[os.length - 1];
         long rows = in.length() / (2L * d);
         INDArray out = Nd4j.createUninitialized(DataType.FLOAT, os);
@@ -114,12 +79,11 @@ public final class Fused {
             for (long r = r0; r < r1; r++) {
                 src.get((int) (r * 2 * d), a, 0, d);
                 src.get((int) (r * 2 * d + d), g, 0, d);
-                if (bias == null) for (int j = 0; j < d; j++) a[j] *= gelu(g[j]);
-                else for (int j = 0; j < d; j++) a[j] = (a[j] + bias[j]) * gelu(g[j] + bias[d + j]);
+                for (int j = 0; j < d; j++) a[j] *= gelu(g[j]);
                 dst.put((int) (r * d), a, 0, d);
             }
         });
-        return out;
+        return Ops.record("geglu", out, g -> null, h);
     }
 
     private static final float INV_SQRT_2PI = (float) (1.0 / Math.sqrt(2 * Math.PI));

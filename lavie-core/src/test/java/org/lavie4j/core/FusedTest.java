@@ -214,34 +214,6 @@ class FusedTest {
         }
     }
 
-    /**
-     * Fused.linearGeglu (the projection's bias added in the GEGLU pass) against linear then geglu: the same floats bit
-     * for bit, with many rows (parallel blocks); no bias and a recording tape take the composed ops, with gradients.
-     */
-    @Test void linearGegluIsLinearThenGegluBitForBit() {
-        long[][] cases = {{2, 37, 16, 20}, {1, 3000, 32, 64}, {1, 5, 8, 3}};    // (batch, rows, in, d): the projection gives 2·d
-        long seed = 120;
-        for (long[] c : cases) {
-            INDArray x = rand(seed++, c[0], c[1], c[2]).muli(2).castTo(DataType.FLOAT);
-            Tensor w = Tensor.of(rand(seed++, 2 * c[3], c[2]).castTo(DataType.FLOAT)), b = Tensor.of(rand(seed++, 2 * c[3]).castTo(DataType.FLOAT));
-            float[] want = Fused.geglu(Ops.linear(Tensor.of(x), w, b)).data().data().asFloat();
-            Tensor got = Fused.linearGeglu(Tensor.of(x), w, b);
-            assertArrayEquals(new long[]{c[0], c[1], c[3]}, got.shape());
-            assertArrayEquals(want, got.data().data().asFloat(), 0f, java.util.Arrays.toString(c));
-            assertArrayEquals(Fused.geglu(Ops.linear(Tensor.of(x), w, null)).data().data().asFloat(),
-                    Fused.linearGeglu(Tensor.of(x), w, null).data().data().asFloat(), 0f, "no bias");
-        }
-        try (Tape tape = Grad.record()) {
-            Tensor x = Tensor.leaf(rand(130, 4, 8).castTo(DataType.FLOAT), true), w = Tensor.leaf(rand(131, 6, 8).castTo(DataType.FLOAT), true);
-            Tensor b = Tensor.leaf(rand(132, 6).castTo(DataType.FLOAT), true);
-            Tensor y = Fused.linearGeglu(x, w, b);
-            tape.backward(y, y.data().ulike().assign(1.0));
-            assertNotNull(x.grad(), "recorded: the composed ops, with gradients");
-            assertNotNull(w.grad());
-            assertNotNull(b.grad());
-        }
-    }
-
     @Test void groupNormSiluIsGroupNormThenSiluBitForBit() {
         boolean was = Ops.vectorElementwise(true);
         try {

@@ -27,13 +27,6 @@ public final class GEGLU extends Module {
     public Tensor forward(Tensor x) {
         if (x.rank() < 1 || x.size(-1) != dimIn)
             throw new IllegalArgumentException("GEGLU: input must be (..., " + dimIn + "), got " + Arrays.toString(x.shape()));
-        if (!isTraining() && proj.residual() == null && proj.bias() != null) {
-            // inference: the projection's bias joins the GEGLU pass (Fused.linearGeglu, the same floats)
-            Tensor w = proj.weight().tensor(), b = proj.bias().tensor();
-            Tensor y = Fused.linearGeglu(x, w, b);
-            Tensor.release(w, b);                       // frees FLOAT copies of half-stored weights; no-op otherwise
-            return y;
-        }
         Tensor h = proj.forward(x);                     // (..., 2*dimOut): value | gate
         // value · gelu(gate): one fused pass in eval mode; in training mode the composed ops' floats, which round as
         // torch's (the train_step golden case pins AdamW updates of near-zero gradients; see Fused), computed in fewer
