@@ -125,13 +125,9 @@ public final class Attention {
         long bh = s.b * s.h;
         Blocks blocks = Blocks.of(s, type, Math.min(maxScoreBytes, CACHE_BLOCK_BYTES));
 
-        boolean recording = Grad.isRecording()
-                && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad() || (bias != null && bias.requiresGrad()));
+        boolean recording = recording(q, k, v, bias);
         Tensor[] inputs = bias == null ? new Tensor[]{q, k, v} : new Tensor[]{q, k, v, bias};
-        // the kernel only outside any recording scope: a checkpointed segment's first forward (recording disabled) must
-        // give the bits its recomputation under the tape will, and that takes the ND4J path
-        if (!recording && !Grad.inTraining() && vectorKernelApplies(type, s)
-                && VectorAttention.readable(q.data()) && VectorAttention.readable(k.data()) && VectorAttention.readable(v.data())) {
+        if (kernelRuns(q, k, v, bias, s)) {
             // q, k, v read in place (splitHeads' views of the projections, no copies); the result is written in
             // (b, lq, h, dv) order, so that mergeHeads is a view of it
             INDArray merged = Nd4j.createUninitialized(type, s.b, s.lq, s.h, s.dv);
@@ -218,13 +214,23 @@ public final class Attention {
         return VectorAttention.fits(s.lq, s.lk, s.d, s.dv);
     }
 
-    /** Whether the fused kernel runs this problem and can rotate its rows: float32, within its limits, nothing recorded. */
-    private static boolean kernelRotates(Tensor q, Tensor k, Tensor v, Tensor bias, Shapes s, Rotary rotary) {
-        boolean recording = Grad.isRecording()
-                && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad() || (bias != null && bias.requiresGrad()));
-        return !recording && !Grad.inTraining() && vectorKernelApplies(q.dtype(), s) && k.dtype() == DataType.FLOAT
-                && rotary.dim() <= s.d && s.lq == rotary.length() && s.lk == rotary.length()
+    private static boolean recording(Tensor q, Tensor k, Tensor v, Tensor bias) {
+        return Grad.isRecording() && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad() || (bias != null && bias.requiresGrad()));
+    }
+
+    /**
+     * Whether the fused kernel runs this problem: float32 views it reads in place, within its limits, and only outside
+     * any recording scope (a checkpointed segment's first forward, recording disabled, must give the bits its
+     * recomputation under the tape will, and that takes the ND4J path).
+     */
+    private static boolean kernelRuns(Tensor q, Tensor k, Tensor v, Tensor bias, Shapes s) {
+        return !recording(q, k, v, bias) && !Grad.inTraining() && vectorKernelApplies(q.dtype(), s)
                 && VectorAttention.readable(q.data()) && VectorAttention.readable(k.data()) && VectorAttention.readable(v.data());
+    }
+
+    /** Whether the fused kernel runs this problem and can rotate its rows: one table for q's and k's positions. */
+    private static boolean kernelRotates(Tensor q, Tensor k, Tensor v, Tensor bias, Shapes s, Rotary rotary) {
+        return rotary.dim() <= s.d && s.lq == rotary.length() && s.lk == rotary.length() && kernelRuns(q, k, v, bias, s);
     }
 
     /** The forward on {@code VectorAttention}: (B, H, L, D) views read in place, the bias on the heap with its broadcast strides. */

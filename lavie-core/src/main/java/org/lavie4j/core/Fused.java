@@ -300,10 +300,8 @@ public final class Fused {
     private static INDArray rotatePairs(INDArray x, float[] cos, float[] sin, int dim, long length, float sign) {
         // x is read in place, row by row: any float32 view whose last axis has unit stride (temporal attention's q and k
         // are permuted (B, H, F, D) views of their projections), so no copy comes first
-        Rows rows = Rows.of(x);
-        INDArray in = rows != null ? x : x.dup('c');
-        if (rows == null) rows = Rows.of(in);
-        Rows at = rows;
+        INDArray in = Rows.of(x) != null ? x : x.dup('c');
+        Rows at = Rows.of(in);
         INDArray out = Nd4j.createUninitialized(DataType.FLOAT, x.shape());
         FloatBuffer src = Kernels.viewBuffer(in), dst = floats(out);
         int len = at.length, half = dim / 2;

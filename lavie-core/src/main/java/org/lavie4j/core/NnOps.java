@@ -81,19 +81,9 @@ public final class NnOps {
      * {@link #conv2dFrames}'s (B·F, C', H', W') seen as a video (a permuted view).
      */
     public static Tensor conv2dVideo(Tensor x, Tensor weight, Tensor bias, int stride, int padding) {
-        long[] xs = x.shape();
-        if (xs.length != 5) throw new IllegalArgumentException("conv2dVideo: expected a video (B, C, F, H, W), got " + Arrays.toString(xs));
-        INDArray in = x.data();
-        long[] ws = weight.shape();
-        if (in.dataType() == DataType.FLOAT && in.ordering() == 'c' && Shape.hasDefaultStridesForShape(in) && ws.length == 4
-                && winogradApplies(x, weight, bias, ws, stride, stride, padding, padding)) {
-            long b = xs[0], f = xs[2];
-            long[] os = conv2dShape(new long[]{b * f, xs[1], xs[3], xs[4]}, "video " + Arrays.toString(xs) + " (B, C, F, H, W)", ws, bias,
-                    stride, stride, padding, padding);
-            INDArray out = winograd(WinogradConv.Input.video(in), weight, bias, new long[]{b, ws[0], f, os[2], os[3]}, f);
-            return Ops.record("conv2d", out, g -> null, x, weight, bias);
-        }
-        return Rearrange.batchToFrames(conv2dFrames(x, weight, bias, stride, padding), xs[2]);
+        INDArray out = winogradVideo(x, weight, bias, stride, padding, null);
+        if (out != null) return Ops.record("conv2d", out, g -> null, x, weight, bias);
+        return Rearrange.batchToFrames(conv2dFrames(x, weight, bias, stride, padding), x.size(2));
     }
 
     /**
@@ -104,30 +94,38 @@ public final class NnOps {
      * composed ops ({@link Ops#addInto} into the convolution's result).
      */
     public static Tensor conv2dVideoAdd(Tensor x, Tensor weight, Tensor bias, int stride, int padding, Tensor addend) {
-        long[] xs = x.shape();
-        if (xs.length != 5) throw new IllegalArgumentException("conv2dVideo: expected a video (B, C, F, H, W), got " + Arrays.toString(xs));
-        INDArray in = x.data();
-        long[] ws = weight.shape();
-        boolean recorded = Grad.isRecording() && (x.requiresGrad() || weight.requiresGrad() || (bias != null && bias.requiresGrad()) || addend.requiresGrad());
-        if (!recorded && in.dataType() == DataType.FLOAT && in.ordering() == 'c' && Shape.hasDefaultStridesForShape(in) && ws.length == 4
-                && addend.dtype() == DataType.FLOAT && winogradApplies(x, weight, bias, ws, stride, stride, padding, padding)) {
-            long b = xs[0], f = xs[2];
-            long[] os = conv2dShape(new long[]{b * f, xs[1], xs[3], xs[4]}, "video " + Arrays.toString(xs) + " (B, C, F, H, W)", ws, bias,
-                    stride, stride, padding, padding);
-            long[] shape = {b, ws[0], f, os[2], os[3]};
-            long[] as = addend.shape();
-            INDArray r = addend.data();
-            boolean perPlane = Arrays.equals(as, new long[]{b, ws[0], 1, 1, 1});
-            if (perPlane || (Arrays.equals(as, shape) && Kernels.denseFloat(r))) {
-                float[] terms = perPlane ? r.dup('c').data().asFloat() : null;
-                INDArray out = winograd(WinogradConv.Input.video(in), weight, bias, shape, f, terms, perPlane ? null : r);
-                return Ops.record("conv2d", out, g -> null, x, weight, bias, addend);
-            }
-        }
+        INDArray out = recording(addend, null, null) ? null : winogradVideo(x, weight, bias, stride, padding, addend);
+        if (out != null) return Ops.record("conv2d", out, g -> null, x, weight, bias, addend);
         Tensor y = conv2dVideo(x, weight, bias, stride, padding);
         Tensor sum = Ops.addInto(y, addend);
         if (sum != y) y.release();
         return sum;
+    }
+
+    /**
+     * The Winograd kernel's (B, O, F, H, W) result for a video, plus the addend (null; (B, O, 1, 1, 1), one term per
+     * plane; or a dense float32 array shaped as the output) as each value is written; null where the kernel does not
+     * apply (see {@link #winogradApplies}; the input must be float32 c-contiguous) or the addend has another shape.
+     */
+    private static INDArray winogradVideo(Tensor x, Tensor weight, Tensor bias, int stride, int padding, Tensor addend) {
+        long[] xs = x.shape();
+        if (xs.length != 5) throw new IllegalArgumentException("conv2dVideo: expected a video (B, C, F, H, W), got " + Arrays.toString(xs));
+        INDArray in = x.data();
+        long[] ws = weight.shape();
+        if (in.dataType() != DataType.FLOAT || in.ordering() != 'c' || !Shape.hasDefaultStridesForShape(in) || ws.length != 4
+                || !winogradApplies(x, weight, bias, ws, stride, stride, padding, padding))
+            return null;
+        long b = xs[0], f = xs[2];
+        long[] os = conv2dShape(new long[]{b * f, xs[1], xs[3], xs[4]}, "video " + Arrays.toString(xs) + " (B, C, F, H, W)", ws, bias,
+                stride, stride, padding, padding);
+        long[] shape = {b, ws[0], f, os[2], os[3]};
+        if (addend == null) return winograd(WinogradConv.Input.video(in), weight, bias, shape, f, null, null);
+        INDArray r = addend.data();
+        if (Arrays.equals(addend.shape(), new long[]{b, ws[0], 1, 1, 1}) && addend.dtype() == DataType.FLOAT)
+            return winograd(WinogradConv.Input.video(in), weight, bias, shape, f, r.dup('c').data().asFloat(), null);
+        if (Arrays.equals(addend.shape(), shape) && Kernels.denseFloat(r))
+            return winograd(WinogradConv.Input.video(in), weight, bias, shape, f, null, r);
+        return null;
     }
 
     /**

@@ -39,7 +39,7 @@ public final class Linear extends Module {
     /**
      * {@code forward(x) + addend}, a residual connection after this layer (attention's {@code to_out}, the feed-forward's
      * last layer): the bias and the addend join the product in one pass where {@link Ops#linearAdd} can (inference,
-     * float32, a c-contiguous addend), the composed ops' floats; with a {@link #setResidual residual} (LoRA) the composed
+     * float32, an addend whose rows are contiguous), the composed ops' floats; with a {@link #setResidual residual} (LoRA) the composed
      * ops.
      */
     public Tensor forwardAdd(Tensor x, Tensor addend) {
