@@ -464,17 +464,21 @@ public final class Fused {
         return Kernels.VECTOR_API ? VectorElementwise.squaredDeviations(v, m) : squaredDeviations(v, m);
     }
 
-    /** Σ v in double, eight float partial sums over blocks of 64 (independent chains the JIT can overlap). */
+    /**
+     * Σ v in double: {@link Kernels#LANES} float partial sums (lane l adds v[i + l + LANES·k]) over each block of 64,
+     * the block's partial sums added in lane order in double to the total (independent chains the JIT can overlap; the
+     * vector kernel's lanes, so that {@code VectorElementwise.sumOf} gives the same double).
+     */
     static double sumOf(float[] v) {
+        int lanes = Kernels.LANES;
+        float[] s = new float[lanes];
         double total = 0;
         int i = 0;
         for (; i + 64 <= v.length; i += 64) {
-            float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
-            for (int j = i; j < i + 64; j += 8) {
-                s0 += v[j]; s1 += v[j + 1]; s2 += v[j + 2]; s3 += v[j + 3];
-                s4 += v[j + 4]; s5 += v[j + 5]; s6 += v[j + 6]; s7 += v[j + 7];
-            }
-            total += (double) s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
+            Arrays.fill(s, 0f);
+            for (int j = i; j < i + 64; j += lanes)
+                for (int l = 0; l < lanes; l++) s[l] += v[j + l];
+            total += blockTotal(s);
         }
         for (; i < v.length; i++) total += v[i];
         return total;
@@ -482,23 +486,31 @@ public final class Fused {
 
     /** Σ (v − m)² in double, as {@link #sumOf}. */
     static double squaredDeviations(float[] v, float m) {
+        int lanes = Kernels.LANES;
+        float[] s = new float[lanes];
         double total = 0;
         int i = 0;
         for (; i + 64 <= v.length; i += 64) {
-            float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
-            for (int j = i; j < i + 64; j += 8) {
-                float d0 = v[j] - m, d1 = v[j + 1] - m, d2 = v[j + 2] - m, d3 = v[j + 3] - m;
-                float d4 = v[j + 4] - m, d5 = v[j + 5] - m, d6 = v[j + 6] - m, d7 = v[j + 7] - m;
-                s0 += d0 * d0; s1 += d1 * d1; s2 += d2 * d2; s3 += d3 * d3;
-                s4 += d4 * d4; s5 += d5 * d5; s6 += d6 * d6; s7 += d7 * d7;
-            }
-            total += (double) s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
+            Arrays.fill(s, 0f);
+            for (int j = i; j < i + 64; j += lanes)
+                for (int l = 0; l < lanes; l++) {
+                    float d = v[j + l] - m;
+                    s[l] += d * d;
+                }
+            total += blockTotal(s);
         }
         for (; i < v.length; i++) {
             double d = v[i] - m;
             total += d * d;
         }
         return total;
+    }
+
+    /** (double) s[0] + s[1] + … in order: one block's partial sums. */
+    static double blockTotal(float[] s) {
+        double t = s[0];
+        for (int l = 1; l < s.length; l++) t += s[l];
+        return t;
     }
 
     /** The naive twin of {@link #geglu}: chunk, {@link Ops#gelu}, {@link Ops#mul}. */

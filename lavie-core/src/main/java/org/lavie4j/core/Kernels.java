@@ -29,6 +29,12 @@ final class Kernels {
     static final boolean VECTOR_API = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
 
     /**
+     * Floats per vector of the kernels ({@link VectorWidth}: 16 on AVX-512, else 8), and 8 without the Vector API: the
+     * partial sums of the kernels' scalar twins ({@code Fused.sumOf}) follow it.
+     */
+    static final int LANES = VECTOR_API ? VectorWidth.LANES : 8;
+
+    /**
      * Whether the kernels can address x as one run of floats from its buffer pointer (a view's pointer starts at its
      * first element): float32, c-order with default strides, under 2³¹ elements.
      */

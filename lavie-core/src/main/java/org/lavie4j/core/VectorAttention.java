@@ -13,17 +13,18 @@ import java.util.Arrays;
 /**
  * The fused forward kernel of {@link Attention#scaledDotProduct} on the CPU: {@code softmax(scale·QKᵀ + bias)·V} for
  * one block of query rows at a time, with QKᵀ, bias, softmax and PV in one pass over Java arrays that stay in the
- * core's L2 cache, written with Java's Vector API (AVX2 registers of 8 floats; the incubator module
- * {@code jdk.incubator.vector}, present from Java 16).
+ * core's L2 cache, written with Java's Vector API ({@link VectorWidth}: AVX-512 registers of 16 floats, else AVX2's of
+ * 8; the incubator module {@code jdk.incubator.vector}, present from Java 16).
  *
  * <p>Why: ND4J runs attention as three ops per score block (a GEMM with K = 40, a softmax op, a GEMM with N = 40). At
  * LaVie's spatial self-attention (2,560 tokens, heads of 40) each of them is memory- or split-bound, and the three
  * together reached 34.6 GFLOP/s on two cores, 17% of the FMA peak, a quarter of the whole forward
  * (benchmarks/README.md). Here each thread takes whole (batch·head, row block) items: it packs the slice's K into
  * panels of {@link #NR} keys (Kᵀ, as a GEMM packs B), computes a 4 × 24 register tile of scores per step (12 FMA
- * accumulators), adds the bias, exponentiates each row in place after subtracting its max ({@link #exp}, written out so
- * that results do not depend on the JIT tier) and accumulates {@code Σⱼ e_ij·V_j} for two rows × 40 channels per step over chunks of
- * {@link #KC} keys, dividing by the row sum at the end.
+ * accumulators; 8 × 32 with 16-float vectors), adds the bias, exponentiates each row in place after subtracting its max
+ * ({@link #exp}, written out so that results do not depend on the JIT tier) and accumulates {@code Σⱼ e_ij·V_j} for two
+ * rows × 40 channels per step (four rows × 48 with 16-float vectors) over chunks of {@link #KC} keys, dividing by the
+ * row sum at the end.
  *
  * <p>Numerics: the same operations in the same precision as the reference ({@code baddbmm(alpha = scale)}, bias,
  * max-subtracted softmax, PV), summed in a different order, so results differ by float rounding only (tested
@@ -32,12 +33,18 @@ import java.util.Arrays;
  * recomputation gives the same bits), other dtypes and problems too large for the per-thread buffers ({@link #fits}).
  */
 final class VectorAttention {
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
-    private static final int LANES = 8;
+    private static final VectorSpecies<Float> F = VectorWidth.FLOAT;
+    private static final int LANES = VectorWidth.LANES;
+    /**
+     * Whether the vectors hold 16 floats (AVX-512, {@link VectorWidth}): then 8 × 32 score tiles ({@link #scores8x32})
+     * and PV over 4 rows × 48 channels ({@link #pv4x48}) of V's rows padded to whole vectors; else 4 × 24 tiles and PV
+     * over 2 rows × 40 channels.
+     */
+    private static final boolean WIDE = LANES == 16;
     /** Query rows of one QKᵀ register tile. */
-    static final int MR = 4;
-    /** Keys of one packed K panel and of one QKᵀ register tile: three vectors. */
-    static final int NR = 24;
+    static final int MR = WIDE ? 8 : 4;
+    /** Keys of one packed K panel and of one QKᵀ register tile: three vectors of 8 or two of 16. */
+    static final int NR = WIDE ? 32 : 24;
     /** Keys per PV pass: a (KC, dv) slice of V stays in L1/L2 while all rows of the block read it. */
     static final int KC = 256;
     /**
@@ -80,12 +87,15 @@ final class VectorAttention {
 
     /** Whether one thread's buffers for these sizes stay within {@link #MAX_THREAD_BYTES}. */
     static boolean fits(long lq, long lk, long d, long dv) {
-        long padded = padKeys(lk), rows = rowsPerBlock(lk) + MR;
-        long floats = padded * d + lk * d + lk * dv + rows * (d + padded + dv);
+        long padded = padKeys(lk), rows = rowsPerBlock(lk) + MR, dvPad = padChannels(dv);
+        long floats = padded * d + lk * d + lk * dvPad + rows * (d + padded + dvPad);
         return floats * 4 <= MAX_THREAD_BYTES && lq * Math.max(d, dv) < Integer.MAX_VALUE;
     }
 
     private static long padKeys(long lk) { return (lk + NR - 1) / NR * NR; }
+
+    /** The row length of the kernel's copies of V and of its output rows: dv, or whole vectors when {@link #WIDE}. */
+    private static long padChannels(long dv) { return WIDE ? (dv + LANES - 1) / LANES * LANES : dv; }
 
     /**
      * out[b, h] = softmax(scale·q[b, h]·k[b, h]ᵀ + bias)·v[b, h] for every slice g = b·heads + h. All arrays are float32
@@ -129,11 +139,24 @@ final class VectorAttention {
             else for (int r = 0; r < n; r++) buf.get((int) (at + r * sr), dst, r * len, len);
         }
 
-        /** src's n packed rows into rows [r0, r0 + n) of slice g. */
-        void put(long g, long heads, long r0, int n, float[] src) {
+        /** Rows [r0, r0 + n) of slice g into dst, row r at r·stride (stride ≥ len), zeros after each row's len floats. */
+        void get(long g, long heads, long r0, int n, float[] dst, int stride) {
+            if (stride == len) {
+                get(g, heads, r0, n, dst);
+                return;
+            }
             long at = row(g, heads, r0);
-            if (sr == len || n == 1) buf.put((int) at, src, 0, n * len);
-            else for (int r = 0; r < n; r++) buf.put((int) (at + r * sr), src, r * len, len);
+            for (int r = 0; r < n; r++) {
+                buf.get((int) (at + r * sr), dst, r * stride, len);
+                Arrays.fill(dst, r * stride + len, (r + 1) * stride, 0f);
+            }
+        }
+
+        /** src's n rows (row r at r·stride, stride ≥ len) into rows [r0, r0 + n) of slice g. */
+        void put(long g, long heads, long r0, int n, float[] src, int stride) {
+            long at = row(g, heads, r0);
+            if (stride == len && (sr == len || n == 1)) buf.put((int) at, src, 0, n * len);
+            else for (int r = 0; r < n; r++) buf.put((int) (at + r * sr), src, r * stride, len);
         }
     }
 
@@ -144,13 +167,13 @@ final class VectorAttention {
         float[] kRaw = new float[0], kPacked = new float[0], v = new float[0], q = new float[0], scores = new float[0],
                 out = new float[0], inverse = new float[0], lanes = new float[LANES];
 
-        void ensure(int lk, int lkPad, int d, int dv, int rows) {
+        void ensure(int lk, int lkPad, int d, int dvPad, int rows) {
             kRaw = grow(kRaw, lk * d);
             kPacked = grow(kPacked, lkPad * d);
-            v = grow(v, lk * dv);
+            v = grow(v, lk * dvPad);
             q = grow(q, rows * d);
             scores = grow(scores, rows * lkPad);
-            out = grow(out, rows * dv);
+            out = grow(out, rows * dvPad);
             inverse = grow(inverse, rows);
         }
 
@@ -161,7 +184,7 @@ final class VectorAttention {
 
     private static final class Problem {
         final long bh, heads, rowBlocks;
-        final int lq, lk, lkPad, lkVec, d, dv, rows, panels;
+        final int lq, lk, lkPad, lkVec, d, dv, dvPad, rows, panels;
         final float scale;
         final Bias bias;
         final Rotation rotation;
@@ -173,6 +196,7 @@ final class VectorAttention {
             d = (int) q4.size(3);
             lk = (int) k4.size(2);
             dv = (int) v4.size(3);
+            dvPad = (int) padChannels(dv);
             lkPad = (int) padKeys(lk);
             lkVec = (lk + LANES - 1) / LANES * LANES;
             panels = lkPad / NR;
@@ -191,7 +215,7 @@ final class VectorAttention {
         /** Items [i0, i1) of (slice, row block), in order, on the calling thread. */
         void run(long i0, long i1) {
             Work w = WORK.get();
-            w.ensure(lk, lkPad, d, dv, rows + MR);
+            w.ensure(lk, lkPad, d, dvPad, rows + MR);
             long slice = -1;
             for (long item = i0; item < i1; item++) {
                 long g = item / rowBlocks;
@@ -200,7 +224,7 @@ final class VectorAttention {
                     k.get(g, heads, 0, lk, w.kRaw);
                     if (rotation != null) rotation.rotate(w.kRaw, lk, d, 0);
                     pack(w.kRaw, lk, d, w.kPacked);
-                    v.get(g, heads, 0, lk, w.v);
+                    v.get(g, heads, 0, lk, w.v, dvPad);
                     slice = g;
                 }
                 block(w, g, r0, Math.min(rows, lq - r0));
@@ -213,14 +237,29 @@ final class VectorAttention {
             q.get(g, heads, r0, n, w.q);
             if (rotation != null) rotation.rotate(w.q, n, d, r0);
             Arrays.fill(w.q, n * d, tiles * MR * d, 0f);                 // zero rows pad the last tile
-            for (int p = 0; p < panels; p++)                            // a panel stays in L1 while every tile reads it
-                scores4x24(w.q, tiles, d, w.kPacked, p, w.scores, lkPad, scale);
+            for (int p = 0; p < panels; p++) {                          // a panel stays in L1 while every tile reads it
+                if (WIDE) scores8x32(w.q, tiles, d, w.kPacked, p, w.scores, lkPad, scale);
+                else scores4x24(w.q, tiles, d, w.kPacked, p, w.scores, lkPad, scale);
+            }
             if (bias != null) addBias(w.scores, g, r0, n);
             for (int r = 0; r < n; r++) {
                 // −∞ past the last key: exp gives 0 there, so the row runs in whole vectors
                 Arrays.fill(w.scores, r * lkPad + lk, r * lkPad + lkVec, Float.NEGATIVE_INFINITY);
                 w.inverse[r] = expRow(w.scores, r * lkPad, lkVec, w.lanes);
             }
+            if (WIDE) pvWide(w, n);
+            else pv(w, n);
+            for (int r = 0; r < n; r++) {
+                float inv = w.inverse[r];
+                int o = r * dvPad, c = 0;
+                for (; c + LANES <= dv; c += LANES) FloatVector.fromArray(F, w.out, o + c).mul(inv).intoArray(w.out, o + c);
+                for (; c < dv; c++) w.out[o + c] *= inv;
+            }
+            out.put(g, heads, r0, n, w.out, dvPad);
+        }
+
+        /** w.out's rows [0, n) (stride dv, rounded up to pairs) = exp-scores · V: two rows × 40, 8 or 1 channels a step. */
+        private void pv(Work w, int n) {
             int pairs = (n + 1) / 2;
             Arrays.fill(w.out, 0, pairs * 2 * dv, 0f);
             for (int j0 = 0; j0 < lk; j0 += KC) {
@@ -235,13 +274,26 @@ final class VectorAttention {
                         pv2x1(w.scores, r * lkPad, lkPad, w.v, dv, c, j0, j1, w.out, r * dv);
                 }
             }
-            for (int r = 0; r < n; r++) {
-                float inv = w.inverse[r];
-                int o = r * dv, c = 0;
-                for (; c + LANES <= dv; c += LANES) FloatVector.fromArray(F, w.out, o + c).mul(inv).intoArray(w.out, o + c);
-                for (; c < dv; c++) w.out[o + c] *= inv;
+        }
+
+        /**
+         * {@link #pv} for 16-float vectors: four rows × 48 or 16 channels a step over V's rows padded to whole vectors
+         * (dvPad; the padding is zeros, so the padded channels of the output are 0). Rows up to a multiple of 4: the
+         * score rows past n, of the zero query rows that pad the last tile, are 0 and their outputs are not read.
+         */
+        private void pvWide(Work w, int n) {
+            int quads = (n + 3) / 4;
+            Arrays.fill(w.out, 0, quads * 4 * dvPad, 0f);
+            for (int j0 = 0; j0 < lk; j0 += KC) {
+                int j1 = Math.min(lk, j0 + KC);
+                for (int r = 0; r < quads * 4; r += 4) {
+                    int c = 0;
+                    for (; c + 3 * LANES <= dvPad; c += 3 * LANES)
+                        pv4x48(w.scores, r * lkPad, lkPad, w.v, dvPad, c, j0, j1, w.out, r * dvPad);
+                    for (; c < dvPad; c += LANES)
+                        pv4x16(w.scores, r * lkPad, lkPad, w.v, dvPad, c, j0, j1, w.out, r * dvPad);
+                }
             }
-            out.put(g, heads, r0, n, w.out);
         }
 
         private void addBias(float[] scores, long g, int r0, int n) {
@@ -314,7 +366,57 @@ final class VectorAttention {
     }
 
     /**
-     * s[o..o+n) := exp(s − max) in place, n a multiple of 8 (−∞ entries give 0); returns 1 / Σ exp.
+     * {@link #scores4x24} for 16-float vectors: 8 × 32 register tiles (16 accumulators, 2 vector loads of K and 8
+     * broadcasts of Q per step; AVX-512 has 32 vector registers). Of 4 × 48, 6 × 32 and 8 × 32 on one Sapphire Rapids
+     * core, 8 × 32 and 4 × 48 were the fastest (89-98 GFLOP/s at 2,560 × 2,560 × 40) and 8 × 32 pads fewer keys.
+     */
+    static void scores8x32(float[] q, int tiles, int d, float[] kp, int p, float[] s, int ld, float scale) {
+        int kb = p * d * NR;
+        for (int t = 0; t < tiles; t++) {
+            int q0 = t * MR * d, q1 = q0 + d, q2 = q1 + d, q3 = q2 + d, q4 = q3 + d, q5 = q4 + d, q6 = q5 + d, q7 = q6 + d;
+            FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00,
+                    a40 = a00, a41 = a00, a50 = a00, a51 = a00, a60 = a00, a61 = a00, a70 = a00, a71 = a00;
+            for (int c = 0; c < d; c++) {
+                int o = kb + c * NR;
+                FloatVector b0 = FloatVector.fromArray(F, kp, o), b1 = FloatVector.fromArray(F, kp, o + 16);
+                FloatVector x = FloatVector.broadcast(F, q[q0 + c]);
+                a00 = x.fma(b0, a00); a01 = x.fma(b1, a01);
+                x = FloatVector.broadcast(F, q[q1 + c]);
+                a10 = x.fma(b0, a10); a11 = x.fma(b1, a11);
+                x = FloatVector.broadcast(F, q[q2 + c]);
+                a20 = x.fma(b0, a20); a21 = x.fma(b1, a21);
+                x = FloatVector.broadcast(F, q[q3 + c]);
+                a30 = x.fma(b0, a30); a31 = x.fma(b1, a31);
+                x = FloatVector.broadcast(F, q[q4 + c]);
+                a40 = x.fma(b0, a40); a41 = x.fma(b1, a41);
+                x = FloatVector.broadcast(F, q[q5 + c]);
+                a50 = x.fma(b0, a50); a51 = x.fma(b1, a51);
+                x = FloatVector.broadcast(F, q[q6 + c]);
+                a60 = x.fma(b0, a60); a61 = x.fma(b1, a61);
+                x = FloatVector.broadcast(F, q[q7 + c]);
+                a70 = x.fma(b0, a70); a71 = x.fma(b1, a71);
+            }
+            int o = t * MR * ld + p * NR;
+            a00.mul(scale).intoArray(s, o); a01.mul(scale).intoArray(s, o + 16);
+            o += ld;
+            a10.mul(scale).intoArray(s, o); a11.mul(scale).intoArray(s, o + 16);
+            o += ld;
+            a20.mul(scale).intoArray(s, o); a21.mul(scale).intoArray(s, o + 16);
+            o += ld;
+            a30.mul(scale).intoArray(s, o); a31.mul(scale).intoArray(s, o + 16);
+            o += ld;
+            a40.mul(scale).intoArray(s, o); a41.mul(scale).intoArray(s, o + 16);
+            o += ld;
+            a50.mul(scale).intoArray(s, o); a51.mul(scale).intoArray(s, o + 16);
+            o += ld;
+            a60.mul(scale).intoArray(s, o); a61.mul(scale).intoArray(s, o + 16);
+            o += ld;
+            a70.mul(scale).intoArray(s, o); a71.mul(scale).intoArray(s, o + 16);
+        }
+    }
+
+    /**
+     * s[o..o+n) := exp(s − max) in place, n a multiple of {@link #LANES} (−∞ entries give 0); returns 1 / Σ exp.
      *
      * <p>The loop-carried vectors (the running max and sum) are the <em>argument</em> of each operation, never its
      * receiver: when C2 parses a loop body the loop variable's type is only the declared {@code FloatVector}, so a call
@@ -418,5 +520,51 @@ final class VectorAttention {
         }
         out[oo + c] = a;
         out[oo + dv + c] = b;
+    }
+
+    /**
+     * out[r + i, c..c+48) += Σ_{j0≤j<j1} s[r + i, j]·V[j, c..c+48) for rows i < 4, with 16-float vectors (out row stride
+     * dv): 12 accumulators, 3 loads of V and 4 broadcasts a key.
+     */
+    static void pv4x48(float[] s, int so, int ld, float[] v, int dv, int c, int j0, int j1, float[] out, int oo) {
+        int a = oo + c, b = a + dv, e = b + dv, f = e + dv;
+        FloatVector a0 = FloatVector.fromArray(F, out, a), a1 = FloatVector.fromArray(F, out, a + 16), a2 = FloatVector.fromArray(F, out, a + 32);
+        FloatVector b0 = FloatVector.fromArray(F, out, b), b1 = FloatVector.fromArray(F, out, b + 16), b2 = FloatVector.fromArray(F, out, b + 32);
+        FloatVector e0 = FloatVector.fromArray(F, out, e), e1 = FloatVector.fromArray(F, out, e + 16), e2 = FloatVector.fromArray(F, out, e + 32);
+        FloatVector f0 = FloatVector.fromArray(F, out, f), f1 = FloatVector.fromArray(F, out, f + 16), f2 = FloatVector.fromArray(F, out, f + 32);
+        for (int j = j0; j < j1; j++) {
+            int vo = j * dv + c;
+            FloatVector x = FloatVector.fromArray(F, v, vo), y = FloatVector.fromArray(F, v, vo + 16), z = FloatVector.fromArray(F, v, vo + 32);
+            FloatVector p = FloatVector.broadcast(F, s[so + j]);
+            a0 = p.fma(x, a0); a1 = p.fma(y, a1); a2 = p.fma(z, a2);
+            p = FloatVector.broadcast(F, s[so + ld + j]);
+            b0 = p.fma(x, b0); b1 = p.fma(y, b1); b2 = p.fma(z, b2);
+            p = FloatVector.broadcast(F, s[so + 2 * ld + j]);
+            e0 = p.fma(x, e0); e1 = p.fma(y, e1); e2 = p.fma(z, e2);
+            p = FloatVector.broadcast(F, s[so + 3 * ld + j]);
+            f0 = p.fma(x, f0); f1 = p.fma(y, f1); f2 = p.fma(z, f2);
+        }
+        a0.intoArray(out, a); a1.intoArray(out, a + 16); a2.intoArray(out, a + 32);
+        b0.intoArray(out, b); b1.intoArray(out, b + 16); b2.intoArray(out, b + 32);
+        e0.intoArray(out, e); e1.intoArray(out, e + 16); e2.intoArray(out, e + 32);
+        f0.intoArray(out, f); f1.intoArray(out, f + 16); f2.intoArray(out, f + 32);
+    }
+
+    /** {@link #pv4x48} for 16 channels. */
+    static void pv4x16(float[] s, int so, int ld, float[] v, int dv, int c, int j0, int j1, float[] out, int oo) {
+        int a = oo + c, b = a + dv, e = b + dv, f = e + dv;
+        FloatVector a0 = FloatVector.fromArray(F, out, a), b0 = FloatVector.fromArray(F, out, b),
+                e0 = FloatVector.fromArray(F, out, e), f0 = FloatVector.fromArray(F, out, f);
+        for (int j = j0; j < j1; j++) {
+            FloatVector x = FloatVector.fromArray(F, v, j * dv + c);
+            a0 = FloatVector.broadcast(F, s[so + j]).fma(x, a0);
+            b0 = FloatVector.broadcast(F, s[so + ld + j]).fma(x, b0);
+            e0 = FloatVector.broadcast(F, s[so + 2 * ld + j]).fma(x, e0);
+            f0 = FloatVector.broadcast(F, s[so + 3 * ld + j]).fma(x, f0);
+        }
+        a0.intoArray(out, a);
+        b0.intoArray(out, b);
+        e0.intoArray(out, e);
+        f0.intoArray(out, f);
     }
 }

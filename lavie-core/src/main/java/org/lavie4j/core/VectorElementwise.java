@@ -18,8 +18,8 @@ import java.util.Arrays;
  * the chunks over {@link Kernels#threads()}; results do not depend on the split.
  */
 final class VectorElementwise {
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
-    private static final int LANES = 8;
+    private static final VectorSpecies<Float> F = VectorWidth.FLOAT;
+    private static final int LANES = VectorWidth.LANES;
     /** Floats per chunk: 16 KiB, half of a core's L1 data cache. */
     static final int CHUNK = 4096;
     /** Arrays smaller than this run on the calling thread alone. */
@@ -108,19 +108,21 @@ final class VectorElementwise {
     // ------------------------------------------------------------------ normalisation rows (Fused's GroupNorm, LayerNorm)
 
     /**
-     * {@code Fused.sumOf} in vectors, the same double bit for bit: there, eight float partial sums s_j add v[i + j + 8m]
-     * over each block of 64 and the block adds (double) s_0 + … + s_7 to the total; here lane j is s_j. (Float addition
-     * commutes, so {@code x.add(s)} is s + x; the loop-carried vector is only ever an argument, see
-     * {@link VectorAttention#expRow}; a partial sum's −0 read out as +0 adds the same to the total, which starts at +0.)
+     * {@code Fused.sumOf} in vectors, the same double bit for bit: there, {@link #LANES} float partial sums s_l add
+     * v[i + l + LANES·k] over each block of 64 and the block adds s_0 + … in double, in lane order, to the total; here
+     * lane l is s_l. (Float addition commutes, so {@code x.add(s)} is s + x; the loop-carried vector is only ever an
+     * argument, see {@link VectorAttention#expRow}; a partial sum's −0 read out as +0 adds the same to the total, which
+     * starts at +0.)
      */
     static double sumOf(float[] v) {
+        float[] lanes = new float[LANES];
         double total = 0;
         int i = 0;
         for (; i + 64 <= v.length; i += 64) {
             FloatVector s = FloatVector.zero(F);
             for (int j = i; j < i + 64; j += LANES) s = FloatVector.fromArray(F, v, j).add(s);
-            FloatVector r = FloatVector.zero(F).add(s);
-            total += (double) r.lane(0) + r.lane(1) + r.lane(2) + r.lane(3) + r.lane(4) + r.lane(5) + r.lane(6) + r.lane(7);
+            FloatVector.zero(F).add(s).intoArray(lanes, 0);
+            total += Fused.blockTotal(lanes);
         }
         for (; i < v.length; i++) total += v[i];
         return total;
@@ -128,6 +130,7 @@ final class VectorElementwise {
 
     /** {@code Fused.squaredDeviations} in vectors, the same double bit for bit, as {@link #sumOf}. */
     static double squaredDeviations(float[] v, float m) {
+        float[] lanes = new float[LANES];
         double total = 0;
         int i = 0;
         for (; i + 64 <= v.length; i += 64) {
@@ -136,8 +139,8 @@ final class VectorElementwise {
                 FloatVector d = FloatVector.fromArray(F, v, j).sub(m);
                 s = d.mul(d).add(s);
             }
-            FloatVector r = FloatVector.zero(F).add(s);
-            total += (double) r.lane(0) + r.lane(1) + r.lane(2) + r.lane(3) + r.lane(4) + r.lane(5) + r.lane(6) + r.lane(7);
+            FloatVector.zero(F).add(s).intoArray(lanes, 0);
+            total += Fused.blockTotal(lanes);
         }
         for (; i < v.length; i++) {
             double d = v[i] - m;

@@ -40,8 +40,9 @@ import java.util.Arrays;
  * [0, 1, −1, ⅛, −8, 1]]; the 4×4 block is cut at borders that are not multiples of 4. {@link Tile#choose} picks the
  * tile per image size.
  *
- * <p>The input and output transforms run in Java's Vector API (8 neighbouring tiles per vector: each image row is first
- * split into its m phases, the columns x ≡ k − 1 (mod m)) on heap copies of image rows, split over threads by channel.
+ * <p>The input and output transforms run in Java's Vector API ({@link #LANES} neighbouring tiles per vector: each
+ * image row is first split into its m phases, the columns x ≡ k − 1 (mod m)) on heap copies of image rows, split over
+ * threads by channel.
  * Tiles are processed in chunks of whole tile rows (at most {@link #chunkBytes}: {@link #CHUNK_BYTES} or the size of the
  * transformed weights, for the transformed input and for the products), so the extra memory stays bounded whatever the
  * image size; the transformed weights ((m+2)²/9 of the weights, recomputed by vector kernels at every call) live for
@@ -54,9 +55,14 @@ import java.util.Arrays;
  * 1.3e-6 and 2.2e-6 (F(2×2, 3×3): max 4.9e-6 and 3.6e-6). The weights are transformed in double and rounded once.
  */
 final class WinogradConv {
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
-    /** Floats of one vector; the heap buffers have this much slack so that loops run whole vectors. */
-    static final int LANES = 8;
+    private static final VectorSpecies<Float> F = VectorWidth.FLOAT;
+    /** Floats of one vector ({@link VectorWidth}); the heap buffers have this much slack so that loops run whole vectors. */
+    static final int LANES = VectorWidth.LANES;
+    /**
+     * {@link Tile#choose}'s least tiles per row of F(4×4, 3×3): 8, measured with 8-float vectors (a row of tiles filled
+     * one vector); with 16-float vectors the choice stays the same.
+     */
+    static final int F4_MIN_TILES_PER_ROW = 8;
     /**
      * Bytes of transformed input (and of products) per chunk of tile rows: 24 MiB, or the system property
      * {@code lavie.conv.winogradChunkBytes}.
@@ -81,8 +87,8 @@ final class WinogradConv {
 
         /**
          * The tile for h × w images: the system property {@code lavie.conv.winogradTile} ({@code 2} or {@code 4}) when
-         * set to one, else ({@code auto}, the default) F(4×4, 3×3) where a row of its tiles fills a vector ({@link #LANES}
-         * tiles: at least 29 pixels wide; the transforms run 8 tiles per vector, half empty on narrower images) and its
+         * set to one, else ({@code auto}, the default) F(4×4, 3×3) where a row has at least {@link #F4_MIN_TILES_PER_ROW}
+         * tiles (at least 29 pixels wide; with 8-float vectors a narrower row leaves them half empty) and its
          * products, cut border tiles included, are at most {@link #F4_SHARE} of F(2×2, 3×3)'s; F(2×2, 3×3) elsewhere.
          * Measured inside the full-size base UNet forward (16 frames, 2 threads, F(4×4) against F(2×2) time, each tile
          * forced everywhere): 40 × 64 0.59-0.75 (320 to 960 channels in), 20 × 32 0.72-0.94, 10 × 16 1.26-1.59 at 1,280
@@ -97,7 +103,7 @@ final class WinogradConv {
                 default: throw new IllegalArgumentException(PROPERTY + " must be 2, 4 or auto, not '" + p + "'");
             }
             double f4 = F4.products(h, w), f2 = F2.products(h, w);
-            return (w + F4.m - 1) / F4.m >= LANES && f4 <= F4_SHARE * f2 ? F4 : F2;
+            return (w + F4.m - 1) / F4.m >= F4_MIN_TILES_PER_ROW && f4 <= F4_SHARE * f2 ? F4 : F2;
         }
 
         /** The system property that picks the tile. */
@@ -245,8 +251,9 @@ final class WinogradConv {
 
     /**
      * The weight transform V[ξ][o][c] = (G·g·Gᵀ)[ξ] for output channels [o0, o1), for {@code tile}: the kernels below
-     * ({@link #transformWeights2}, {@link #transformWeights4}), 8 or 4 input channels per vector. It runs at every call
-     * (the transformed weights are 16/9 or 4 times the weights, too large to keep for every layer), and at the deep
+     * ({@link #transformWeights2}, {@link #transformWeights4}), one vector of floats or of doubles of input channels at
+     * a time. It runs at every call (the transformed weights are 16/9 or 4 times the weights, too large to keep for
+     * every layer), and at the deep
      * levels, where the images are small and the channels many, the scalar transform was 15% (F(2×2)) and 30% (F(4×4))
      * of a 1,280 → 1,280 convolution of 16 frames of 10 × 16.
      */
@@ -256,7 +263,7 @@ final class WinogradConv {
     }
 
     /**
-     * F(2×2, 3×3)'s weight transform, 8 input channels per vector (ξ = 4·row + column of the 4×4 tile): the same
+     * F(2×2, 3×3)'s weight transform, {@link #LANES} input channels per vector (ξ = 4·row + column of the 4×4 tile): the same
      * operations in the same order as its scalar twin {@link #transformWeights2Naive}, so the same bits (tested).
      */
     private static void transformWeights2(FloatPointer weights, int c, int o, int o0, int o1, FloatBuffer v) {
@@ -273,7 +280,7 @@ final class WinogradConv {
     }
 
     /**
-     * G·g·Gᵀ of F(2×2, 3×3) for input channels ic .. ic + 7: the taps in gt (9 rows of cv channels), the 16 points into
+     * G·g·Gᵀ of F(2×2, 3×3) for the vector of input channels from ic: the taps in gt (9 rows of cv channels), the 16 points into
      * the stage (16 rows of cv). No vector crosses a method boundary here (a call the JIT does not inline would box it).
      */
     private static void g2Block(float[] gt, int cv, int ic, float[] stage) {
@@ -296,10 +303,10 @@ final class WinogradConv {
         }
     }
 
-    private static final VectorSpecies<Double> D = DoubleVector.SPECIES_256;
+    private static final VectorSpecies<Double> D = VectorWidth.DOUBLE;
 
     /**
-     * F(4×4, 3×3)'s weight transform, 4 input channels per vector of doubles (ξ = 6·row + column of the 6×6 tile),
+     * F(4×4, 3×3)'s weight transform, one vector of doubles of input channels at a time (ξ = 6·row + column of the 6×6 tile),
      * computed in double and rounded once (G's thirds and fifteenths are not exact in binary): the operations of its
      * scalar twin {@link #transformWeights4Naive} in the same order, so the same bits (tested).
      */
@@ -326,7 +333,7 @@ final class WinogradConv {
     }
 
     /**
-     * F(4×4, 3×3)'s G times the column (g0, g1, g2) of 4 input channels read at s0, s1, s2: {@link #gTimes}'s operations
+     * F(4×4, 3×3)'s G times the column (g0, g1, g2) of one vector of input channels read at s0, s1, s2: {@link #gTimes}'s operations
      * (−a + b as b − a and −(x)·k as x·(−k): the same floats), result b at out + b·stride. No vector crosses a method
      * boundary (a call the JIT does not inline would box it), and no NEG (not intrinsic for doubles on Java 17 AVX2).
      */
@@ -508,7 +515,7 @@ final class WinogradConv {
          * F(4×4, 3×3), as {@link #tiles2}: each padded row (x from −1) is split into its four phases ({@link #split4}),
          * phase q holding columns 4k + q − 1, so that tile tx's six columns are phase 0..3 at k = tx and phase 0, 1 at
          * k = tx + 1; Bᵀ·d runs down the columns of all four phases of a line of tiles in one loop, then ·B along the
-         * rows, 8 tiles per vector.
+         * rows, {@link #LANES} tiles per vector.
          */
         private void tiles4(Work w, int y0, int yLo, int padded, int lines) {
             int h = (int) in.height, wd = (int) in.width, quarter = tilesW + 1, row = 4 * quarter;
