@@ -422,14 +422,23 @@ final class VectorAttention {
      * receiver: when C2 parses a loop body the loop variable's type is only the declared {@code FloatVector}, so a call
      * on it is devirtualised from the call site's type profile, and where that profile was still thin at compile time
      * (an early or on-stack-replacement compilation) the call stayed virtual, boxing the vector and calling
-     * {@code lanewise} every 8 scores: in about half of the JVM launches the exponential phase then took 25-38 instead of
+     * {@code lanewise} every vector: in about half of the JVM launches the exponential phase then took 25-38 instead of
      * 5-6 ms a 2,560 × 2,560 slice (benchmarks/README.md, fifteenth session). A freshly loaded vector has an exact type.
      */
     static float expRow(float[] s, int o, int n, float[] lanes) {
-        FloatVector m = FloatVector.fromArray(F, s, o);
-        for (int j = LANES; j < n; j += LANES) m = FloatVector.fromArray(F, s, o + j).max(m);
+        FloatVector m0 = FloatVector.fromArray(F, s, o), m1 = m0, m2 = m0, m3 = m0;
+        int j = LANES;
+        for (; j + 4 * LANES <= n; j += 4 * LANES) {                    // four chains: MAX's latency, not its rate, bound one
+            m0 = FloatVector.fromArray(F, s, o + j).max(m0);
+            m1 = FloatVector.fromArray(F, s, o + j + LANES).max(m1);
+            m2 = FloatVector.fromArray(F, s, o + j + 2 * LANES).max(m2);
+            m3 = FloatVector.fromArray(F, s, o + j + 3 * LANES).max(m3);
+        }
+        for (; j < n; j += LANES) m0 = FloatVector.fromArray(F, s, o + j).max(m0);
+        // the chains joined on a fresh vector: its type is exact, so the MAX calls are direct (see above)
+        FloatVector m = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY).max(m0).max(m1).max(m2).max(m3);
         FloatVector mx = FloatVector.broadcast(F, m.reduceLanes(VectorOperators.MAX)), sum = FloatVector.zero(F);
-        for (int j = 0; j < n; j += LANES) {
+        for (j = 0; j < n; j += LANES) {
             FloatVector e = exp(FloatVector.fromArray(F, s, o + j).sub(mx));
             e.intoArray(s, o + j);
             sum = e.add(sum);
