@@ -247,8 +247,7 @@ final class VectorAttention {
                 Arrays.fill(w.scores, r * lkPad + lk, r * lkPad + lkVec, Float.NEGATIVE_INFINITY);
                 w.inverse[r] = expRow(w.scores, r * lkPad, lkVec, w.lanes);
             }
-            if (WIDE) pvWide(w, n);
-            else pv(w, n);
+            pv(w, n);
             for (int r = 0; r < n; r++) {
                 float inv = w.inverse[r];
                 int o = r * dvPad, c = 0;
@@ -258,40 +257,27 @@ final class VectorAttention {
             out.put(g, heads, r0, n, w.out, dvPad);
         }
 
-        /** w.out's rows [0, n) (stride dv, rounded up to pairs) = exp-scores · V: two rows × 40, 8 or 1 channels a step. */
-        private void pv(Work w, int n) {
-            int pairs = (n + 1) / 2;
-            Arrays.fill(w.out, 0, pairs * 2 * dv, 0f);
-            for (int j0 = 0; j0 < lk; j0 += KC) {
-                int j1 = Math.min(lk, j0 + KC);
-                for (int r = 0; r < pairs * 2; r += 2) {
-                    int c = 0;
-                    for (; c + 5 * LANES <= dv; c += 5 * LANES)
-                        pv2x40(w.scores, r * lkPad, lkPad, w.v, dv, c, j0, j1, w.out, r * dv);
-                    for (; c + LANES <= dv; c += LANES)
-                        pv2x8(w.scores, r * lkPad, lkPad, w.v, dv, c, j0, j1, w.out, r * dv);
-                    for (; c < dv; c++)
-                        pv2x1(w.scores, r * lkPad, lkPad, w.v, dv, c, j0, j1, w.out, r * dv);
-                }
-            }
-        }
-
         /**
-         * {@link #pv} for 16-float vectors: four rows × 48 or 16 channels a step over V's rows padded to whole vectors
-         * (dvPad; the padding is zeros, so the padded channels of the output are 0). Rows up to a multiple of 4: the
+         * w.out's rows [0, n) (stride dvPad) = exp-scores · V, over chunks of {@link #KC} keys: two rows × 40, 8 or 1
+         * channels a step, or with 16-float vectors four rows × 48 or 16 channels of V's rows padded to whole vectors
+         * (the padding is zeros, so the padded channels of the output are 0). Rows are rounded up to a whole step: the
          * score rows past n, of the zero query rows that pad the last tile, are 0 and their outputs are not read.
          */
-        private void pvWide(Work w, int n) {
-            int quads = (n + 3) / 4;
-            Arrays.fill(w.out, 0, quads * 4 * dvPad, 0f);
+        private void pv(Work w, int n) {
+            int step = WIDE ? 4 : 2, stepped = (n + step - 1) / step * step;
+            Arrays.fill(w.out, 0, stepped * dvPad, 0f);
             for (int j0 = 0; j0 < lk; j0 += KC) {
                 int j1 = Math.min(lk, j0 + KC);
-                for (int r = 0; r < quads * 4; r += 4) {
-                    int c = 0;
-                    for (; c + 3 * LANES <= dvPad; c += 3 * LANES)
-                        pv4x48(w.scores, r * lkPad, lkPad, w.v, dvPad, c, j0, j1, w.out, r * dvPad);
-                    for (; c < dvPad; c += LANES)
-                        pv4x16(w.scores, r * lkPad, lkPad, w.v, dvPad, c, j0, j1, w.out, r * dvPad);
+                for (int r = 0; r < stepped; r += step) {
+                    int so = r * lkPad, oo = r * dvPad, c = 0;
+                    if (WIDE) {
+                        for (; c + 3 * LANES <= dvPad; c += 3 * LANES) pv4x48(w.scores, so, lkPad, w.v, dvPad, c, j0, j1, w.out, oo);
+                        for (; c < dvPad; c += LANES) pv4x16(w.scores, so, lkPad, w.v, dvPad, c, j0, j1, w.out, oo);
+                    } else {
+                        for (; c + 5 * LANES <= dv; c += 5 * LANES) pv2x40(w.scores, so, lkPad, w.v, dv, c, j0, j1, w.out, oo);
+                        for (; c + LANES <= dv; c += LANES) pv2x8(w.scores, so, lkPad, w.v, dv, c, j0, j1, w.out, oo);
+                        for (; c < dv; c++) pv2x1(w.scores, so, lkPad, w.v, dv, c, j0, j1, w.out, oo);
+                    }
                 }
             }
         }
