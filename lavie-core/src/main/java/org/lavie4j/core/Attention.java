@@ -130,7 +130,7 @@ public final class Attention {
         if (kernelRuns(q, k, v, bias, s)) {
             // q, k, v read in place (splitHeads' views of the projections, no copies); the result is written in
             // (b, lq, h, dv) order, so that mergeHeads is a view of it
-            INDArray merged = Nd4j.createUninitialized(type, s.b, s.lq, s.h, s.dv);
+            INDArray merged = Memory.uninitialized(type, s.b, s.lq, s.h, s.dv);
             INDArray out = merged.permute(0, 2, 1, 3);                             // (b, h, lq, dv), a view
             INDArray bias4 = bias == null ? null : bias.data().reshape('c', s.bias4);
             fused(q.data(), k.data(), v.data(), bias4, s, scale, out, rotary);
@@ -143,7 +143,7 @@ public final class Attention {
         INDArray k3 = k.data().reshape('c', bh, s.lk, s.d);    // (b*h, lk, d)
         INDArray v3 = v.data().reshape('c', bh, s.lk, s.dv);   // (b*h, lk, dv)
         INDArray bias4 = bias == null ? null : bias.data().reshape('c', s.bias4); // (1|b, 1|h, 1|lq, 1|lk)
-        INDArray out3 = Nd4j.createUninitialized(type, bh, s.lq, s.dv);
+        INDArray out3 = Memory.uninitialized(type, bh, s.lq, s.dv);
         blocksForward(q3, k3, v3, bias4, s, scale, blocks, out3);
         INDArray out = out3.reshape('c', s.b, s.h, s.lq, s.dv);
 
@@ -165,7 +165,7 @@ public final class Attention {
         long bh = s.b * s.h;
         // one score buffer for every full block: fresh multi-MB arrays would each cost page faults (glibc maps them anew
         // above MALLOC_MMAP_THRESHOLD_, which the launcher sets to 4 MiB)
-        INDArray buffer = Nd4j.createUninitialized(out3.dataType(), Math.min(blocks.group, bh), blocks.rows, s.lk);
+        INDArray buffer = Memory.uninitialized(out3.dataType(), Math.min(blocks.group, bh), blocks.rows, s.lk);
         boolean contiguous = blocks.group == 1 || blocks.rows == s.lq;   // out3's block is then one c-order run
         for (long g0 = 0; g0 < bh; g0 += blocks.group) {
             long g1 = Math.min(bh, g0 + blocks.group);
@@ -293,11 +293,11 @@ public final class Attention {
 
         INDArray g3 = gradOut.reshape('c', bh, s.lq, s.dv);                 // (b*h, lq, dv)
         INDArray delta = needDs ? g3.mul(o3).sum(true, 2) : null;          // rowsum(dO ⊙ O): (b*h, lq, 1)
-        INDArray dq3 = needQ && !single ? Nd4j.createUninitialized(type, bh, s.lq, s.d) : null;
+        INDArray dq3 = needQ && !single ? Memory.uninitialized(type, bh, s.lq, s.d) : null;
         INDArray dk3 = needK && !single ? Nd4j.zeros(type, bh, s.lk, s.d) : null;
         INDArray dv3 = needV && !single ? Nd4j.zeros(type, bh, s.lk, s.dv) : null;
         INDArray dBias4 = needBias ? Nd4j.zeros(type, s.bias4) : null;
-        INDArray buffer = Nd4j.createUninitialized(type, Math.min(blocks.group, bh), blocks.rows, s.lk);
+        INDArray buffer = Memory.uninitialized(type, Math.min(blocks.group, bh), blocks.rows, s.lk);
 
         for (long g0 = 0; g0 < bh; g0 += blocks.group) {
             long g1 = Math.min(bh, g0 + blocks.group);
@@ -351,7 +351,7 @@ public final class Attention {
         long bh = s.b * s.h;
         INDArray qc = block(q3, g0, g1, r0, r1, bh, s.lq), kg = slices(k3, g0, g1, bh);
         INDArray scores = buffer.size(0) == g1 - g0 && buffer.size(1) == r1 - r0 ? buffer
-                : Nd4j.createUninitialized(buffer.dataType(), g1 - g0, r1 - r0, s.lk);   // a last, smaller block: (g, c, lk)
+                : Memory.uninitialized(buffer.dataType(), g1 - g0, r1 - r0, s.lk);   // a last, smaller block: (g, c, lk)
         // scale·QKᵀ as torch's baddbmm(alpha=scale): the GEMM's alpha rounds each product once, as a multiply after it
         // would (bit-identical, measured), without another pass over the block
         Nd4j.exec(new Mmul(qc, kg, scores, scale, 0.0, TRANSPOSE_B));

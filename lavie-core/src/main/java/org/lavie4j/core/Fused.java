@@ -72,7 +72,7 @@ public final class Fused {
         if (!kernelInput(in)) return gegluNaive(h);
         int d = (int) os[os.length - 1];
         long rows = in.length() / (2L * d);
-        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, os);
+        INDArray out = Memory.uninitialized(DataType.FLOAT, os);
         FloatBuffer src = floats(in), dst = floats(out);
         inRowBlocks(rows, 2L * d, (r0, r1) -> {
             float[] a = new float[d], g = new float[d];
@@ -103,7 +103,7 @@ public final class Fused {
         if (!kernelInput(in)) return gegluNaive(h);
         int d = (int) os[os.length - 1];
         long rows = in.length() / (2L * d);
-        INDArray cdf = Nd4j.createUninitialized(DataType.FLOAT, rows, d);        // g/√2, then erf of it, then Φ(g)
+        INDArray cdf = Memory.uninitialized(DataType.FLOAT, rows, d);        // g/√2, then erf of it, then Φ(g)
         FloatBuffer src = floats(in), c = floats(cdf);
         inRowBlocks(rows, 2L * d, (r0, r1) -> {
             float[] g = new float[d];
@@ -114,7 +114,7 @@ public final class Fused {
             }
         });
         Nd4j.getExecutioner().exec(new org.nd4j.linalg.api.ops.impl.transforms.strict.Erf(cdf, cdf));
-        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, os);
+        INDArray out = Memory.uninitialized(DataType.FLOAT, os);
         FloatBuffer dst = floats(out);
         inRowBlocks(rows, 2L * d, (r0, r1) -> {
             float[] a = new float[d], g = new float[d], e = new float[d];
@@ -142,7 +142,7 @@ public final class Fused {
     private static INDArray gegluTrainingBackward(INDArray h, INDArray cdf, INDArray go, int d) {
         INDArray gout = kernelInput(go) ? go : go.dup('c');
         long rows = h.length() / (2L * d);
-        INDArray pdf = Nd4j.createUninitialized(DataType.FLOAT, rows, d);        // g·g·(−½), then its exp
+        INDArray pdf = Memory.uninitialized(DataType.FLOAT, rows, d);        // g·g·(−½), then its exp
         FloatBuffer src = floats(h), p = floats(pdf), c = floats(cdf), gb = floats(gout);
         inRowBlocks(rows, 2L * d, (r0, r1) -> {
             float[] g = new float[d];
@@ -153,7 +153,7 @@ public final class Fused {
             }
         });
         Nd4j.getExecutioner().exec(new org.nd4j.linalg.api.ops.impl.transforms.strict.Exp(pdf, pdf));
-        INDArray dh = Nd4j.createUninitialized(DataType.FLOAT, h.shape());
+        INDArray dh = Memory.uninitialized(DataType.FLOAT, h.shape());
         FloatBuffer out = floats(dh);
         inRowBlocks(rows, 2L * d, (r0, r1) -> {
             float[] a = new float[d], g = new float[d], e = new float[d], phi = new float[d], o = new float[d];
@@ -254,7 +254,7 @@ public final class Fused {
             long n = xs[0], c = xs[1], hw = xs[2] * xs[3], o = ws[0];
             INDArray w2 = w.reshape('c', o, c);
             INDArray x3 = in.reshape('c', n, c, hw);
-            INDArray y = Nd4j.createUninitialized(DataType.FLOAT, n, o, xs[2], xs[3]);
+            INDArray y = Memory.uninitialized(DataType.FLOAT, n, o, xs[2], xs[3]);
             INDArray y3 = y.reshape('c', n, o, hw);
             INDArray bc = b == null ? null : b.reshape('c', o, 1);
             for (long i = 0; i < n; i++) {
@@ -302,7 +302,7 @@ public final class Fused {
         // are permuted (B, H, F, D) views of their projections), so no copy comes first
         INDArray in = Rows.of(x) != null ? x : x.dup('c');
         Rows at = Rows.of(in);
-        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, x.shape());
+        INDArray out = Memory.uninitialized(DataType.FLOAT, x.shape());
         FloatBuffer src = Kernels.viewBuffer(in), dst = floats(out);
         int len = at.length, half = dim / 2;
         inRowBlocks(at.count, len, (r0, r1) -> {
@@ -338,7 +338,7 @@ public final class Fused {
             return NnOps.layerNorm(x, weight, bias, eps);
         int len = (int) d;
         float[] gam = values(gamma), bet = values(beta);
-        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, xs);
+        INDArray out = Memory.uninitialized(DataType.FLOAT, xs);
         FloatBuffer src = Kernels.viewBuffer(in), dst = floats(out);
         inRowBlocks(rows.count, d, (r0, r1) -> {
             float[] row = new float[len];
@@ -421,7 +421,7 @@ public final class Fused {
         long rows = n * g * cg * fo;
         int len = (int) (x.length() / rows);
         float[] gam = values(gamma), bet = values(beta);
-        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, x.shape());
+        INDArray out = Memory.uninitialized(DataType.FLOAT, x.shape());
         FloatBuffer src = floats(x), dst = floats(out);
         double count = (double) cg * len;
         IntStream groups = IntStream.range(0, (int) (n * g * fo));

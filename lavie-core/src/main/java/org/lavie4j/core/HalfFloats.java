@@ -3,7 +3,6 @@ package org.lavie4j.core;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.shape.Shape;
-import org.nd4j.linalg.factory.Nd4j;
 
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -54,7 +53,7 @@ public final class HalfFloats {
                 || half.offset() != 0 || half.length() > Integer.MAX_VALUE || half.isEmpty())
             return toFloatNaive(half);
         float[] table = t == DataType.HALF ? FP16 : BF16;
-        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, half.shape());
+        INDArray out = Memory.uninitialized(DataType.FLOAT, half.shape());
         ShortBuffer src = half.data().asNio().order(ByteOrder.nativeOrder()).asShortBuffer();
         FloatBuffer dst = out.data().asNio().order(ByteOrder.nativeOrder()).asFloatBuffer();
         int n = (int) half.length();

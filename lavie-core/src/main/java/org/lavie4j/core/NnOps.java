@@ -61,7 +61,7 @@ public final class NnOps {
             return Ops.record("conv2d", winograd(WinogradConv.Input.video(in), weight, bias, new long[]{b * f, ws[0], oH, oW}, 1), g -> null, x, weight, bias);
         INDArray w = contiguous(weight.data()), bi = bias == null ? null : contiguous(bias.data());
         int[] iArgs = {(int) ws[2], (int) ws[3], stride, stride, padding, padding, 1, 1, 0, 0, 1};
-        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, b * f, ws[0], oH, oW);
+        INDArray out = Memory.uninitialized(DataType.FLOAT, b * f, ws[0], oH, oW);
         for (long i = 0; i < b; i++) {
             // entry i's frames as (F, C, H, W): strides (H·W, F·H·W, W, 1), no copy
             INDArray frames = Views.interval(in, 0, i, i + 1).reshape('c', xs[1], f, xs[3], xs[4]).permute(1, 0, 2, 3);
@@ -146,15 +146,15 @@ public final class NnOps {
         INDArray in = contiguous(x.data()), w = contiguous(weight.data()), b = bias == null ? null : contiguous(bias.data());
         // iArgs: kH, kW, sH, sW, pH, pW, dH, dW, paddingMode 0 (explicit), dataFormat 0 (NCHW), wFormat 1 ([O, C, kH, kW])
         int[] iArgs = {(int) ws[2], (int) ws[3], strideH, strideW, padH, padW, 1, 1, 0, 0, 1};
-        INDArray out = Nd4j.createUninitialized(x.dtype(), xs[0], ws[0], oH, oW);
+        INDArray out = Memory.uninitialized(x.dtype(), xs[0], ws[0], oH, oW);
         exec("conv2d", b == null ? new INDArray[]{in, w} : new INDArray[]{in, w, b}, new INDArray[]{out}, iArgs);
         Tensor result = Ops.record("conv2d", out, g -> {
             INDArray go = contiguous(g);
-            INDArray gx = Nd4j.createUninitialized(in.dataType(), xs), gw = Nd4j.createUninitialized(w.dataType(), ws);
+            INDArray gx = Memory.uninitialized(in.dataType(), xs), gw = Memory.uninitialized(w.dataType(), ws);
             if (b == null) {
                 exec("conv2d_bp", new INDArray[]{in, w, go}, new INDArray[]{gx, gw}, iArgs);
             } else {
-                INDArray gb = Nd4j.createUninitialized(b.dataType(), b.shape());
+                INDArray gb = Memory.uninitialized(b.dataType(), b.shape());
                 exec("conv2d_bp", new INDArray[]{in, w, b, go}, new INDArray[]{gx, gw, gb}, iArgs);
                 if (go != g) Memory.free(go);
                 return new INDArray[]{keepIf(x, gx), keepIf(weight, gw), keepIf(bias, gb)};
@@ -211,7 +211,7 @@ public final class NnOps {
     /** {@link #winograd(WinogradConv.Input, Tensor, Tensor, long[], long)} plus per-plane terms and a residual (or null). */
     private static INDArray winograd(WinogradConv.Input input, Tensor weight, Tensor bias, long[] shape, long frames, float[] planeTerms, INDArray residual) {
         INDArray wc = contiguous(weight.data()), b = bias == null ? null : contiguous(bias.data());
-        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, shape);
+        INDArray out = Memory.uninitialized(DataType.FLOAT, shape);
         try {
             WinogradConv.Tile tile = WinogradConv.Tile.choose(input.height(), input.width());
             WinogradConv.forward(input, wc, b, planeTerms, residual, out, frames, Kernels.threads(),
@@ -271,7 +271,7 @@ public final class NnOps {
             throw new IllegalArgumentException("upsampleNearest2x: expected (N, C, H, W) or (N, C, F, H, W), got " + Arrays.toString(xs));
         long h = xs[xs.length - 2], w = xs[xs.length - 1], lead = x.numel() / (h * w);
         INDArray in = contiguous(x.data());
-        INDArray big = Nd4j.createUninitialized(in.dataType(), lead, 1, 2 * h, 2 * w);
+        INDArray big = Memory.uninitialized(in.dataType(), lead, 1, 2 * h, 2 * w);
         exec("upsampling2d", new INDArray[]{in.reshape('c', lead, 1, h, w)}, new INDArray[]{big}, new int[]{2, 2, 1}); // 1: NCHW
         if (in != x.data()) Memory.free(in);
         long[] ys = xs.clone();

@@ -288,7 +288,7 @@ public final class Ops {
      */
     public static Tensor silu(Tensor x) {
         INDArray in = x.data();
-        INDArray y = siluInto(in, Nd4j.createUninitialized(in.dataType(), in.shape(), in.ordering()));
+        INDArray y = siluInto(in, Memory.uninitialized(in.dataType(), in.shape(), in.ordering()));
         if (!Grad.isRecording() || !x.requiresGrad()) return unrecorded("silu", y, x);
         // d/dx = s·(1 + x·(1 − s))
         return record("silu", y, g -> {
@@ -495,7 +495,7 @@ public final class Ops {
             throw new IllegalArgumentException("linear: bias " + Arrays.toString(bias.shape()) + " for weight " + Arrays.toString(w.shape()));
         long rows = x.numel() / in;
         INDArray x2 = x.data().reshape('c', rows, in);
-        INDArray y = Nd4j.matmul(x2, w, false, true, false);
+        INDArray y = product(x2, w);
         if (bias != null) y.addiRowVector(bias.data());
         long[] ys = xs.clone();
         ys[ys.length - 1] = out;
@@ -509,6 +509,14 @@ public final class Ops {
             INDArray gb = bias.requiresGrad() ? leadingSum(g2, 1) : null;
             return new INDArray[]{gx, gw, gb};
         }, inputs);
+    }
+
+    /** x2·wᵀ for x2 (rows, in) and w (out, in): into a fresh {@link Memory#uninitialized} array where both are float32. */
+    private static INDArray product(INDArray x2, INDArray w) {
+        if (x2.dataType() != DataType.FLOAT || w.dataType() != DataType.FLOAT) return Nd4j.matmul(x2, w, false, true, false);
+        INDArray y = Memory.uninitialized(DataType.FLOAT, x2.size(0), w.size(0));
+        Nd4j.matmul(x2, w, y, false, true, false);
+        return y;
     }
 
     /**
@@ -542,7 +550,7 @@ public final class Ops {
         }
         long out = w.size(0), rows = x.numel() / in;
         INDArray x2 = x.data().reshape('c', rows, in);
-        INDArray y = Nd4j.matmul(x2, w, false, true, false);
+        INDArray y = product(x2, w);
         if (!Kernels.denseFloat(y)) {
             INDArray c = y.dup('c');
             Memory.free(y);
@@ -694,7 +702,7 @@ public final class Ops {
                 if (k != d && xs[i].size(k) != xs[0].size(k))
                     throw new IllegalArgumentException("concat along " + d + ": shapes " + Arrays.toString(xs[0].shape()) + " and " + Arrays.toString(xs[i].shape()));
         }
-        INDArray out = Nd4j.concat(d, arrays);
+        INDArray out = concatInto(d, arrays, sizes);
         return record("concat", out, g -> {
             INDArray[] gs = new INDArray[xs.length];
             long at = 0;
@@ -704,6 +712,24 @@ public final class Ops {
             }
             return gs;
         }, xs);
+    }
+
+    /**
+     * {@code Nd4j.concat(d, arrays)} for float32 parts: each part copied into its interval of a {@link Memory#uninitialized}
+     * array (ND4J's concat allocates through its own allocator, which first writes the whole output once more).
+     */
+    private static INDArray concatInto(int d, INDArray[] arrays, long[] sizes) {
+        for (INDArray a : arrays) if (a.dataType() != DataType.FLOAT) return Nd4j.concat(d, arrays);
+        long[] shape = arrays[0].shape().clone();
+        shape[d] = 0;
+        for (long size : sizes) shape[d] += size;
+        INDArray out = Memory.uninitialized(DataType.FLOAT, shape);
+        long at = 0;
+        for (int i = 0; i < arrays.length; i++) {
+            if (sizes[i] > 0) Views.interval(out, d, at, at + sizes[i]).assign(arrays[i]);
+            at += sizes[i];
+        }
+        return out;
     }
 
     /**
@@ -724,7 +750,7 @@ public final class Ops {
         long outer = 1, inner = 1;
         for (int i = 0; i < axis; i++) outer *= shape[i];
         for (int i = axis + 1; i < shape.length; i++) inner *= shape[i];
-        INDArray out = Nd4j.createUninitialized(in.dataType(), outShape);
+        INDArray out = Memory.uninitialized(in.dataType(), outShape);
         INDArray src = in.reshape('c', outer, 1, inner), dst = out.reshape('c', outer, reps[axis], inner);
         for (long k = 0; k < reps[axis]; k++) Views.interval(dst, 1, k, k + 1).assign(src);
         if (src.data().addressPointer().address() != in.data().addressPointer().address()) Memory.free(src);   // a copy

@@ -4,7 +4,6 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.openblas.global.openblas_nolapack;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Arrays;
 
@@ -44,7 +43,7 @@ public final class Pointwise {
         long o = outChannels(weight, xs[1], "Pointwise.video");
         if (!fast(x, weight, bias)) return Rearrange.batchToFrames(NnOps.conv2d(Rearrange.framesToBatch(x), kernel(weight), bias, 1, 0), xs[2]);
         long b = xs[0], c = xs[1], f = xs[2], hw = xs[3] * xs[4];
-        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, b, o, f, xs[3], xs[4]);
+        INDArray out = Memory.uninitialized(DataType.FLOAT, b, o, f, xs[3], xs[4]);
         FloatPointer xp = pointer(x.data()), wp = pointer(matrix(weight)), op = pointer(out);
         for (long bi = 0; bi < b; bi++)                                       // (O, F·HW) = (O, C) · (C, F·HW)
             sgemm(NO_TRANS, NO_TRANS, o, f * hw, c, wp, 0, c, xp, bi * c * f * hw, f * hw, op, bi * o * f * hw, f * hw);
@@ -62,7 +61,7 @@ public final class Pointwise {
         if (!fast(x, weight, bias))
             return Rearrange.toSpatialTokens(NnOps.conv2d(Rearrange.framesToBatch(x), kernel(weight), bias, 1, 0));
         long b = xs[0], c = xs[1], f = xs[2], hw = xs[3] * xs[4];
-        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, b * f, hw, o);
+        INDArray out = Memory.uninitialized(DataType.FLOAT, b * f, hw, o);
         FloatPointer xp = pointer(x.data()), wp = pointer(matrix(weight)), op = pointer(out);
         for (long bi = 0; bi < b; bi++)                                       // (F·HW, O) = (C, F·HW)ᵀ · (O, C)ᵀ
             sgemm(TRANS, TRANS, f * hw, o, c, xp, bi * c * f * hw, f * hw, wp, 0, c, op, bi * f * hw * o, o);
@@ -94,7 +93,7 @@ public final class Pointwise {
             if (out != video) video.release();
             return out;
         }
-        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, b, o, f, h, w);
+        INDArray out = Memory.uninitialized(DataType.FLOAT, b, o, f, h, w);
         FloatPointer tp = pointer(tokens.data()), wp = pointer(matrix(weight)), op = pointer(out);
         for (long bi = 0; bi < b; bi++)                                       // (O, F·HW) = (O, C) · (F·HW, C)ᵀ
             sgemm(NO_TRANS, TRANS, o, f * hw, c, wp, 0, c, tp, bi * f * hw * c, c, op, bi * o * f * hw, f * hw);

@@ -2,7 +2,6 @@ package org.lavie4j.core;
 
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Arrays;
 import java.util.Comparator;
@@ -91,6 +90,6 @@ final class Rows {
             physical[i] = x.size(order[i]);
             back[order[i]] = i;
         }
-        return Nd4j.createUninitialized(DataType.FLOAT, physical).permute(back);
+        return Memory.uninitialized(DataType.FLOAT, physical).permute(back);
     }
 }

@@ -212,9 +212,9 @@ final class WinogradConv {
         if ((long) points * Math.max(c, o) * chunkTiles >= Integer.MAX_VALUE)
             throw new IllegalArgumentException("WinogradConv: a row of " + tilesW + " tiles at " + Math.max(c, o) + " channels is too large");
 
-        INDArray v = Nd4j.createUninitialized(DataType.FLOAT, (long) points * o * c);
-        INDArray u = Nd4j.createUninitialized(DataType.FLOAT, points * c * chunkTiles);
-        INDArray m = Nd4j.createUninitialized(DataType.FLOAT, points * o * chunkTiles);
+        INDArray v = Memory.uninitialized(DataType.FLOAT, (long) points * o * c);
+        INDArray u = Memory.uninitialized(DataType.FLOAT, points * c * chunkTiles);
+        INDArray m = Memory.uninitialized(DataType.FLOAT, points * o * chunkTiles);
         try {
             FloatBuffer vb = Kernels.viewBuffer(v), ub = Kernels.viewBuffer(u), mb = Kernels.viewBuffer(m);
             FloatPointer wp = new FloatPointer(weight.data().addressPointer());

@@ -6,8 +6,10 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -50,6 +52,65 @@ class MemoryTest {
         assertTrue(after100 - after10 <= allowed, "native memory grew from " + after10 + " to " + after100 + " bytes");
         // each pass allocates ~25 MB of activations and gradients: without prompt freeing this grows by gigabytes
         assertTrue(peak - after10 <= allowed, "native memory reached " + peak + " bytes between GCs (after 10 passes: " + after10 + ")");
+    }
+
+    @Test void uninitializedFloatsWorkWithNd4jOpsAndFreeOnce() {
+        INDArray a = Memory.uninitialized(DataType.FLOAT, 3, 4, 5);
+        assertArrayEquals(new long[]{3, 4, 5}, a.shape());
+        assertEquals('c', a.ordering());
+        assertEquals(DataType.FLOAT, a.dataType());
+        assertTrue(Memory.ownedByLavie(a));
+        long address = a.data().address();
+        assertTrue(Memory.holds(address));
+        assertTrue(Memory.uninitializedBytes() >= 3 * 4 * 5 * Float.BYTES);
+        INDArray x = Nd4j.rand(DataType.FLOAT, 3, 4, 5);
+        a.assign(x);
+        assertEquals(x, a);
+        // an ND4J op writing into it, and one reading it
+        INDArray m = Memory.uninitialized(DataType.FLOAT, 12, 12);
+        INDArray x2 = x.reshape('c', 12, 5);
+        Nd4j.matmul(x2, x2, m, false, true, false);
+        assertTrue(Nd4j.matmul(x2, x2, false, true, false).equalsWithEps(m, 1e-6));
+        assertEquals(x.sumNumber().doubleValue(), a.sumNumber().doubleValue(), 1e-4);
+        Memory.free(a.reshape('c', 12, 5));                    // a view of the whole array frees it
+        assertTrue(a.wasClosed());
+        assertFalse(Memory.holds(address));
+        Memory.free(a);                                          // a second free is ignored
+        long mAddress = m.data().address();
+        Memory.free(m);
+        assertFalse(Memory.holds(mAddress));
+    }
+
+    @Test void uninitializedFortranOrderAndOtherTypes() {
+        INDArray f = Memory.uninitialized(DataType.FLOAT, new long[]{2, 3}, 'f');
+        assertEquals('f', f.ordering());
+        assertArrayEquals(new long[]{1, 2}, f.stride());
+        f.assign(Nd4j.create(new float[]{1, 2, 3, 4, 5, 6}, 2, 3));
+        assertEquals(6f, f.getFloat(1, 2));
+        assertEquals(4f, f.data().getFloat(1));                 // column-major: (1, 0) second
+        Memory.free(f);
+        INDArray d = Memory.uninitialized(DataType.DOUBLE, 2, 2);   // not float: ND4J's own buffer
+        assertEquals(DataType.DOUBLE, d.dataType());
+        assertFalse(Memory.ownedByLavie(d));
+        Memory.free(d);
+        INDArray empty = Memory.uninitialized(DataType.FLOAT, 0, 4);
+        assertEquals(0, empty.length());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Memory.uninitialized(DataType.FLOAT, 2, -1));
+        assertTrue(e.getMessage().contains("[2, -1]"), e.getMessage());
+    }
+
+    @Test void unfreedUninitializedArraysAreGivenBackByTheCollector() throws InterruptedException {
+        java.util.List<Long> addresses = new java.util.ArrayList<>();
+        for (int i = 0; i < 8; i++) {                           // 4 MiB each, dropped without Memory.free
+            INDArray a = Memory.uninitialized(DataType.FLOAT, 1024, 1024).assign(i);
+            addresses.add(a.data().address());
+            assertTrue(Memory.holds(addresses.get(i)));
+        }
+        for (int i = 0; i < 100 && addresses.stream().anyMatch(Memory::holds); i++) {
+            System.gc();
+            Thread.sleep(20);
+        }
+        assertFalse(addresses.stream().anyMatch(Memory::holds), "buffers still held after collections");
     }
 
     /**

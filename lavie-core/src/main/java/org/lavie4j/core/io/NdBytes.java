@@ -1,6 +1,7 @@
 package org.lavie4j.core.io;
 
 import org.lavie4j.core.Memory;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -40,7 +41,9 @@ final class NdBytes {
             throw new IllegalArgumentException("expected " + n + " bytes for " + dtype + Arrays.toString(shape)
                     + ", got " + src.remaining());
         }
-        INDArray a = Nd4j.createUninitializedDetached(dtype.nd4j(), shape.clone());
+        // float32 (the weights of every checkpoint) from malloc: ND4J's allocator would first write every byte once more
+        INDArray a = dtype.nd4j() == DataType.FLOAT ? Memory.uninitialized(DataType.FLOAT, shape.clone())
+                : Nd4j.createUninitializedDetached(dtype.nd4j(), shape.clone());
         if (n == 0) return a;
         ByteBuffer dst = a.data().asNio().order(ByteOrder.nativeOrder());
         if (ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN || dtype.bytes() == 1) {

@@ -139,7 +139,7 @@ public final class CrossAttention extends Module {
     static Tensor firstAndPreviousFrame(Tensor t, long batch, int frames) {
         long n = t.size(1), c = t.size(2);
         INDArray in = t.data().reshape('c', batch, frames, n, c);                      // (b, f, n, c), a view when contiguous
-        INDArray out = Nd4j.createUninitialized(in.dataType(), batch, frames, 2 * n, c); // (b, f, 2n, c)
+        INDArray out = Memory.uninitialized(in.dataType(), batch, frames, 2 * n, c); // (b, f, 2n, c)
         INDArrayIndex all = NDArrayIndex.all(), firstHalf = NDArrayIndex.interval(0, n), secondHalf = NDArrayIndex.interval(n, 2 * n);
         INDArray frame0 = in.get(all, NDArrayIndex.point(0), all, all);                // (b, n, c)
         for (int f = 0; f < frames; f++) {

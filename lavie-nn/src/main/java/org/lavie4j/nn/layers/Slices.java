@@ -77,7 +77,7 @@ public final class Slices {
                     throw new IllegalStateException("Slices.map: the layer changed the length of axis " + axis + " from " + (s1 - s0)
                             + " to " + shape[axis]);
                 shape[axis] = n;
-                out = Nd4j.createUninitialized(y.data().dataType(), shape);
+                out = Memory.uninitialized(y.data().dataType(), shape);
             }
             Views.interval(out, axis, s0, s1).assign(y.data());
             y.release();
@@ -229,7 +229,7 @@ public final class Slices {
                 if (out == null) {
                     long[] shape = yd.shape().clone();
                     shape[axis] = n;
-                    out = Nd4j.createUninitialized(yd.dataType(), shape);
+                    out = Memory.uninitialized(yd.dataType(), shape);
                 }
                 Views.interval(out, axis, s0, s1).assign(yd);
                 y.release();

@@ -151,7 +151,7 @@ public final class InterpolationPipeline {
         long[] s = keyLatents.shape();
         if (s.length != 5 || s[2] != INPUT_FRAMES)
             throw new IllegalArgumentException("conditioning: key-frame latents must be (B, C, " + INPUT_FRAMES + ", h, w), got " + Arrays.toString(s));
-        INDArray out = Nd4j.createUninitialized(keyLatents.dataType(), s[0], s[1], OUTPUT_FRAMES, s[3], s[4]);
+        INDArray out = Memory.uninitialized(keyLatents.dataType(), s[0], s[1], OUTPUT_FRAMES, s[3], s[4]);
         for (int p = 0; p < OUTPUT_FRAMES; p++)
             frame(out, p).assign(frame(keyLatents, conditioningSource(p)));
         return out;
@@ -162,7 +162,7 @@ public final class InterpolationPipeline {
         long[] s = latents61.shape();
         if (s.length != 5 || s[2] != OUTPUT_FRAMES)
             throw new IllegalArgumentException("keyFrames: latents must be (B, C, " + OUTPUT_FRAMES + ", h, w), got " + Arrays.toString(s));
-        INDArray out = Nd4j.createUninitialized(latents61.dataType(), s[0], s[1], INPUT_FRAMES, s[3], s[4]);
+        INDArray out = Memory.uninitialized(latents61.dataType(), s[0], s[1], INPUT_FRAMES, s[3], s[4]);
         for (int k = 0; k < INPUT_FRAMES; k++) frame(out, k).assign(frame(latents61, STRIDE * k));
         return out;
     }

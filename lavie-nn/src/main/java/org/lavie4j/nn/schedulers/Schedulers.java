@@ -1,5 +1,6 @@
 package org.lavie4j.nn.schedulers;
 
+import org.lavie4j.core.Memory;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.ops.transforms.Transforms;
@@ -46,7 +47,7 @@ final class Schedulers {
     /** a[b]·x[b] + c[b]·y[b] per batch element b (float32 coefficients; one coefficient pair broadcasts). */
     static INDArray perBatch(INDArray x, float[] a, INDArray y, float[] c) {
         if (a.length == 1) return x.mul(a[0]).addi(y.mul(c[0]));
-        INDArray out = Nd4j.createUninitialized(x.dataType(), x.shape());
+        INDArray out = Memory.uninitialized(x.dataType(), x.shape());
         for (int b = 0; b < a.length; b++) {
             INDArray xb = x.slice(b), yb = y.slice(b);
             out.slice(b).assign(xb.mul(a[b]).addi(yb.mul(c[b])));

@@ -1,5 +1,6 @@
 package org.lavie4j.nn.vae;
 
+import org.lavie4j.core.Memory;
 import org.lavie4j.core.Attention;
 import org.lavie4j.core.Grad;
 import org.lavie4j.core.Module;
@@ -8,7 +9,6 @@ import org.lavie4j.core.Rearrange;
 import org.lavie4j.core.Tensor;
 import org.lavie4j.nn.layers.Conv2d;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.INDArrayIndex;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
@@ -155,7 +155,7 @@ public final class AutoencoderKL extends Module {
                                    java.util.function.UnaryOperator<Tensor> fn) {
         if (framesPerSlice < 1) throw new IllegalArgumentException("framesPerSlice must be >= 1, got " + framesPerSlice);
         long total = frames.size(0);
-        INDArray out = Nd4j.createUninitialized(frames.dtype(), batch, outC, numFrames, outH, outW);
+        INDArray out = Memory.uninitialized(frames.dtype(), batch, outC, numFrames, outH, outW);
         INDArrayIndex all = NDArrayIndex.all();
         for (long s = 0; s < total; s += framesPerSlice) {
             long e = Math.min(total, s + framesPerSlice);

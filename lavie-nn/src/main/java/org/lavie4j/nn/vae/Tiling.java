@@ -3,7 +3,6 @@ package org.lavie4j.nn.vae;
 import org.lavie4j.core.Memory;
 import org.lavie4j.core.Tensor;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.INDArrayIndex;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
@@ -80,7 +79,7 @@ public record Tiling(int latentTile, double overlapFactor) {
      */
     static INDArray run(INDArray in, Plan plan, long outChannels, long outH, long outW, UnaryOperator<Tensor> tileFn) {
         long n = in.size(0), h = in.size(2), w = in.size(3);
-        INDArray out = Nd4j.createUninitialized(in.dataType(), n, outChannels, outH, outW);
+        INDArray out = Memory.uninitialized(in.dataType(), n, outChannels, outH, outW);
         INDArrayIndex all = NDArrayIndex.all();
         List<INDArray> above = null;
         long outRow = 0;
