@@ -28,7 +28,9 @@ import java.util.Set;
  * </ul>
  * It cannot change the process environment: the bundled OpenBLAS reads {@code OPENBLAS_CORETYPE} when it loads and
  * misdetects recent Xeons (5-6x slower matmul). Set it before the JVM starts (the {@code ./lavie} launcher does);
- * {@link #setup()} logs a warning when it is unset on an AVX-512 or AVX2 machine.
+ * {@link #setup()} logs a warning when it is unset on an AVX-512 or AVX2 machine. {@code OPENBLAS_THREAD_TIMEOUT=4}
+ * (the launcher's default) sends OpenBLAS's worker threads to sleep right after a product instead of letting them call
+ * {@code sched_yield} for ~2^28 cycles on a core that the next op needs (0.94x the UNet forward on two cores).
  * Likewise {@code MALLOC_MMAP_THRESHOLD_=4194304} (glibc) makes freed tensor buffers above 4 MiB leave the resident
  * set at once instead of staying in glibc's cache (full-size UNet forward: 5.5 GB peak instead of 12 GB). Faster
  * still is a caching allocator preloaded into the JVM, {@code LD_PRELOAD=.../libtcmalloc_minimal.so.4} (gperftools;
@@ -142,9 +144,10 @@ public final class Lavie4j {
     /** A one-line description of the native build in use (for logs and benchmarks). */
     public static String describeBackend() {
         var env = Nd4j.getExecutioner().getEnvironmentInformation();
-        return String.format(Locale.ROOT, "%s, extension=%s, threads=%d, OPENBLAS_CORETYPE=%s, malloc=%s, attention=%s, conv3x3=%s, silu=%s",
+        return String.format(Locale.ROOT, "%s, extension=%s, threads=%d, OPENBLAS_CORETYPE=%s, OPENBLAS_THREAD_TIMEOUT=%s, malloc=%s, attention=%s, conv3x3=%s, silu=%s",
                 Nd4j.getBackend().getClass().getSimpleName(), System.getProperty(EXTENSION, "(generic)"),
                 Nd4j.getEnvironment().maxThreads(), System.getenv().getOrDefault("OPENBLAS_CORETYPE", "(unset)"),
+                System.getenv().getOrDefault("OPENBLAS_THREAD_TIMEOUT", "(unset)"),
                 nativeAllocator(), Attention.vectorKernel() ? "vector-api" : "nd4j", NnOps.winogradKernel() ? "winograd(tile=" + WinogradConv.Tile.setting() + ")" : "nd4j",
                 Ops.vectorElementwise() ? "vector-api" : "nd4j")
                 + (Kernels.VECTOR_API ? ", vector=" + Kernels.LANES * 32 + "-bit" : "")
