@@ -143,7 +143,13 @@ public final class Ops {
 
     public static Tensor add(Tensor a, Tensor b) {
         checkBroadcast("add", a, b);
-        INDArray out = a.data().add(b.data());
+        INDArray x = a.data(), y = b.data(), out;
+        if (x.dataType() == DataType.FLOAT && Arrays.equals(x.shape(), y.shape()) && x.ordering() == y.ordering()) {
+            // ND4J's add(y) into a result laid out as it would allocate it (x's order), from Memory rather than ND4J
+            out = x.add(y, Memory.uninitialized(DataType.FLOAT, x.shape(), x.ordering()));
+        } else {
+            out = x.add(y);
+        }
         long[] sa = a.shape(), sb = b.shape();
         return record("add", out, g -> new INDArray[]{sumToShape(g, sa), sumToShape(g, sb)}, a, b);
     }
