@@ -71,14 +71,6 @@ public final class Memory {
         return Nd4j.create(buffer, s, order == 'f' ? ArrayUtil.calcStridesFortran(s) : ArrayUtil.calcStrides(s), 0, order);
     }
 
-    /** Whether the array's memory came from {@link #uninitialized} (its own buffer or, for a view, its parent's). */
-    static boolean ownedByLavie(INDArray a) {
-        DataBuffer d = a.data();
-        if (!d.wasClosed() && d.pointer() instanceof Owned) return true;
-        DataBuffer parent = d.originalDataBuffer();
-        return parent != null && !parent.wasClosed() && parent.pointer() instanceof Owned;
-    }
-
     /** The floats of one {@link #uninitialized} buffer; freed once, by {@link #free} or by the cleaner. */
     private static final class Owned extends FloatPointer {
         Cleaner.Cleanable cleanable;

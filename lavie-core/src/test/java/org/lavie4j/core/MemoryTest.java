@@ -59,7 +59,6 @@ class MemoryTest {
         assertArrayEquals(new long[]{3, 4, 5}, a.shape());
         assertEquals('c', a.ordering());
         assertEquals(DataType.FLOAT, a.dataType());
-        assertTrue(Memory.ownedByLavie(a));
         long address = a.data().address();
         assertTrue(Memory.holds(address));
         assertTrue(Memory.uninitializedBytes() >= 3 * 4 * 5 * Float.BYTES);
@@ -91,7 +90,7 @@ class MemoryTest {
         Memory.free(f);
         INDArray d = Memory.uninitialized(DataType.DOUBLE, 2, 2);   // not float: ND4J's own buffer
         assertEquals(DataType.DOUBLE, d.dataType());
-        assertFalse(Memory.ownedByLavie(d));
+        assertFalse(Memory.holds(d.data().address()));
         Memory.free(d);
         INDArray empty = Memory.uninitialized(DataType.FLOAT, 0, 4);
         assertEquals(0, empty.length());
