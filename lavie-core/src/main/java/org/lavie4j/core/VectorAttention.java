@@ -26,6 +26,14 @@ import java.util.Arrays;
  * rows × 40 channels per step (four rows × 48 with 16-float vectors) over chunks of {@link #KC} keys, dividing by the
  * row sum at the end.
  *
+ * <p>With 16-float vectors, problems without a bias (spatial self-attention, cross-attention) run transposed instead
+ * ({@link #TRANSPOSED}): for {@link #QB} = 48 queries at a time, Sᵀ = K·Qᵀ in 8 keys × 48 queries register tiles
+ * ({@link #scoresT8x48}; K's rows broadcast where they are, no packing, no key padding), the softmax down each column
+ * ({@link #softmaxColumns}: vertical max and sum, no reduction across lanes) and Oᵀ = Vᵀ·Pᵀ in 8 channels × 48 queries
+ * tiles ({@link #pvT8x48}: V's channels exact, where the row layout pads heads of 40 to 48), the output rows
+ * transposed back as they are written. A level-0 slice (2,560 × 2,560, heads of 40) on one core: 10.6-11.9 ms against
+ * 14.3-15.1 ms in rows (benchmarks/README.md, nineteenth session).
+ *
  * <p>Numerics: the same operations in the same precision as the reference ({@code baddbmm(alpha = scale)}, bias,
  * max-subtracted softmax, PV), summed in a different order, so results differ by float rounding only (tested
  * against {@link Attention#naive} and the golden cases). Only float32 forwards outside any recording scope run here;
@@ -45,6 +53,15 @@ final class VectorAttention {
     static final int MR = WIDE ? 8 : 4;
     /** Keys of one packed K panel and of one QKᵀ register tile: three vectors of 8 or two of 16. */
     static final int NR = WIDE ? 32 : 24;
+    /**
+     * Query columns of one block of the transposed layout ({@link #scoresT8x48}, {@link #pvT8x48}): three 16-float vectors.
+     */
+    static final int QB = 48;
+    /**
+     * Whether problems without a bias run in the transposed layout when {@link #WIDE} (else in rows, as with a bias): true
+     * unless the system property {@code lavie.attention.layout} is {@code rows} (for side-by-side benchmarks).
+     */
+    static final boolean TRANSPOSED = WIDE && !"rows".equals(System.getProperty("lavie.attention.layout"));
     /** Keys per PV pass: a (KC, dv) slice of V stays in L1/L2 while all rows of the block read it. */
     static final int KC = 256;
     /**
@@ -89,7 +106,8 @@ final class VectorAttention {
     static boolean fits(long lq, long lk, long d, long dv) {
         long padded = padKeys(lk), rows = rowsPerBlock(lk) + MR, dvPad = padChannels(dv);
         long floats = padded * d + lk * d + lk * dvPad + rows * (d + padded + dvPad);
-        return floats * 4 <= MAX_THREAD_BYTES && lq * Math.max(d, dv) < Integer.MAX_VALUE;
+        long transposed = lk * d + lk * dv + QB * (2 * d + lk + 2 * dv);     // either layout may run: both must fit
+        return Math.max(floats, transposed) * 4 <= MAX_THREAD_BYTES && lq * Math.max(d, dv) < Integer.MAX_VALUE;
     }
 
     private static long padKeys(long lk) { return (lk + NR - 1) / NR * NR; }
@@ -112,7 +130,18 @@ final class VectorAttention {
      * @param threads threads to split the (slice, row block) items over, the calling thread included
      */
     static void forward(INDArray q, INDArray k, INDArray v, Bias bias, Rotation rotation, long heads, float scale, INDArray out, int threads) {
-        Problem p = new Problem(q, k, v, bias, rotation, heads, scale, out);
+        forward(q, k, v, bias, rotation, heads, scale, out, threads, TRANSPOSED && bias == null);
+    }
+
+    /**
+     * {@link #forward} in the given layout: {@code transposed} (only without a bias, with 16-float vectors) computes
+     * Sᵀ = K·Qᵀ for {@link #QB} queries at a time, the softmax down its columns and Oᵀ = Vᵀ·Pᵀ; else rows of S = Q·Kᵀ.
+     */
+    static void forward(INDArray q, INDArray k, INDArray v, Bias bias, Rotation rotation, long heads, float scale, INDArray out, int threads,
+                        boolean transposed) {
+        if (transposed && (bias != null || !WIDE))
+            throw new IllegalArgumentException("the transposed layout takes no bias and needs 16-float vectors");
+        Problem p = new Problem(q, k, v, bias, rotation, heads, scale, out, transposed);
         Kernels.forRange(p.bh * p.rowBlocks, threads, "attention kernel", p::run);
     }
 
@@ -165,7 +194,7 @@ final class VectorAttention {
 
     private static final class Work {
         float[] kRaw = new float[0], kPacked = new float[0], v = new float[0], q = new float[0], scores = new float[0],
-                out = new float[0], inverse = new float[0], lanes = new float[LANES];
+                out = new float[0], inverse = new float[0], lanes = new float[LANES], qt = new float[0], ot = new float[0];
 
         void ensure(int lk, int lkPad, int d, int dvPad, int rows) {
             kRaw = grow(kRaw, lk * d);
@@ -175,6 +204,18 @@ final class VectorAttention {
             scores = grow(scores, rows * lkPad);
             out = grow(out, rows * dvPad);
             inverse = grow(inverse, rows);
+        }
+
+        /** The transposed layout's buffers: K and V rows as read, QB queries' Qᵀ, Sᵀ, Oᵀ and output rows. */
+        void ensureTransposed(int lk, int d, int dv) {
+            kRaw = grow(kRaw, lk * d);
+            v = grow(v, lk * dv);
+            q = grow(q, QB * d);
+            qt = grow(qt, QB * d);
+            scores = grow(scores, lk * QB);
+            ot = grow(ot, dv * QB);
+            out = grow(out, QB * dv);
+            inverse = grow(inverse, QB);
         }
 
         private static float[] grow(float[] a, int n) { return a.length >= n ? a : new float[n]; }
@@ -189,8 +230,11 @@ final class VectorAttention {
         final Bias bias;
         final Rotation rotation;
         final Operand q, k, v, out;
+        final boolean transposed;
 
-        Problem(INDArray q4, INDArray k4, INDArray v4, Bias bias, Rotation rotation, long heads, float scale, INDArray out4) {
+        Problem(INDArray q4, INDArray k4, INDArray v4, Bias bias, Rotation rotation, long heads, float scale, INDArray out4,
+                boolean transposed) {
+            this.transposed = transposed;
             bh = q4.size(0) * q4.size(1);
             lq = (int) q4.size(2);
             d = (int) q4.size(3);
@@ -200,7 +244,7 @@ final class VectorAttention {
             lkPad = (int) padKeys(lk);
             lkVec = (lk + LANES - 1) / LANES * LANES;
             panels = lkPad / NR;
-            rows = rowsPerBlock(lk);
+            rows = transposed ? QB : rowsPerBlock(lk);
             rowBlocks = (lq + rows - 1) / rows;
             this.heads = heads;
             this.scale = scale;
@@ -214,6 +258,10 @@ final class VectorAttention {
 
         /** Items [i0, i1) of (slice, row block), in order, on the calling thread. */
         void run(long i0, long i1) {
+            if (transposed) {
+                runTransposed(i0, i1);
+                return;
+            }
             Work w = WORK.get();
             w.ensure(lk, lkPad, d, dvPad, rows + MR);
             long slice = -1;
@@ -229,6 +277,48 @@ final class VectorAttention {
                 }
                 block(w, g, r0, Math.min(rows, lq - r0));
             }
+        }
+
+        /** {@link #run} in the transposed layout: K and V rows as they are (no panels, no padding). */
+        private void runTransposed(long i0, long i1) {
+            Work w = WORK.get();
+            w.ensureTransposed(lk, d, dv);
+            long slice = -1;
+            for (long item = i0; item < i1; item++) {
+                long g = item / rowBlocks;
+                int r0 = (int) (item % rowBlocks) * QB;
+                if (g != slice) {
+                    k.get(g, heads, 0, lk, w.kRaw);
+                    if (rotation != null) rotation.rotate(w.kRaw, lk, d, 0);
+                    v.get(g, heads, 0, lk, w.v);
+                    slice = g;
+                }
+                blockTransposed(w, g, r0, Math.min(QB, lq - r0));
+            }
+        }
+
+        /**
+         * Query rows [r0, r0 + n), n ≤ QB, of slice g, transposed: Qᵀ (d, QB) with zero columns past n, Sᵀ (lk, QB),
+         * each column's softmax numerators in place ({@link #softmaxColumns}), Oᵀ (dv, QB), then rows out.
+         */
+        private void blockTransposed(Work w, long g, int r0, int n) {
+            q.get(g, heads, r0, n, w.q);
+            if (rotation != null) rotation.rotate(w.q, n, d, r0);
+            float[] qt = w.qt;
+            for (int c = 0; c < d; c++) {
+                int o = c * QB;
+                for (int r = 0; r < n; r++) qt[o + r] = w.q[r * d + c];
+                for (int r = n; r < QB; r++) qt[o + r] = 0f;
+            }
+            scoresT8x48(w.kRaw, lk, d, qt, w.scores, scale);
+            softmaxColumns(w.scores, lk, w.inverse);
+            pvT8x48(w.scores, lk, w.v, dv, w.ot);
+            for (int r = 0; r < n; r++) {
+                float inv = 1f / w.inverse[r];
+                int o = r * dv;
+                for (int c = 0; c < dv; c++) w.out[o + c] = w.ot[c * QB + r] * inv;
+            }
+            out.put(g, heads, r0, n, w.out, dv);
         }
 
         /** Query rows [r0, r0 + n) of slice g. */
@@ -398,6 +488,170 @@ final class VectorAttention {
             a60.mul(scale).intoArray(s, o); a61.mul(scale).intoArray(s, o + 16);
             o += ld;
             a70.mul(scale).intoArray(s, o); a71.mul(scale).intoArray(s, o + 16);
+        }
+    }
+
+    /**
+     * The transposed layout's scores: st[j, 0..QB) = scale·Σ_c k[j, c]·qt[c, 0..QB) for keys j < lk (k row-major (lk, d),
+     * qt (d, QB)). 8 × 48 register tiles: 24 accumulators, 3 vector loads of Qᵀ and 8 broadcasts of K a step, the QB
+     * queries' Qᵀ (d × 48 floats) in L1 throughout; keys past the last whole tile one at a time. K needs no packing: its
+     * rows are broadcast where they are. On one core at 2,560 × 2,560 × 40: 119-147 GFLOP/s against the row layout's
+     * 8 × 32 tiles' 94-104 (benchmarks/README.md, nineteenth session).
+     */
+    static void scoresT8x48(float[] k, int lk, int d, float[] qt, float[] st, float scale) {
+        int j = 0;
+        for (; j + 8 <= lk; j += 8) {
+            FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00, a20 = a00, a21 = a00,
+                    a22 = a00, a30 = a00, a31 = a00, a32 = a00, a40 = a00, a41 = a00, a42 = a00, a50 = a00, a51 = a00, a52 = a00,
+                    a60 = a00, a61 = a00, a62 = a00, a70 = a00, a71 = a00, a72 = a00;
+            int k0 = j * d;
+            for (int c = 0; c < d; c++) {
+                int o = c * QB;
+                FloatVector b0 = FloatVector.fromArray(F, qt, o), b1 = FloatVector.fromArray(F, qt, o + 16),
+                        b2 = FloatVector.fromArray(F, qt, o + 32);
+                FloatVector x = FloatVector.broadcast(F, k[k0 + c]);
+                a00 = x.fma(b0, a00); a01 = x.fma(b1, a01); a02 = x.fma(b2, a02);
+                x = FloatVector.broadcast(F, k[k0 + d + c]);
+                a10 = x.fma(b0, a10); a11 = x.fma(b1, a11); a12 = x.fma(b2, a12);
+                x = FloatVector.broadcast(F, k[k0 + 2 * d + c]);
+                a20 = x.fma(b0, a20); a21 = x.fma(b1, a21); a22 = x.fma(b2, a22);
+                x = FloatVector.broadcast(F, k[k0 + 3 * d + c]);
+                a30 = x.fma(b0, a30); a31 = x.fma(b1, a31); a32 = x.fma(b2, a32);
+                x = FloatVector.broadcast(F, k[k0 + 4 * d + c]);
+                a40 = x.fma(b0, a40); a41 = x.fma(b1, a41); a42 = x.fma(b2, a42);
+                x = FloatVector.broadcast(F, k[k0 + 5 * d + c]);
+                a50 = x.fma(b0, a50); a51 = x.fma(b1, a51); a52 = x.fma(b2, a52);
+                x = FloatVector.broadcast(F, k[k0 + 6 * d + c]);
+                a60 = x.fma(b0, a60); a61 = x.fma(b1, a61); a62 = x.fma(b2, a62);
+                x = FloatVector.broadcast(F, k[k0 + 7 * d + c]);
+                a70 = x.fma(b0, a70); a71 = x.fma(b1, a71); a72 = x.fma(b2, a72);
+            }
+            int o = j * QB;
+            a00.mul(scale).intoArray(st, o); a01.mul(scale).intoArray(st, o + 16); a02.mul(scale).intoArray(st, o + 32);
+            o += QB;
+            a10.mul(scale).intoArray(st, o); a11.mul(scale).intoArray(st, o + 16); a12.mul(scale).intoArray(st, o + 32);
+            o += QB;
+            a20.mul(scale).intoArray(st, o); a21.mul(scale).intoArray(st, o + 16); a22.mul(scale).intoArray(st, o + 32);
+            o += QB;
+            a30.mul(scale).intoArray(st, o); a31.mul(scale).intoArray(st, o + 16); a32.mul(scale).intoArray(st, o + 32);
+            o += QB;
+            a40.mul(scale).intoArray(st, o); a41.mul(scale).intoArray(st, o + 16); a42.mul(scale).intoArray(st, o + 32);
+            o += QB;
+            a50.mul(scale).intoArray(st, o); a51.mul(scale).intoArray(st, o + 16); a52.mul(scale).intoArray(st, o + 32);
+            o += QB;
+            a60.mul(scale).intoArray(st, o); a61.mul(scale).intoArray(st, o + 16); a62.mul(scale).intoArray(st, o + 32);
+            o += QB;
+            a70.mul(scale).intoArray(st, o); a71.mul(scale).intoArray(st, o + 16); a72.mul(scale).intoArray(st, o + 32);
+        }
+        for (; j < lk; j++) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0;
+            for (int c = 0; c < d; c++) {
+                FloatVector x = FloatVector.broadcast(F, k[j * d + c]);
+                int o = c * QB;
+                a0 = x.fma(FloatVector.fromArray(F, qt, o), a0);
+                a1 = x.fma(FloatVector.fromArray(F, qt, o + 16), a1);
+                a2 = x.fma(FloatVector.fromArray(F, qt, o + 32), a2);
+            }
+            int o = j * QB;
+            a0.mul(scale).intoArray(st, o); a1.mul(scale).intoArray(st, o + 16); a2.mul(scale).intoArray(st, o + 32);
+        }
+    }
+
+    /**
+     * st (lk, QB) := exp(st − each column's max) in place; sums[0..QB) = each column's Σ exp. Down the columns, 16 at a
+     * time: the max and the sum are plain vector operations between rows (no reduction across lanes), each in two chains
+     * (even and odd keys) joined at the end. Loop-carried vectors are arguments, never receivers (see {@link #expRow}).
+     */
+    static void softmaxColumns(float[] st, int lk, float[] sums) {
+        for (int v0 = 0; v0 < QB; v0 += LANES) {
+            FloatVector m0 = FloatVector.fromArray(F, st, v0), m1 = m0;
+            int j = 1;
+            for (; j + 2 <= lk; j += 2) {
+                m0 = FloatVector.fromArray(F, st, j * QB + v0).max(m0);
+                m1 = FloatVector.fromArray(F, st, (j + 1) * QB + v0).max(m1);
+            }
+            if (j < lk) m0 = FloatVector.fromArray(F, st, j * QB + v0).max(m0);
+            FloatVector m = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY).max(m0).max(m1);
+            FloatVector s0 = FloatVector.zero(F), s1 = s0;
+            for (j = 0; j + 2 <= lk; j += 2) {
+                int o = j * QB + v0;
+                FloatVector e0 = exp(FloatVector.fromArray(F, st, o).sub(m));
+                e0.intoArray(st, o);
+                s0 = e0.add(s0);
+                FloatVector e1 = exp(FloatVector.fromArray(F, st, o + QB).sub(m));
+                e1.intoArray(st, o + QB);
+                s1 = e1.add(s1);
+            }
+            if (j < lk) {
+                int o = j * QB + v0;
+                FloatVector e0 = exp(FloatVector.fromArray(F, st, o).sub(m));
+                e0.intoArray(st, o);
+                s0 = e0.add(s0);
+            }
+            FloatVector.zero(F).add(s0).add(s1).intoArray(sums, v0);
+        }
+    }
+
+    /**
+     * The transposed layout's PV: ot[c, 0..QB) = Σ_j v[j, c]·st[j, 0..QB) for channels c < dv (v row-major (lk, dv)). 8 ×
+     * 48 register tiles (8 channels × QB queries): 24 accumulators, 3 vector loads of Pᵀ and 8 broadcasts of V a key;
+     * channels past the last 8 one at a time. Channels are not padded to whole vectors (heads of 40: 40, not 48).
+     */
+    static void pvT8x48(float[] st, int lk, float[] v, int dv, float[] ot) {
+        int c0 = 0;
+        for (; c0 + 8 <= dv; c0 += 8) {
+            FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00, a20 = a00, a21 = a00,
+                    a22 = a00, a30 = a00, a31 = a00, a32 = a00, a40 = a00, a41 = a00, a42 = a00, a50 = a00, a51 = a00, a52 = a00,
+                    a60 = a00, a61 = a00, a62 = a00, a70 = a00, a71 = a00, a72 = a00;
+            for (int j = 0; j < lk; j++) {
+                int o = j * QB, vo = j * dv + c0;
+                FloatVector b0 = FloatVector.fromArray(F, st, o), b1 = FloatVector.fromArray(F, st, o + 16),
+                        b2 = FloatVector.fromArray(F, st, o + 32);
+                FloatVector x = FloatVector.broadcast(F, v[vo]);
+                a00 = x.fma(b0, a00); a01 = x.fma(b1, a01); a02 = x.fma(b2, a02);
+                x = FloatVector.broadcast(F, v[vo + 1]);
+                a10 = x.fma(b0, a10); a11 = x.fma(b1, a11); a12 = x.fma(b2, a12);
+                x = FloatVector.broadcast(F, v[vo + 2]);
+                a20 = x.fma(b0, a20); a21 = x.fma(b1, a21); a22 = x.fma(b2, a22);
+                x = FloatVector.broadcast(F, v[vo + 3]);
+                a30 = x.fma(b0, a30); a31 = x.fma(b1, a31); a32 = x.fma(b2, a32);
+                x = FloatVector.broadcast(F, v[vo + 4]);
+                a40 = x.fma(b0, a40); a41 = x.fma(b1, a41); a42 = x.fma(b2, a42);
+                x = FloatVector.broadcast(F, v[vo + 5]);
+                a50 = x.fma(b0, a50); a51 = x.fma(b1, a51); a52 = x.fma(b2, a52);
+                x = FloatVector.broadcast(F, v[vo + 6]);
+                a60 = x.fma(b0, a60); a61 = x.fma(b1, a61); a62 = x.fma(b2, a62);
+                x = FloatVector.broadcast(F, v[vo + 7]);
+                a70 = x.fma(b0, a70); a71 = x.fma(b1, a71); a72 = x.fma(b2, a72);
+            }
+            int o = c0 * QB;
+            a00.intoArray(ot, o); a01.intoArray(ot, o + 16); a02.intoArray(ot, o + 32);
+            o += QB;
+            a10.intoArray(ot, o); a11.intoArray(ot, o + 16); a12.intoArray(ot, o + 32);
+            o += QB;
+            a20.intoArray(ot, o); a21.intoArray(ot, o + 16); a22.intoArray(ot, o + 32);
+            o += QB;
+            a30.intoArray(ot, o); a31.intoArray(ot, o + 16); a32.intoArray(ot, o + 32);
+            o += QB;
+            a40.intoArray(ot, o); a41.intoArray(ot, o + 16); a42.intoArray(ot, o + 32);
+            o += QB;
+            a50.intoArray(ot, o); a51.intoArray(ot, o + 16); a52.intoArray(ot, o + 32);
+            o += QB;
+            a60.intoArray(ot, o); a61.intoArray(ot, o + 16); a62.intoArray(ot, o + 32);
+            o += QB;
+            a70.intoArray(ot, o); a71.intoArray(ot, o + 16); a72.intoArray(ot, o + 32);
+        }
+        for (; c0 < dv; c0++) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0;
+            for (int j = 0; j < lk; j++) {
+                FloatVector x = FloatVector.broadcast(F, v[j * dv + c0]);
+                int o = j * QB;
+                a0 = x.fma(FloatVector.fromArray(F, st, o), a0);
+                a1 = x.fma(FloatVector.fromArray(F, st, o + 16), a1);
+                a2 = x.fma(FloatVector.fromArray(F, st, o + 32), a2);
+            }
+            int o = c0 * QB;
+            a0.intoArray(ot, o); a1.intoArray(ot, o + 16); a2.intoArray(ot, o + 32);
         }
     }
 

@@ -9,6 +9,7 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 import java.util.Arrays;
 
 import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import static org.lavie4j.core.GradAssert.rand;
 
 /**
@@ -200,6 +201,62 @@ class VectorAttentionTest {
         VectorAttention.exp(jdk.incubator.vector.FloatVector.fromArray(VectorWidth.FLOAT, edge, 0)).intoArray(y, 0);
         assertArrayEquals(expected, y, 1e-7f);
         assertEquals(1f, y[0], 0f, "exp(0) is exactly 1: the row max contributes exactly 1 to every softmax sum");
+    }
+
+    /**
+     * With 16-float vectors, problems without a bias run transposed (Sᵀ = K·Qᵀ, the softmax down columns, Oᵀ = Vᵀ·Pᵀ):
+     * both layouts against naive double over every size (tails of the 8-key and 8-channel tiles and of the 48-query
+     * blocks, single keys and channels), and a rotation inside the transposed kernel, bit for bit, against rotating the
+     * rows first.
+     */
+    @Test void transposedAndRowLayoutsAgree() {
+        assumeTrue(VectorWidth.LANES == 16, "the transposed layout needs 16-float vectors (lavie-core's 512-bit test run)");
+        int[][] sizes = Arrays.copyOf(SIZES, SIZES.length + 2);
+        sizes[SIZES.length] = new int[]{1, 2, 97, 161, 40, 40};              // two whole query blocks and a tail of one
+        sizes[SIZES.length + 1] = new int[]{2, 1, 48, 8, 80, 160};           // one whole block, one key tile
+        for (int[] n : sizes) {
+            int b = n[0], h = n[1], lq = n[2], lk = n[3], d = n[4], dv = n[5];
+            float scale = (float) (1 / Math.sqrt(d));
+            INDArray q = rand(21, b, h, lq, d).muli(2).castTo(DataType.FLOAT), k = rand(22, b, h, lk, d).muli(2).castTo(DataType.FLOAT),
+                    v = rand(23, b, h, lk, dv).castTo(DataType.FLOAT);
+            INDArray exact = Attention.naive(t(q), t(k), t(v), null, scale).data();
+            INDArray transposed = Nd4j.create(DataType.FLOAT, b, h, lq, dv), rows = Nd4j.create(DataType.FLOAT, b, h, lq, dv);
+            VectorAttention.forward(q, k, v, null, null, h, scale, transposed, 2, true);
+            VectorAttention.forward(q, k, v, null, null, h, scale, rows, 2, false);
+            double errT = maxAbs(transposed.castTo(DataType.DOUBLE).sub(exact)), errR = maxAbs(rows.castTo(DataType.DOUBLE).sub(exact));
+            System.out.printf("layouts %s: transposed %.3e, rows %.3e (against double)%n", Arrays.toString(n), errT, errR);
+            assertTrue(errT < 2e-6 && errR < 2e-6, Arrays.toString(n) + ": transposed " + errT + ", rows " + errR);
+
+            int dim = d / 2 * 2, len = Math.max(lq, lk);
+            if (dim == 0) continue;
+            float[] cos = new float[len * dim / 2], sin = new float[cos.length];
+            for (int i = 0; i < cos.length; i++) {
+                cos[i] = (float) Math.cos(0.37 * i);
+                sin[i] = (float) Math.sin(0.37 * i);
+            }
+            VectorAttention.Rotation rotation = new VectorAttention.Rotation(cos, sin, dim);
+            INDArray inside = Nd4j.create(DataType.FLOAT, b, h, lq, dv), first = Nd4j.create(DataType.FLOAT, b, h, lq, dv);
+            VectorAttention.forward(q, k, v, null, rotation, h, scale, inside, 2, true);
+            VectorAttention.forward(rotated(q, rotation), rotated(k, rotation), v, null, null, h, scale, first, 2, true);
+            assertArrayEquals(first.data().asFloat(), inside.data().asFloat(), 0f, "rotation inside, " + Arrays.toString(n));
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> VectorAttention.forward(rand(1, 1, 1, 4, 8).castTo(DataType.FLOAT),
+                rand(2, 1, 1, 4, 8).castTo(DataType.FLOAT), rand(3, 1, 1, 4, 8).castTo(DataType.FLOAT),
+                new VectorAttention.Bias(new float[16], 0, 0, 4, 1), null, 1, 1f, Nd4j.create(DataType.FLOAT, 1, 1, 4, 8), 1, true));
+        assertTrue(e.getMessage().contains("no bias"), e.getMessage());
+    }
+
+    /** x (b, h, l, d) with each slice's rows rotated at positions 0.. ({@link VectorAttention.Rotation#rotate}). */
+    private static INDArray rotated(INDArray x, VectorAttention.Rotation rotation) {
+        long slices = x.size(0) * x.size(1);
+        int l = (int) x.size(2), d = (int) x.size(3);
+        float[] all = x.dup('c').data().asFloat(), slice = new float[l * d];
+        for (int g = 0; g < slices; g++) {
+            System.arraycopy(all, g * l * d, slice, 0, l * d);
+            rotation.rotate(slice, l, d, 0);
+            System.arraycopy(slice, 0, all, g * l * d, l * d);
+        }
+        return Nd4j.create(all, x.shape(), 'c');
     }
 
     @Test void largeProblemsStayOnTheNd4jPath() {
