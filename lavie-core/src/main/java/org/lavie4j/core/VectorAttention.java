@@ -106,11 +106,14 @@ final class VectorAttention {
     static boolean fits(long lq, long lk, long d, long dv) {
         long padded = padKeys(lk), rows = rowsPerBlock(lk) + MR, dvPad = padChannels(dv);
         long floats = padded * d + lk * d + lk * dvPad + rows * (d + padded + dvPad);
-        long transposed = lk * d + lk * dv + QB * (2 * d + lk + 2 * dv);     // either layout may run: both must fit
+        long lk8 = padKeys8(lk), transposed = lk8 * (d + dv + QB) + QB * (2 * d + 2 * dv); // either layout may run: both must fit
         return Math.max(floats, transposed) * 4 <= MAX_THREAD_BYTES && lq * Math.max(d, dv) < Integer.MAX_VALUE;
     }
 
     private static long padKeys(long lk) { return (lk + NR - 1) / NR * NR; }
+
+    /** Keys of the transposed layout: whole 8-key tiles (the padding keys score −∞ and have zero values). */
+    private static long padKeys8(long lk) { return (lk + 7) / 8 * 8; }
 
     /** The row length of the kernel's copies of V and of its output rows: dv, or whole vectors when {@link #WIDE}. */
     private static long padChannels(long dv) { return WIDE ? (dv + LANES - 1) / LANES * LANES : dv; }
@@ -206,7 +209,7 @@ final class VectorAttention {
             inverse = grow(inverse, rows);
         }
 
-        /** The transposed layout's buffers: K and V rows as read, QB queries' Qᵀ, Sᵀ, Oᵀ and output rows. */
+        /** The transposed layout's buffers for lk keys (padded): K and V rows, QB queries' Qᵀ, Sᵀ, Oᵀ and output rows. */
         void ensureTransposed(int lk, int d, int dv) {
             kRaw = grow(kRaw, lk * d);
             v = grow(v, lk * dv);
@@ -225,7 +228,7 @@ final class VectorAttention {
 
     private static final class Problem {
         final long bh, heads, rowBlocks;
-        final int lq, lk, lkPad, lkVec, d, dv, dvPad, rows, panels;
+        final int lq, lk, lkPad, lkVec, lk8, d, dv, dvPad, rows, panels;
         final float scale;
         final Bias bias;
         final Rotation rotation;
@@ -243,6 +246,7 @@ final class VectorAttention {
             dvPad = (int) padChannels(dv);
             lkPad = (int) padKeys(lk);
             lkVec = (lk + LANES - 1) / LANES * LANES;
+            lk8 = (int) padKeys8(lk);
             panels = lkPad / NR;
             rows = transposed ? QB : rowsPerBlock(lk);
             rowBlocks = (lq + rows - 1) / rows;
@@ -282,7 +286,7 @@ final class VectorAttention {
         /** {@link #run} in the transposed layout: K and V rows as they are (no panels, no padding). */
         private void runTransposed(long i0, long i1) {
             Work w = WORK.get();
-            w.ensureTransposed(lk, d, dv);
+            w.ensureTransposed(lk8, d, dv);
             long slice = -1;
             for (long item = i0; item < i1; item++) {
                 long g = item / rowBlocks;
@@ -290,7 +294,9 @@ final class VectorAttention {
                 if (g != slice) {
                     k.get(g, heads, 0, lk, w.kRaw);
                     if (rotation != null) rotation.rotate(w.kRaw, lk, d, 0);
+                    Arrays.fill(w.kRaw, lk * d, lk8 * d, 0f);                // keys padding the last tile
                     v.get(g, heads, 0, lk, w.v);
+                    Arrays.fill(w.v, lk * dv, lk8 * dv, 0f);                 // their values: 0, never stale NaNs
                     slice = g;
                 }
                 blockTransposed(w, g, r0, Math.min(QB, lq - r0));
@@ -298,8 +304,11 @@ final class VectorAttention {
         }
 
         /**
-         * Query rows [r0, r0 + n), n ≤ QB, of slice g, transposed: Qᵀ (d, QB) with zero columns past n, Sᵀ (lk, QB),
-         * each column's softmax numerators in place ({@link #softmaxColumns}), Oᵀ (dv, QB), then rows out.
+         * Query rows [r0, r0 + n), n ≤ QB, of slice g, transposed: Qᵀ (d, QB) with zero columns past n, Sᵀ (lk8, QB)
+         * with −∞ in the rows of the padding keys, each column's softmax numerators in place ({@link #softmaxColumns};
+         * exp(−∞) is exactly 0), Oᵀ (dv, QB), then rows out. The keys come in whole 8-key tiles, so no kernel has a key
+         * tail whose branch would be compiled for one problem and taken by another (with lk = 77 in two of eight JVM
+         * launches a tail made the kernel 2-2.3x slower).
          */
         private void blockTransposed(Work w, long g, int r0, int n) {
             q.get(g, heads, r0, n, w.q);
@@ -310,9 +319,10 @@ final class VectorAttention {
                 for (int r = 0; r < n; r++) qt[o + r] = w.q[r * d + c];
                 for (int r = n; r < QB; r++) qt[o + r] = 0f;
             }
-            scoresT8x48(w.kRaw, lk, d, qt, w.scores, scale);
-            softmaxColumns(w.scores, lk, w.inverse);
-            pvT8x48(w.scores, lk, w.v, dv, w.ot);
+            scoresT8x48(w.kRaw, lk8, d, qt, w.scores, scale);
+            Arrays.fill(w.scores, lk * QB, lk8 * QB, Float.NEGATIVE_INFINITY);
+            softmaxColumns(w.scores, lk8, w.inverse);
+            pvT(w.scores, lk8, w.v, dv, w.ot);
             for (int r = 0; r < n; r++) {
                 float inv = 1f / w.inverse[r];
                 int o = r * dv;
@@ -493,14 +503,13 @@ final class VectorAttention {
 
     /**
      * The transposed layout's scores: st[j, 0..QB) = scale·Σ_c k[j, c]·qt[c, 0..QB) for keys j < lk (k row-major (lk, d),
-     * qt (d, QB)). 8 × 48 register tiles: 24 accumulators, 3 vector loads of Qᵀ and 8 broadcasts of K a step, the QB
-     * queries' Qᵀ (d × 48 floats) in L1 throughout; keys past the last whole tile one at a time. K needs no packing: its
+     * qt (d, QB), lk a multiple of 8). 8 × 48 register tiles: 24 accumulators, 3 vector loads of Qᵀ and 8 broadcasts of
+     * K a step, the QB queries' Qᵀ (d × 48 floats) in L1 throughout. K needs no packing: its
      * rows are broadcast where they are. On one core at 2,560 × 2,560 × 40: 119-147 GFLOP/s against the row layout's
      * 8 × 32 tiles' 94-104 (benchmarks/README.md, nineteenth session).
      */
     static void scoresT8x48(float[] k, int lk, int d, float[] qt, float[] st, float scale) {
-        int j = 0;
-        for (; j + 8 <= lk; j += 8) {
+        for (int j = 0; j < lk; j += 8) {
             FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00, a20 = a00, a21 = a00,
                     a22 = a00, a30 = a00, a31 = a00, a32 = a00, a40 = a00, a41 = a00, a42 = a00, a50 = a00, a51 = a00, a52 = a00,
                     a60 = a00, a61 = a00, a62 = a00, a70 = a00, a71 = a00, a72 = a00;
@@ -543,37 +552,24 @@ final class VectorAttention {
             o += QB;
             a70.mul(scale).intoArray(st, o); a71.mul(scale).intoArray(st, o + 16); a72.mul(scale).intoArray(st, o + 32);
         }
-        for (; j < lk; j++) {
-            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0;
-            for (int c = 0; c < d; c++) {
-                FloatVector x = FloatVector.broadcast(F, k[j * d + c]);
-                int o = c * QB;
-                a0 = x.fma(FloatVector.fromArray(F, qt, o), a0);
-                a1 = x.fma(FloatVector.fromArray(F, qt, o + 16), a1);
-                a2 = x.fma(FloatVector.fromArray(F, qt, o + 32), a2);
-            }
-            int o = j * QB;
-            a0.mul(scale).intoArray(st, o); a1.mul(scale).intoArray(st, o + 16); a2.mul(scale).intoArray(st, o + 32);
-        }
     }
 
     /**
-     * st (lk, QB) := exp(st − each column's max) in place; sums[0..QB) = each column's Σ exp. Down the columns, 16 at a
-     * time: the max and the sum are plain vector operations between rows (no reduction across lanes), each in two chains
-     * (even and odd keys) joined at the end. Loop-carried vectors are arguments, never receivers (see {@link #expRow}).
+     * st (lk, QB) := exp(st − each column's max) in place, lk even; sums[0..QB) = each column's Σ exp. Down the
+     * columns, 16 at a time: the max and the sum are plain vector operations between rows (no reduction across lanes),
+     * each in two chains (even and odd keys) joined at the end. Loop-carried vectors are arguments, never receivers (see
+     * {@link #expRow}).
      */
     static void softmaxColumns(float[] st, int lk, float[] sums) {
         for (int v0 = 0; v0 < QB; v0 += LANES) {
-            FloatVector m0 = FloatVector.fromArray(F, st, v0), m1 = m0;
-            int j = 1;
-            for (; j + 2 <= lk; j += 2) {
+            FloatVector m0 = FloatVector.fromArray(F, st, v0), m1 = FloatVector.fromArray(F, st, QB + v0);
+            for (int j = 2; j < lk; j += 2) {
                 m0 = FloatVector.fromArray(F, st, j * QB + v0).max(m0);
                 m1 = FloatVector.fromArray(F, st, (j + 1) * QB + v0).max(m1);
             }
-            if (j < lk) m0 = FloatVector.fromArray(F, st, j * QB + v0).max(m0);
             FloatVector m = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY).max(m0).max(m1);
             FloatVector s0 = FloatVector.zero(F), s1 = s0;
-            for (j = 0; j + 2 <= lk; j += 2) {
+            for (int j = 0; j < lk; j += 2) {
                 int o = j * QB + v0;
                 FloatVector e0 = exp(FloatVector.fromArray(F, st, o).sub(m));
                 e0.intoArray(st, o);
@@ -582,77 +578,77 @@ final class VectorAttention {
                 e1.intoArray(st, o + QB);
                 s1 = e1.add(s1);
             }
-            if (j < lk) {
-                int o = j * QB + v0;
-                FloatVector e0 = exp(FloatVector.fromArray(F, st, o).sub(m));
-                e0.intoArray(st, o);
-                s0 = e0.add(s0);
-            }
             FloatVector.zero(F).add(s0).add(s1).intoArray(sums, v0);
         }
     }
 
     /**
-     * The transposed layout's PV: ot[c, 0..QB) = Σ_j v[j, c]·st[j, 0..QB) for channels c < dv (v row-major (lk, dv)). 8 ×
-     * 48 register tiles (8 channels × QB queries): 24 accumulators, 3 vector loads of Pᵀ and 8 broadcasts of V a key;
-     * channels past the last 8 one at a time. Channels are not padded to whole vectors (heads of 40: 40, not 48).
+     * The transposed layout's PV: ot[c, 0..QB) = Σ_j v[j, c]·st[j, 0..QB) for channels c < dv (v row-major (lk, dv)):
+     * {@link #pvT8x48} for each 8 channels, {@link #pvT1x48} for those past the last 8 (none in LaVie: heads of 40, 80,
+     * 160). Channels are not padded to whole vectors (heads of 40: 40 multiply-adds a key, not 48).
      */
-    static void pvT8x48(float[] st, int lk, float[] v, int dv, float[] ot) {
+    static void pvT(float[] st, int lk, float[] v, int dv, float[] ot) {
         int c0 = 0;
-        for (; c0 + 8 <= dv; c0 += 8) {
-            FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00, a20 = a00, a21 = a00,
-                    a22 = a00, a30 = a00, a31 = a00, a32 = a00, a40 = a00, a41 = a00, a42 = a00, a50 = a00, a51 = a00, a52 = a00,
-                    a60 = a00, a61 = a00, a62 = a00, a70 = a00, a71 = a00, a72 = a00;
-            for (int j = 0; j < lk; j++) {
-                int o = j * QB, vo = j * dv + c0;
-                FloatVector b0 = FloatVector.fromArray(F, st, o), b1 = FloatVector.fromArray(F, st, o + 16),
-                        b2 = FloatVector.fromArray(F, st, o + 32);
-                FloatVector x = FloatVector.broadcast(F, v[vo]);
-                a00 = x.fma(b0, a00); a01 = x.fma(b1, a01); a02 = x.fma(b2, a02);
-                x = FloatVector.broadcast(F, v[vo + 1]);
-                a10 = x.fma(b0, a10); a11 = x.fma(b1, a11); a12 = x.fma(b2, a12);
-                x = FloatVector.broadcast(F, v[vo + 2]);
-                a20 = x.fma(b0, a20); a21 = x.fma(b1, a21); a22 = x.fma(b2, a22);
-                x = FloatVector.broadcast(F, v[vo + 3]);
-                a30 = x.fma(b0, a30); a31 = x.fma(b1, a31); a32 = x.fma(b2, a32);
-                x = FloatVector.broadcast(F, v[vo + 4]);
-                a40 = x.fma(b0, a40); a41 = x.fma(b1, a41); a42 = x.fma(b2, a42);
-                x = FloatVector.broadcast(F, v[vo + 5]);
-                a50 = x.fma(b0, a50); a51 = x.fma(b1, a51); a52 = x.fma(b2, a52);
-                x = FloatVector.broadcast(F, v[vo + 6]);
-                a60 = x.fma(b0, a60); a61 = x.fma(b1, a61); a62 = x.fma(b2, a62);
-                x = FloatVector.broadcast(F, v[vo + 7]);
-                a70 = x.fma(b0, a70); a71 = x.fma(b1, a71); a72 = x.fma(b2, a72);
-            }
-            int o = c0 * QB;
-            a00.intoArray(ot, o); a01.intoArray(ot, o + 16); a02.intoArray(ot, o + 32);
-            o += QB;
-            a10.intoArray(ot, o); a11.intoArray(ot, o + 16); a12.intoArray(ot, o + 32);
-            o += QB;
-            a20.intoArray(ot, o); a21.intoArray(ot, o + 16); a22.intoArray(ot, o + 32);
-            o += QB;
-            a30.intoArray(ot, o); a31.intoArray(ot, o + 16); a32.intoArray(ot, o + 32);
-            o += QB;
-            a40.intoArray(ot, o); a41.intoArray(ot, o + 16); a42.intoArray(ot, o + 32);
-            o += QB;
-            a50.intoArray(ot, o); a51.intoArray(ot, o + 16); a52.intoArray(ot, o + 32);
-            o += QB;
-            a60.intoArray(ot, o); a61.intoArray(ot, o + 16); a62.intoArray(ot, o + 32);
-            o += QB;
-            a70.intoArray(ot, o); a71.intoArray(ot, o + 16); a72.intoArray(ot, o + 32);
+        for (; c0 + 8 <= dv; c0 += 8) pvT8x48(st, lk, v, dv, c0, ot);
+        for (; c0 < dv; c0++) pvT1x48(st, lk, v, dv, c0, ot);
+    }
+
+    /** Channels [c0, c0 + 8) of {@link #pvT}: 24 accumulators, 3 vector loads of Pᵀ and 8 broadcasts of V a key. */
+    static void pvT8x48(float[] st, int lk, float[] v, int dv, int c0, float[] ot) {
+        FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00, a20 = a00, a21 = a00,
+                a22 = a00, a30 = a00, a31 = a00, a32 = a00, a40 = a00, a41 = a00, a42 = a00, a50 = a00, a51 = a00, a52 = a00,
+                a60 = a00, a61 = a00, a62 = a00, a70 = a00, a71 = a00, a72 = a00;
+        for (int j = 0; j < lk; j++) {
+            int o = j * QB, vo = j * dv + c0;
+            FloatVector b0 = FloatVector.fromArray(F, st, o), b1 = FloatVector.fromArray(F, st, o + 16),
+                    b2 = FloatVector.fromArray(F, st, o + 32);
+            FloatVector x = FloatVector.broadcast(F, v[vo]);
+            a00 = x.fma(b0, a00); a01 = x.fma(b1, a01); a02 = x.fma(b2, a02);
+            x = FloatVector.broadcast(F, v[vo + 1]);
+            a10 = x.fma(b0, a10); a11 = x.fma(b1, a11); a12 = x.fma(b2, a12);
+            x = FloatVector.broadcast(F, v[vo + 2]);
+            a20 = x.fma(b0, a20); a21 = x.fma(b1, a21); a22 = x.fma(b2, a22);
+            x = FloatVector.broadcast(F, v[vo + 3]);
+            a30 = x.fma(b0, a30); a31 = x.fma(b1, a31); a32 = x.fma(b2, a32);
+            x = FloatVector.broadcast(F, v[vo + 4]);
+            a40 = x.fma(b0, a40); a41 = x.fma(b1, a41); a42 = x.fma(b2, a42);
+            x = FloatVector.broadcast(F, v[vo + 5]);
+            a50 = x.fma(b0, a50); a51 = x.fma(b1, a51); a52 = x.fma(b2, a52);
+            x = FloatVector.broadcast(F, v[vo + 6]);
+            a60 = x.fma(b0, a60); a61 = x.fma(b1, a61); a62 = x.fma(b2, a62);
+            x = FloatVector.broadcast(F, v[vo + 7]);
+            a70 = x.fma(b0, a70); a71 = x.fma(b1, a71); a72 = x.fma(b2, a72);
         }
-        for (; c0 < dv; c0++) {
-            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0;
-            for (int j = 0; j < lk; j++) {
-                FloatVector x = FloatVector.broadcast(F, v[j * dv + c0]);
-                int o = j * QB;
-                a0 = x.fma(FloatVector.fromArray(F, st, o), a0);
-                a1 = x.fma(FloatVector.fromArray(F, st, o + 16), a1);
-                a2 = x.fma(FloatVector.fromArray(F, st, o + 32), a2);
-            }
-            int o = c0 * QB;
-            a0.intoArray(ot, o); a1.intoArray(ot, o + 16); a2.intoArray(ot, o + 32);
+        int o = c0 * QB;
+        a00.intoArray(ot, o); a01.intoArray(ot, o + 16); a02.intoArray(ot, o + 32);
+        o += QB;
+        a10.intoArray(ot, o); a11.intoArray(ot, o + 16); a12.intoArray(ot, o + 32);
+        o += QB;
+        a20.intoArray(ot, o); a21.intoArray(ot, o + 16); a22.intoArray(ot, o + 32);
+        o += QB;
+        a30.intoArray(ot, o); a31.intoArray(ot, o + 16); a32.intoArray(ot, o + 32);
+        o += QB;
+        a40.intoArray(ot, o); a41.intoArray(ot, o + 16); a42.intoArray(ot, o + 32);
+        o += QB;
+        a50.intoArray(ot, o); a51.intoArray(ot, o + 16); a52.intoArray(ot, o + 32);
+        o += QB;
+        a60.intoArray(ot, o); a61.intoArray(ot, o + 16); a62.intoArray(ot, o + 32);
+        o += QB;
+        a70.intoArray(ot, o); a71.intoArray(ot, o + 16); a72.intoArray(ot, o + 32);
+    }
+
+    /** Channel c0 of {@link #pvT}. */
+    static void pvT1x48(float[] st, int lk, float[] v, int dv, int c0, float[] ot) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0;
+        for (int j = 0; j < lk; j++) {
+            FloatVector x = FloatVector.broadcast(F, v[j * dv + c0]);
+            int o = j * QB;
+            a0 = x.fma(FloatVector.fromArray(F, st, o), a0);
+            a1 = x.fma(FloatVector.fromArray(F, st, o + 16), a1);
+            a2 = x.fma(FloatVector.fromArray(F, st, o + 32), a2);
         }
+        int o = c0 * QB;
+        a0.intoArray(ot, o); a1.intoArray(ot, o + 16); a2.intoArray(ot, o + 32);
     }
 
     /**
