@@ -3,6 +3,7 @@ package org.lavie4j.core;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -81,17 +82,66 @@ final class VectorAttention {
      * A rotary embedding applied to each row of q and k as it is read: the pairs (2m, 2m + 1), m < dim/2, of the row at
      * position p rotated by the angle whose cos and sin are at {@code p·dim/2 + m}.
      */
-    record Rotation(float[] cos, float[] sin, int dim) {
-        /** Rows [0, n) of x (row length len), at positions p0.., rotated in place: the floats of {@code Fused.rotatePairs}. */
-        void rotate(float[] x, int n, int len, int p0) {
-            int half = dim / 2;
-            for (int r = 0; r < n; r++) {
-                int o = r * len, t = (p0 + r) * half;
+    static final class Rotation {
+        private static final VectorShuffle<Float> SWAP_PAIRS = VectorShuffle.fromOp(F, i -> i ^ 1);
+        private final float[] cos, sin;
+        private final int dim;
+        /**
+         * The tables per lane: at {@code p·dim + 2m} and {@code p·dim + 2m + 1} the pair's cos, and −sin then +sin, so
+         * that a row's vector x rotates as {@code x·cos + swapPairs(x)·sin}.
+         */
+        private final float[] cosLanes, sinLanes;
+
+        Rotation(float[] cos, float[] sin, int dim) {
+            this.cos = cos;
+            this.sin = sin;
+            this.dim = dim;
+            int half = dim / 2, positions = half == 0 ? 0 : cos.length / half;
+            cosLanes = new float[positions * dim];
+            sinLanes = new float[positions * dim];
+            for (int p = 0; p < positions; p++) {
                 for (int m = 0; m < half; m++) {
-                    float a = x[o + 2 * m], b = x[o + 2 * m + 1], c = cos[t + m], sn = sin[t + m];
-                    x[o + 2 * m] = a * c - b * sn;
-                    x[o + 2 * m + 1] = b * c + a * sn;
+                    int at = p * dim + 2 * m;
+                    cosLanes[at] = cosLanes[at + 1] = cos[p * half + m];
+                    sinLanes[at] = -sin[p * half + m];
+                    sinLanes[at + 1] = sin[p * half + m];
                 }
+            }
+        }
+
+        int dim() { return dim; }
+
+        /**
+         * Rows [0, n) of x (row length len), at positions p0.., rotated in place: the floats of {@code Fused.rotatePairs}
+         * ({@code a·c − b·s}, {@code b·c + a·s}; products and sums rounded separately, never fused), whole vectors of
+         * pairs at a time, the pairs past the last whole vector as in {@link #rotateScalar}.
+         */
+        void rotate(float[] x, int n, int len, int p0) {
+            int whole = dim / LANES * LANES, half = dim / 2;
+            for (int r = 0; r < n; r++) {
+                int o = r * len, t = (p0 + r) * dim;
+                for (int i = 0; i < whole; i += LANES) {
+                    FloatVector a = FloatVector.fromArray(F, x, o + i);
+                    a.mul(FloatVector.fromArray(F, cosLanes, t + i))
+                            .add(a.rearrange(SWAP_PAIRS).mul(FloatVector.fromArray(F, sinLanes, t + i)))
+                            .intoArray(x, o + i);
+                }
+                rotatePairs(x, o, (p0 + r) * half, whole / 2, half);
+            }
+        }
+
+        /** {@link #rotate}'s twin, one pair at a time. */
+        void rotateScalar(float[] x, int n, int len, int p0) {
+            int half = dim / 2;
+            for (int r = 0; r < n; r++) rotatePairs(x, r * len, (p0 + r) * half, 0, half);
+        }
+
+        /** Pairs [m0, m1) of the row at o, with the table's entries from t. */
+        private void rotatePairs(float[] x, int o, int t, int m0, int m1) {
+            for (int m = m0; m < m1; m++) {
+                float a = x[o + 2 * m], b = x[o + 2 * m + 1], c = cos[t + m], sn = sin[t + m];
+                x[o + 2 * m] = a * c - b * sn;
+                x[o + 2 * m + 1] = b * c + a * sn;
             }
         }
     }

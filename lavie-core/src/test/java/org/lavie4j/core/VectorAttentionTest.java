@@ -246,6 +246,29 @@ class VectorAttentionTest {
         assertTrue(e.getMessage().contains("no bias"), e.getMessage());
     }
 
+    /** The vector rotation against its scalar twin, bit for bit: whole vectors of pairs, tails of pairs, rows past 0. */
+    @Test void vectorRotationIsTheScalarRotationBitForBit() {
+        java.util.Random random = new java.util.Random(5);
+        for (int dim : new int[]{2, 8, 14, 16, 30, 32, 34, 48, 64}) {
+            int positions = 21, len = dim + 6, n = 9, p0 = 7;
+            float[] cos = new float[positions * dim / 2], sin = new float[cos.length];
+            for (int i = 0; i < cos.length; i++) {
+                double angle = random.nextDouble() * 7;
+                cos[i] = (float) Math.cos(angle);
+                sin[i] = (float) Math.sin(angle);
+            }
+            VectorAttention.Rotation rotation = new VectorAttention.Rotation(cos, sin, dim);
+            float[] x = new float[n * len];
+            for (int i = 0; i < x.length; i++) x[i] = (float) (random.nextGaussian() * 3);
+            float[] vector = x.clone(), scalar = x.clone();
+            rotation.rotate(vector, n, len, p0);
+            rotation.rotateScalar(scalar, n, len, p0);
+            assertArrayEquals(scalar, vector, 0f, "dim " + dim);
+            for (int r = 0; r < n; r++)
+                for (int i = dim; i < len; i++) assertEquals(x[r * len + i], vector[r * len + i], 0f, "channels past dim unchanged");
+        }
+    }
+
     /** x (b, h, l, d) with each slice's rows rotated at positions 0.. ({@link VectorAttention.Rotation#rotate}). */
     private static INDArray rotated(INDArray x, VectorAttention.Rotation rotation) {
         long slices = x.size(0) * x.size(1);
