@@ -29,7 +29,8 @@ import java.util.Arrays;
  *
  * <p>With 16-float vectors, problems without a bias (spatial self-attention, cross-attention) run transposed instead
  * ({@link #TRANSPOSED}): for {@link #QB} = 48 queries at a time, Sᵀ = K·Qᵀ in 8 keys × 48 queries register tiles
- * ({@link #scoresT8x48}; K's rows broadcast where they are, no packing, no key padding), the softmax down each column
+ * ({@link #scoresT8x48}; K's rows broadcast where they are, no packing; keys padded to whole 8-key tiles only, where
+ * the row layout pads to 32), the softmax down each column
  * ({@link #softmaxColumns}: vertical max and sum, no reduction across lanes) and Oᵀ = Vᵀ·Pᵀ in 8 channels × 48 queries
  * tiles ({@link #pvT8x48}: V's channels exact, where the row layout pads heads of 40 to 48), the output rows
  * transposed back as they are written. A level-0 slice (2,560 × 2,560, heads of 40) on one core: 10.6-11.9 ms against
@@ -333,7 +334,7 @@ final class VectorAttention {
             }
         }
 
-        /** {@link #run} in the transposed layout: K and V rows as they are (no panels, no padding). */
+        /** {@link #run} in the transposed layout: K and V rows as they are (no panels), zero rows up to whole 8-key tiles. */
         private void runTransposed(long i0, long i1) {
             Work w = WORK.get();
             w.ensureTransposed(lk8, d, dv);
