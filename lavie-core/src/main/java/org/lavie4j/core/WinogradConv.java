@@ -269,24 +269,28 @@ final class WinogradConv {
     private static void transformWeights2(FloatPointer weights, int c, int o, int o0, int o1, FloatBuffer v) {
         FloatPointer wp = new FloatPointer(weights);
         int cv = (c + LANES - 1) / LANES * LANES;
-        float[] g = new float[c * 9], gt = new float[9 * cv], stage = new float[Tile.F2.points * cv];
+        float[] g = new float[cv * 9], stage = new float[Tile.F2.points * cv];   // zeros past c·9 pad the last vector
         for (int oc = o0; oc < o1; oc++) {
             wp.position((long) oc * c * 9).get(g, 0, c * 9);
-            for (int ic = 0; ic < c; ic++)                        // (c, 9) -> (9, c): the 9 taps as rows of channels
-                for (int k = 0; k < 9; k++) gt[k * cv + ic] = g[ic * 9 + k];
-            for (int ic = 0; ic < cv; ic += LANES) g2Block(gt, cv, ic, stage);
+            for (int ic = 0; ic < cv; ic += LANES) g2Block(g, cv, ic, stage);
             for (int xi = 0; xi < Tile.F2.points; xi++) v.put(xi * o * c + oc * c, stage, xi * cv, c);
         }
     }
 
+    /** Lane i's offset in a gather of one tap over LANES input channels of a (c, 9) weight row: 9·i. */
+    private static final int[] TAP_STRIDE = java.util.stream.IntStream.range(0, LANES).map(i -> 9 * i).toArray();
+
     /**
-     * G·g·Gᵀ of F(2×2, 3×3) for the vector of input channels from ic: the taps in gt (9 rows of cv channels), the 16 points into
-     * the stage (16 rows of cv). No vector crosses a method boundary here (a call the JIT does not inline would box it).
+     * G·g·Gᵀ of F(2×2, 3×3) for the vector of input channels from ic: the taps gathered from g (an output channel's
+     * (c, 9) weights, tap k of channel ic + i at 9·(ic + i) + k; a gather rather than a scalar transpose to (9, c) first,
+     * which was most of the transform), the 16 points into the stage (16 rows of cv). No vector crosses a method boundary
+     * here (a call the JIT does not inline would box it).
      */
-    private static void g2Block(float[] gt, int cv, int ic, float[] stage) {
+    private static void g2Block(float[] g, int cv, int ic, float[] stage) {
         for (int j = 0; j < 3; j++) {                             // G·g, column j: rows g0, ½(g0 + g1 + g2), ½(g0 − g1 + g2), g2
-            FloatVector g0 = FloatVector.fromArray(F, gt, j * cv + ic), g1 = FloatVector.fromArray(F, gt, (3 + j) * cv + ic),
-                    g2 = FloatVector.fromArray(F, gt, (6 + j) * cv + ic);
+            FloatVector g0 = FloatVector.fromArray(F, g, 9 * ic + j, TAP_STRIDE, 0),
+                    g1 = FloatVector.fromArray(F, g, 9 * ic + 3 + j, TAP_STRIDE, 0),
+                    g2 = FloatVector.fromArray(F, g, 9 * ic + 6 + j, TAP_STRIDE, 0);
             g0.intoArray(stage, j * cv + ic);                     // t (4 × 3) parked in points 0..11 of the stage
             g0.add(g1).add(g2).mul(0.5f).intoArray(stage, (3 + j) * cv + ic);
             g0.sub(g1).add(g2).mul(0.5f).intoArray(stage, (6 + j) * cv + ic);
