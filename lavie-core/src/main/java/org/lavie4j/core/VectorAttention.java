@@ -59,6 +59,8 @@ final class VectorAttention {
      * Query columns of one block of the transposed layout ({@link #scoresT8x48}, {@link #pvT8x48}): three 16-float vectors.
      */
     static final int QB = 48;
+    /** Lane i's offset in a gather of one query's channels from Oᵀ (rows of QB): i·QB. */
+    private static final int[] OT_COLUMNS = java.util.stream.IntStream.range(0, LANES).map(i -> i * QB).toArray();
     /**
      * Whether problems without a bias run in the transposed layout when {@link #WIDE} (else in rows, as with a bias): true
      * unless the system property {@code lavie.attention.layout} is {@code rows} (for side-by-side benchmarks).
@@ -285,10 +287,14 @@ final class VectorAttention {
         final Rotation rotation;
         final Operand q, k, v, out;
         final boolean transposed;
+        /** Lane i's offset in a gather of one channel over LANES rows of d floats: i·d. */
+        final int[] qRows;
 
         Problem(INDArray q4, INDArray k4, INDArray v4, Bias bias, Rotation rotation, long heads, float scale, INDArray out4,
                 boolean transposed) {
             this.transposed = transposed;
+            int rowLength = (int) q4.size(3);
+            qRows = java.util.stream.IntStream.range(0, LANES).map(i -> i * rowLength).toArray();
             bh = q4.size(0) * q4.size(1);
             lq = (int) q4.size(2);
             d = (int) q4.size(3);
@@ -364,20 +370,20 @@ final class VectorAttention {
         private void blockTransposed(Work w, long g, int r0, int n) {
             q.get(g, heads, r0, n, w.q);
             if (rotation != null) rotation.rotate(w.q, n, d, r0);
+            Arrays.fill(w.q, n * d, QB * d, 0f);                        // zero queries fill the last block
             float[] qt = w.qt;
-            for (int c = 0; c < d; c++) {
-                int o = c * QB;
-                for (int r = 0; r < n; r++) qt[o + r] = w.q[r * d + c];
-                for (int r = n; r < QB; r++) qt[o + r] = 0f;
-            }
+            for (int c = 0; c < d; c++)                                 // Qᵀ: column c of 16 rows a gather (stride d)
+                for (int r = 0; r < QB; r += LANES) FloatVector.fromArray(F, w.q, r * d + c, qRows, 0).intoArray(qt, c * QB + r);
             scoresT8x48(w.kRaw, lk8, d, qt, w.scores, scale);
             Arrays.fill(w.scores, lk * QB, lk8 * QB, Float.NEGATIVE_INFINITY);
             softmaxColumns(w.scores, lk8, w.inverse);
             pvT(w.scores, lk8, w.v, dv, w.ot);
-            for (int r = 0; r < n; r++) {
+            int whole = dv / LANES * LANES;
+            for (int r = 0; r < n; r++) {                               // rows out: 16 channels of Oᵀ a gather (stride QB)
                 float inv = 1f / w.inverse[r];
-                int o = r * dv;
-                for (int c = 0; c < dv; c++) w.out[o + c] = w.ot[c * QB + r] * inv;
+                int o = r * dv, c = 0;
+                for (; c < whole; c += LANES) FloatVector.fromArray(F, w.ot, c * QB + r, OT_COLUMNS, 0).mul(inv).intoArray(w.out, o + c);
+                for (; c < dv; c++) w.out[o + c] = w.ot[c * QB + r] * inv;
             }
             out.put(g, heads, r0, n, w.out, dv);
         }
