@@ -148,7 +148,7 @@ public final class Lavie4j {
                 Nd4j.getBackend().getClass().getSimpleName(), System.getProperty(EXTENSION, "(generic)"),
                 Nd4j.getEnvironment().maxThreads(), System.getenv().getOrDefault("OPENBLAS_CORETYPE", "(unset)"),
                 System.getenv().getOrDefault("OPENBLAS_THREAD_TIMEOUT", "(unset)"),
-                nativeAllocator(), Attention.vectorKernel() ? "vector-api" : "nd4j", NnOps.winogradKernel() ? "winograd(tile=" + WinogradConv.Tile.setting() + ")" : "nd4j",
+                nativeAllocator(), Attention.vectorKernel() ? "vector-api(" + (VectorAttention.TRANSPOSED ? "transposed" : "rows") + ")" : "nd4j", NnOps.winogradKernel() ? "winograd(tile=" + WinogradConv.Tile.setting() + ")" : "nd4j",
                 Ops.vectorElementwise() ? "vector-api" : "nd4j")
                 + (Kernels.VECTOR_API ? ", vector=" + Kernels.LANES * 32 + "-bit" : "")
                 + (env.containsKey("blas.vendor") ? ", blas=" + env.get("blas.vendor") : "");

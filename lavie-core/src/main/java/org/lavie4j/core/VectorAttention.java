@@ -27,8 +27,8 @@ import java.util.Arrays;
  * rows × 40 channels per step (four rows × 48 with 16-float vectors) over chunks of {@link #KC} keys, dividing by the
  * row sum at the end.
  *
- * <p>With 16-float vectors, problems without a bias (spatial self-attention, cross-attention) run transposed instead
- * ({@link #TRANSPOSED}): for {@link #QB} = 48 queries at a time, Sᵀ = K·Qᵀ in 8 keys × 48 queries register tiles
+ * <p>With 16-float vectors, problems without a bias and with at least {@link #TRANSPOSED_MIN_KEYS} keys (spatial
+ * self-attention at the two wide levels) run transposed instead ({@link #TRANSPOSED}): for {@link #QB} = 48 queries at a time, Sᵀ = K·Qᵀ in 8 keys × 48 queries register tiles
  * ({@link #scoresT8x48}; K's rows broadcast where they are, no packing; keys padded to whole 8-key tiles only, where
  * the row layout pads to 32), the softmax down each column
  * ({@link #softmaxColumns}: vertical max and sum, no reduction across lanes) and Oᵀ = Vᵀ·Pᵀ in 8 channels × 48 queries
@@ -66,6 +66,14 @@ final class VectorAttention {
      * unless the system property {@code lavie.attention.layout} is {@code rows} (for side-by-side benchmarks).
      */
     static final boolean TRANSPOSED = WIDE && !"rows".equals(System.getProperty("lavie.attention.layout"));
+    /**
+     * Fewest keys for which {@link #forward} picks the transposed layout. Below it (cross-attention's 77 keys, level 2's
+     * 160) the row layout runs: in a JVM whose first transposed problem had 77 keys, C2 compiled the kernels for short
+     * loops and they stayed 1.5x slower than the row layout (JMH {@code AttentionLayoutBenchmark}, a fork of its own:
+     * 78.5-81.3 against 52.4-69.7 ms), where after a 2,560-key problem the same 77 keys ran at 0.67-0.81x the row
+     * layout's time. With long loops only, the kernels compile for long loops.
+     */
+    static final int TRANSPOSED_MIN_KEYS = 512;
     /** Keys per PV pass: a (KC, dv) slice of V stays in L1/L2 while all rows of the block read it. */
     static final int KC = 256;
     /**
@@ -186,7 +194,7 @@ final class VectorAttention {
      * @param threads threads to split the (slice, row block) items over, the calling thread included
      */
     static void forward(INDArray q, INDArray k, INDArray v, Bias bias, Rotation rotation, long heads, float scale, INDArray out, int threads) {
-        forward(q, k, v, bias, rotation, heads, scale, out, threads, TRANSPOSED && bias == null);
+        forward(q, k, v, bias, rotation, heads, scale, out, threads, TRANSPOSED && bias == null && k.size(2) >= TRANSPOSED_MIN_KEYS);
     }
 
     /**

@@ -18,10 +18,14 @@ import static org.lavie4j.core.GradAssert.rand;
  * rows past a register tile and a row block, keys past a panel and a PV chunk, head sizes past 40 and 8 channels).
  */
 class VectorAttentionTest {
-    /** (b, h, lq, lk, d, dv): LaVie's heads of 40 and 80, cross-attention's 77 keys, odd sizes, several row blocks. */
+    /**
+     * (b, h, lq, lk, d, dv): LaVie's heads of 40 and 80, cross-attention's 77 keys, odd sizes, several row blocks, and
+     * enough keys for the transposed layout.
+     */
     static final int[][] SIZES = {
             {2, 3, 37, 29, 40, 40}, {1, 2, 70, 77, 40, 40}, {1, 1, 5, 3, 7, 9}, {2, 2, 9, 50, 16, 80},
-            {1, 2, 300, 300, 40, 44}, {1, 1, 130, 260, 8, 48}, {3, 2, 16, 16, 40, 40}, {1, 1, 1, 1, 1, 1}};
+            {1, 2, 300, 300, 40, 44}, {1, 1, 130, 260, 8, 48}, {3, 2, 16, 16, 40, 40}, {1, 1, 1, 1, 1, 1},
+            {1, 2, 50, 601, 40, 40}};   // past VectorAttention.TRANSPOSED_MIN_KEYS: the transposed layout by default (AVX-512)
 
     @Test void theTestJvmRunsTheKernel() {
         // surefire starts the JVM with --add-modules jdk.incubator.vector, as the launcher does
