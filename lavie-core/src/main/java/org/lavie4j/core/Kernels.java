@@ -34,6 +34,13 @@ final class Kernels {
      */
     static final int LANES = VECTOR_API ? VectorWidth.LANES : 8;
 
+    /** A gather's index map over {@code lanes} lanes, elements {@code stride} apart: lane i at i·stride. */
+    static int[] laneOffsets(int lanes, int stride) {
+        int[] offsets = new int[lanes];
+        for (int i = 0; i < lanes; i++) offsets[i] = i * stride;
+        return offsets;
+    }
+
     /**
      * Whether the kernels can address x as one run of floats from its buffer pointer (a view's pointer starts at its
      * first element): float32, c-order with default strides, under 2³¹ elements.

@@ -60,7 +60,7 @@ final class VectorAttention {
      */
     static final int QB = 48;
     /** Lane i's offset in a gather of one query's channels from Oᵀ (rows of QB): i·QB. */
-    private static final int[] OT_COLUMNS = java.util.stream.IntStream.range(0, LANES).map(i -> i * QB).toArray();
+    private static final int[] OT_COLUMNS = Kernels.laneOffsets(LANES, QB);
     /**
      * Whether problems without a bias run in the transposed layout when {@link #WIDE} (else in rows, as with a bias): true
      * unless the system property {@code lavie.attention.layout} is {@code rows} (for side-by-side benchmarks).
@@ -119,8 +119,6 @@ final class VectorAttention {
                 }
             }
         }
-
-        int dim() { return dim; }
 
         /**
          * Rows [0, n) of x (row length len), at positions p0.., rotated in place: the floats of {@code Fused.rotatePairs}
@@ -301,11 +299,10 @@ final class VectorAttention {
         Problem(INDArray q4, INDArray k4, INDArray v4, Bias bias, Rotation rotation, long heads, float scale, INDArray out4,
                 boolean transposed) {
             this.transposed = transposed;
-            int rowLength = (int) q4.size(3);
-            qRows = java.util.stream.IntStream.range(0, LANES).map(i -> i * rowLength).toArray();
             bh = q4.size(0) * q4.size(1);
             lq = (int) q4.size(2);
             d = (int) q4.size(3);
+            qRows = Kernels.laneOffsets(LANES, d);
             lk = (int) k4.size(2);
             dv = (int) v4.size(3);
             dvPad = (int) padChannels(dv);

@@ -278,7 +278,7 @@ final class WinogradConv {
     }
 
     /** Lane i's offset in a gather of one tap over LANES input channels of a (c, 9) weight row: 9·i. */
-    private static final int[] TAP_STRIDE = java.util.stream.IntStream.range(0, LANES).map(i -> 9 * i).toArray();
+    private static final int[] TAP_STRIDE = Kernels.laneOffsets(LANES, 9);
 
     /**
      * G·g·Gᵀ of F(2×2, 3×3) for the vector of input channels from ic: the taps gathered from g (an output channel's
